@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what oms-verifier needs on a Debian machine: system packages (GOST engine for
+# OpenSSL) and a virtualenv in .venv with the project and its test tools. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(libengine-gost-openssl openssl python3-venv)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo ">> apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo ">> creating .venv"
+  "$PY" -m venv .venv
+fi
+echo ">> pip install -e .[test,bench]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,bench]" 2>&1 \
+  | grep -v -E "^WARNING: Location|is ignored" || true

@@ -1,0 +1,59 @@
+"""The seams where later parts plug in: signature/trust, revocation, register status.
+
+Each port has a "not configured" implementation that answers ``skip`` with the reason, so the
+pipeline runs — and never claims a check it did not make — before those parts exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from verifier.checks.context import CheckContext
+from verifier.credential import SignedPart
+from verifier.verdict import CheckResult, Reason, SnapshotInfo, skipped
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureResult:
+    signature: CheckResult
+    key_trusted: CheckResult
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    check: CheckResult
+    source: str  # "snapshot", "registry", "none"
+    snapshot: SnapshotInfo | None = None
+
+
+class SignatureChecker(Protocol):
+    def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult: ...
+
+
+class RevocationChecker(Protocol):
+    def check_revocation(self, ctx: CheckContext) -> CheckResult: ...
+
+
+class StatusChecker(Protocol):
+    def check_status(self, ctx: CheckContext) -> StatusResult: ...
+
+
+class NoSignatureChecker:
+    def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
+        why = "no key: trust store not configured"
+        return SignatureResult(
+            skipped("signature", why, Reason.SIGNATURE_NOT_CHECKED), skipped("key_trusted", why)
+        )
+
+
+class NoRevocationChecker:
+    def check_revocation(self, ctx: CheckContext) -> CheckResult:
+        return skipped("revocation", "no revocation list configured")
+
+
+class NoStatusChecker:
+    def check_status(self, ctx: CheckContext) -> StatusResult:
+        return StatusResult(
+            skipped("register_status", "no register snapshot or registry configured"), "none"
+        )

@@ -1,0 +1,107 @@
+"""What a reader hands over (:class:`CredentialInput`) and what it means (:class:`Credential`).
+
+These types cross every boundary (drivers → pipeline → API), so they are plain frozen
+dataclasses with no behaviour beyond conversion to JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from verifier.identifiers import Sex, mask_enp
+
+
+class CredentialKind(StrEnum):
+    PAPER_POLICY = "paper_policy"  # 2011–2022 unified-form paper policy with a signed barcode
+    DIGITAL_POLICY = "digital_policy"  # Gosuslugi app / register extract: an ENP in a barcode
+    MANUAL = "manual"  # ENP typed by a clerk or sent by the MIS
+    TEMPORARY_CERTIFICATE = "temporary_certificate"
+    OLD_POLICY = "old_policy"  # pre-2011 series + number
+    CARD = "card"  # Goznak electronic policy card, data read from the chip
+
+
+class SignaturePurpose(StrEnum):
+    PAPER_BARCODE = "paper_barcode"
+    CARD_INSURER = "card_insurer"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInput:
+    """Raw bytes or text from one read, before anything is interpreted."""
+
+    payload: bytes
+    source: str = "unknown"  # e.g. "cli", "camera:0", "serial:/dev/ttyACM0", "pcsc:Reader 0"
+    symbology: str | None = None  # "qr", "pdf417", "datamatrix", "aztec", "card", "keyboard"
+    manual: bool = False  # typed by a person: bare numbers are what they mean, not a barcode
+    read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_text(cls, text: str, **kw: Any) -> CredentialInput:
+        return cls(payload=text.encode("utf-8"), **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedPart:
+    """A signature that travels with the credential, handed to the trust layer as-is."""
+
+    purpose: SignaturePurpose
+    data: bytes
+    signature: bytes  # the raw signature field as carried (format is the key's business)
+    certificate: bytes | None = None  # DER, when the carrier includes its signer's certificate
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    kind: CredentialKind
+    enp: str | None = None
+    surname: str | None = None
+    given_name: str | None = None
+    patronymic: str | None = None
+    sex: Sex | None = None
+    birth_date: date | None = None
+    expiry: date | None = None
+    smo_ogrn: str | None = None
+    okato: str | None = None
+    old_series: str | None = None
+    old_number: str | None = None
+    temp_cert_number: str | None = None
+    snils: str | None = None
+    signed: SignedPart | None = None
+    holder_verified: bool = False  # card holder data is read, not cryptographically verified
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
+        """JSON-ready view; ``masked`` is for screens, logs and kiosk pages."""
+        enp = self.enp
+        if masked and enp:
+            enp = mask_enp(enp)
+        out: dict[str, Any] = {
+            "kind": self.kind.value,
+            "enp": enp,
+            "surname": _mask_name(self.surname) if masked else self.surname,
+            "given_name": _mask_name(self.given_name) if masked else self.given_name,
+            "patronymic": _mask_name(self.patronymic) if masked else self.patronymic,
+            "sex": self.sex.value if self.sex else None,
+            "birth_date": None if masked or self.birth_date is None else self.birth_date.isoformat(),
+            "expiry": self.expiry.isoformat() if self.expiry else None,
+            "smo_ogrn": self.smo_ogrn,
+            "okato": self.okato,
+        }
+        if self.old_number:
+            out["old_series"], out["old_number"] = self.old_series, self.old_number
+        if self.temp_cert_number:
+            out["temp_cert_number"] = self.temp_cert_number
+        if self.snils:
+            out["snils"] = ("***-***-" + self.snils[6:9] + " **") if masked else self.snils
+        if self.kind is CredentialKind.CARD:
+            out["holder_verified"] = self.holder_verified
+        return out
+
+
+def _mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * (len(name) - 1)

@@ -1,0 +1,85 @@
+"""Activate OpenSSL's GOST provider (Debian ``libengine-gost-openssl``) inside this process.
+
+Why this route: ``hashlib`` already has libcrypto loaded and initialised when we run, so
+setting ``OPENSSL_CONF`` now is too late, and re-exec'ing the daemon is heavy-handed.  Instead
+we find the libcrypto that ``_hashlib`` itself is linked against (via /proc/self/maps, falling
+back to the soname), and call ``OSSL_LIB_CTX_load_config(NULL, openssl-gost.cnf)`` on it, which
+loads ``default`` + ``gostprov`` into the default library context that ``hashlib.new()`` fetches
+from.  If that fails we try ``OSSL_PROVIDER_load(NULL, "gostprov")``.  Callers must check the
+result with a known-answer test before trusting it (``verifier.crypto.hashes`` does).
+
+Set ``OMS_GOST_BACKEND=python`` to skip all of this and use the pure-Python hashes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+from pathlib import Path
+from threading import Lock
+
+CONFIG_PATH = Path(__file__).with_name("openssl-gost.cnf")
+_lock = Lock()
+_state: dict[str, bool] = {}
+
+
+def _libcrypto_path() -> str:
+    import _hashlib  # noqa: F401  (make sure the module and its libcrypto are mapped)
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rsplit(None, 1)[-1]
+                if "libcrypto" in Path(path).name and path.startswith("/"):
+                    return path
+    except OSError:
+        pass
+    return "libcrypto.so.3"
+
+
+def _digest_available(name: str) -> bool:
+    try:
+        hashlib.new(name)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _activate() -> bool:
+    if os.environ.get("OMS_GOST_BACKEND", "").lower() == "python":
+        return False
+    if _digest_available("md_gost12_256"):
+        return True  # OPENSSL_CONF already did it
+    try:
+        lib = ctypes.CDLL(_libcrypto_path())
+    except OSError:
+        return False
+    try:
+        load_config = lib.OSSL_LIB_CTX_load_config
+        load_config.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        load_config.restype = ctypes.c_int
+        if load_config(None, os.fsencode(CONFIG_PATH)) == 1 and _digest_available(
+            "md_gost12_256"
+        ):
+            return True
+    except AttributeError:  # not OpenSSL 3
+        return False
+    try:
+        load_provider = lib.OSSL_PROVIDER_load
+        load_provider.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        load_provider.restype = ctypes.c_void_p
+        load_provider(None, b"default")
+        if load_provider(None, b"gostprov"):
+            return _digest_available("md_gost12_256")
+    except AttributeError:
+        pass
+    return False
+
+
+def gost_provider_active() -> bool:
+    """Try once per process to make hashlib's libcrypto know the GOST digests."""
+    with _lock:
+        if "active" not in _state:
+            _state["active"] = _activate()
+        return _state["active"]

@@ -1,0 +1,218 @@
+"""The verdict: outcome, stable reason codes, Russian message for the clerk, per-check results.
+
+Reason codes and outcomes are the public contract of the CLI and the HTTP API; add new codes,
+never rename old ones. Russian texts live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from verifier.credential import Credential
+
+
+class Outcome(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    NOT_INSURED = "not_insured"
+    SUSPENDED = "suspended"
+    ANNULLED = "annulled"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class Reason(StrEnum):
+    UNDECODABLE = "undecodable"
+    BAD_FORMAT = "bad_format"
+    ENP_CHECKSUM = "enp_checksum"
+    ENP_FACET_MISMATCH = "enp_facet_mismatch"
+    ENP_FACET_INVALID = "enp_facet_invalid"
+    POLICY_EXPIRED = "policy_expired"
+    SIGNATURE_INVALID = "signature_invalid"
+    SIGNATURE_NOT_CHECKED = "signature_not_checked"
+    KEY_UNKNOWN = "key_unknown"
+    KEY_REVOKED = "key_revoked"
+    KEY_NOT_VALID_AT_TIME = "key_not_valid_at_time"
+    DOCUMENT_REVOKED = "document_revoked"
+    NOT_IN_REGISTER = "not_in_register"
+    REGISTER_SUSPENDED = "register_suspended"
+    REGISTER_ANNULLED = "register_annulled"
+    REGISTER_EXPIRED = "register_expired"
+    REGISTER_NEEDS_CLARIFICATION = "register_needs_clarification"
+    NOT_LOOKED_UP = "not_looked_up"
+    SNAPSHOT_EXPIRED = "snapshot_expired"
+    REGISTRY_UNAVAILABLE = "registry_unavailable"
+    HOLDER_DATA_UNVERIFIED = "holder_data_unverified"
+
+
+# What each reason implies for the outcome; reasons absent here are informational.
+REASON_OUTCOME: dict[Reason, Outcome] = {
+    Reason.UNDECODABLE: Outcome.INVALID,
+    Reason.BAD_FORMAT: Outcome.INVALID,
+    Reason.ENP_CHECKSUM: Outcome.INVALID,
+    Reason.ENP_FACET_MISMATCH: Outcome.INVALID,
+    Reason.ENP_FACET_INVALID: Outcome.UNKNOWN,
+    Reason.POLICY_EXPIRED: Outcome.EXPIRED,
+    Reason.SIGNATURE_INVALID: Outcome.INVALID,
+    Reason.KEY_REVOKED: Outcome.INVALID,
+    Reason.KEY_NOT_VALID_AT_TIME: Outcome.UNKNOWN,
+    Reason.KEY_UNKNOWN: Outcome.UNKNOWN,
+    Reason.DOCUMENT_REVOKED: Outcome.ANNULLED,
+    Reason.NOT_IN_REGISTER: Outcome.NOT_INSURED,
+    Reason.REGISTER_SUSPENDED: Outcome.SUSPENDED,
+    Reason.REGISTER_ANNULLED: Outcome.ANNULLED,
+    Reason.REGISTER_EXPIRED: Outcome.EXPIRED,
+    Reason.REGISTER_NEEDS_CLARIFICATION: Outcome.UNKNOWN,
+    Reason.NOT_LOOKED_UP: Outcome.UNKNOWN,
+    Reason.SNAPSHOT_EXPIRED: Outcome.UNKNOWN,
+    Reason.REGISTRY_UNAVAILABLE: Outcome.UNKNOWN,
+}
+
+# When several reasons apply, the first outcome in this order wins.
+OUTCOME_PRECEDENCE: tuple[Outcome, ...] = (
+    Outcome.INVALID,
+    Outcome.ANNULLED,
+    Outcome.SUSPENDED,
+    Outcome.EXPIRED,
+    Outcome.NOT_INSURED,
+    Outcome.UNKNOWN,
+    Outcome.VALID,
+)
+
+OUTCOME_TITLE_RU: dict[Outcome, str] = {
+    Outcome.VALID: "Полис действителен",
+    Outcome.INVALID: "Полис недействителен",
+    Outcome.NOT_INSURED: "Не застрахован: полис не найден в реестре",
+    Outcome.SUSPENDED: "Действие полиса приостановлено",
+    Outcome.ANNULLED: "Полис аннулирован",
+    Outcome.EXPIRED: "Срок действия полиса истёк",
+    Outcome.UNKNOWN: "Не удалось подтвердить полис",
+}
+
+REASON_RU: dict[Reason, str] = {
+    Reason.UNDECODABLE: "штрихкод или данные карты не читаются",
+    Reason.BAD_FORMAT: "данные полиса имеют неверный формат",
+    Reason.ENP_CHECKSUM: "неверная контрольная цифра номера полиса",
+    Reason.ENP_FACET_MISMATCH: "номер полиса не соответствует дате рождения или полу",
+    Reason.ENP_FACET_INVALID: "в номере полиса закодирована несуществующая дата рождения",
+    Reason.POLICY_EXPIRED: "срок действия, указанный в полисе, истёк",
+    Reason.SIGNATURE_INVALID: "электронная подпись неверна — возможна подделка",
+    Reason.SIGNATURE_NOT_CHECKED: "подпись не проверена: нет ключа",
+    Reason.KEY_UNKNOWN: "подпись верна, но ключ подписи неизвестен",
+    Reason.KEY_REVOKED: "ключ подписи отозван",
+    Reason.KEY_NOT_VALID_AT_TIME: "ключ подписи не действовал на дату документа",
+    Reason.DOCUMENT_REVOKED: "полис заявлен утерянным или аннулирован",
+    Reason.NOT_IN_REGISTER: "полис не найден в реестре застрахованных",
+    Reason.REGISTER_SUSPENDED: "действие полиса приостановлено по данным реестра",
+    Reason.REGISTER_ANNULLED: "полис аннулирован по данным реестра",
+    Reason.REGISTER_EXPIRED: "срок действия полиса истёк по данным реестра",
+    Reason.REGISTER_NEEDS_CLARIFICATION: "данные в реестре требуют уточнения",
+    Reason.NOT_LOOKED_UP: "статус в реестре не проверен",
+    Reason.SNAPSHOT_EXPIRED: "локальная копия реестра устарела",
+    Reason.REGISTRY_UNAVAILABLE: "реестр недоступен",
+    Reason.HOLDER_DATA_UNVERIFIED: "данные владельца прочитаны с карты без проверки подписи",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    status: CheckStatus
+    detail: str = ""
+    reason: Reason | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "status": self.status.value, "detail": self.detail}
+        if self.reason is not None:
+            out["reason"] = self.reason.value
+        return out
+
+
+def passed(name: str, detail: str = "") -> CheckResult:
+    return CheckResult(name, CheckStatus.PASS, detail)
+
+
+def failed(name: str, reason: Reason, detail: str = "") -> CheckResult:
+    return CheckResult(name, CheckStatus.FAIL, detail, reason)
+
+
+def skipped(name: str, detail: str, reason: Reason | None = None) -> CheckResult:
+    return CheckResult(name, CheckStatus.SKIP, detail, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    state: str  # fresh | stale | expired | absent
+    sequence: int | None
+    age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    message: str
+    credential: Credential | None
+    checks: tuple[CheckResult, ...]
+    source: str  # who answered the status question: "none", "snapshot", "registry"
+    checked_at: datetime
+    input_source: str = "unknown"
+    snapshot: SnapshotInfo | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "reasons": [r.value for r in self.reasons],
+            "message": self.message,
+            "credential": self.credential.to_dict(masked=masked) if self.credential else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "source": self.source,
+            "input_source": self.input_source,
+            "checked_at": self.checked_at.isoformat(),
+            "snapshot": None
+            if self.snapshot is None
+            else {
+                "state": self.snapshot.state,
+                "sequence": self.snapshot.sequence,
+                "age_s": self.snapshot.age_s,
+            },
+            **self.extra,
+        }
+
+
+def decide(checks: tuple[CheckResult, ...]) -> tuple[Outcome, tuple[Reason, ...]]:
+    """Fold check results into one outcome. ``valid`` needs a passing register check."""
+    reasons = tuple(dict.fromkeys(c.reason for c in checks if c.reason is not None))
+    implied = {REASON_OUTCOME[r] for r in reasons if r in REASON_OUTCOME}
+    register = [c for c in checks if c.name == "register_status"]
+    if not any(c.status is CheckStatus.PASS for c in register):
+        implied.add(Outcome.UNKNOWN)  # never "valid" without a register answer
+    implied.add(Outcome.VALID)
+    outcome = next(o for o in OUTCOME_PRECEDENCE if o in implied)
+    if outcome is Outcome.UNKNOWN and not any(
+        REASON_OUTCOME.get(r) is Outcome.UNKNOWN for r in reasons
+    ):
+        reasons = (*reasons, Reason.NOT_LOOKED_UP)
+    return outcome, reasons
+
+
+def message_ru(outcome: Outcome, reasons: tuple[Reason, ...]) -> str:
+    """One line for the clerk: the outcome, then the reasons that explain it."""
+    title = OUTCOME_TITLE_RU[outcome]
+    if outcome is Outcome.VALID:
+        extra = [REASON_RU[r] for r in reasons]
+    else:
+        key = [r for r in reasons if REASON_OUTCOME.get(r) is outcome]
+        rest = [r for r in reasons if r not in key]
+        extra = [REASON_RU[r] for r in (*key, *rest)]
+    return title + (": " + "; ".join(extra) if extra else "")
