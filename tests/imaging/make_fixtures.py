@@ -1,6 +1,6 @@
 """Regenerate the committed image fixtures under tests/data/imaging/ (run once by hand).
 
-    python -m tests.imaging.make_fixtures   (or: python tests/imaging/make_fixtures.py)
+    python -m tests.imaging.make_fixtures      (from the repository root)
 
 Writes small PNG/JPEG files and ``manifest.json`` mapping each file to its symbology and the
 expected payload as hex.  The tests only read these files; they never rewrite them.
@@ -9,18 +9,13 @@ expected payload as hex.  The tests only read these files; they never rewrite th
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from imaging import synth  # type: ignore[no-redef]
-else:
-    from . import synth
-
 from verifier.imaging import Symbology
+
+from . import synth
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "imaging"
 

@@ -79,7 +79,7 @@ def noisy_background(width: int, height: int, seed: int) -> Gray:
         y = int(rng.integers(10, max(11, height - 10)))
         text = "".join(chr(int(c)) for c in rng.integers(65, 91, 12))
         cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 60, 1, cv2.LINE_AA)
-    return img
+    return np.asarray(img, dtype=np.uint8)
 
 
 def place(img: Gray, bg: Gray, seed: int) -> Gray:
@@ -147,19 +147,33 @@ def conditions() -> dict[str, Transform]:
         "perspective": lambda im, s: perspective(im, 0.04, s),
     }
     for a in ROTATIONS:
-        conds[f"rot{a:+d}"] = lambda im, s, a=a: rotate(im, float(a))
+        conds[f"rot{a:+d}"] = _rotated(a)
+    for a in ROTATIONS:
+        conds[f"rot{a:+d}_blur_jpeg"] = _rotated_blur_jpeg(a)
     for a in (15, -20):
-        # webcam-like: rotated, blurred, on a 1280x720 noisy frame, JPEG-compressed
-        conds[f"webcam_rot{a:+d}"] = lambda im, s, a=a: jpeg(
-            blur(place(rotate(im, float(a)), noisy_background(1280, 720, s), s + 1), 0.9), 45
-        )
+        conds[f"webcam_rot{a:+d}"] = _webcam(a)
     return conds
+
+
+def _rotated(a: int) -> Transform:
+    return lambda im, s: rotate(im, float(a))
+
+
+def _rotated_blur_jpeg(a: int) -> Transform:
+    return lambda im, s: jpeg(blur(rotate(im, float(a)), 1.0), 40)
+
+
+def _webcam(a: int) -> Transform:
+    """Rotated, placed on a 1280x720 noisy frame, slightly blurred, JPEG-compressed."""
+    return lambda im, s: jpeg(
+        blur(place(rotate(im, float(a)), noisy_background(1280, 720, s), s + 1), 0.9), 45
+    )
 
 
 def payloads(symbology: Symbology, seed: int) -> list[bytes | str]:
     """Contents for one symbology: PDF417 carries 130-byte binary policy-like records."""
     if symbology is Symbology.PDF417:
-        return [random_payload(130, seed), random_payload(130, seed + 1)]
+        return [random_payload(130, seed + i) for i in range(4)]
     return [
         random_payload(64, seed),
         "ЕНП 5056410834001235 https://example.org/p?x=1",
@@ -187,7 +201,9 @@ def build_cases(
     out: list[Case] = []
     for si, sym in enumerate(symbologies):
         for pi, content in enumerate(payloads(sym, seed + 10 * si)):
-            base = make_symbol(sym, content, scale=3 if sym is Symbology.PDF417 else 4)
+            # PDF417 at two module sizes (3 px and 2 px), the others at 4 px
+            scale = (3 if pi % 2 == 0 else 2) if sym is Symbology.PDF417 else 4
+            base = make_symbol(sym, content, scale=scale)
             expected = expected_bytes(sym, content)
             for ci, (cname, fn) in enumerate(conds.items()):
                 if names is not None and cname not in names:
