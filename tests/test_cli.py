@@ -65,7 +65,12 @@ def test_unusable_input_exits_two_with_a_message(
 def test_enp_command(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = _run(capsys, "enp", demo_person_enp(), "--json")
     assert rc == 0
-    assert json.loads(out) == {"valid": True, "region": "50", "birth_date": "1985-03-15", "sex": "M"}
+    assert json.loads(out) == {
+        "valid": True,
+        "region": "50",
+        "birth_date": "1985-03-15",
+        "sex": "M",
+    }
     rc, out, _ = _run(capsys, "enp", demo_person_enp()[:-1] + "0", "--json")
     assert rc == 1 and json.loads(out)["valid"] is False
 
@@ -92,7 +97,10 @@ def test_state_dir_from_env_and_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_console_script_runs_demo() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "verifier.cli", "demo", "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -59,8 +59,15 @@ def _check(verdict_checks: tuple[CheckResult, ...], name: str) -> CheckResult:
 def test_checks_run_in_the_documented_order() -> None:
     v = _pipeline().verify(CredentialInput.from_text(demo_person_enp(), manual=True))
     assert [c.name for c in v.checks] == [
-        "decode", "format", "enp_checksum", "enp_facet", "expiry",
-        "signature", "key_trusted", "revocation", "register_status",
+        "decode",
+        "format",
+        "enp_checksum",
+        "enp_facet",
+        "expiry",
+        "signature",
+        "key_trusted",
+        "revocation",
+        "register_status",
     ]
 
 

@@ -77,7 +77,9 @@ def test_unusable(raw: bytes, code: str) -> None:
 
 
 @given(st.binary(max_size=600), st.booleans(), st.sampled_from([None, "qr", "pdf417", "card"]))
-def test_recogniser_never_crashes_on_random_bytes(raw: bytes, manual: bool, sym: str | None) -> None:
+def test_recogniser_never_crashes_on_random_bytes(
+    raw: bytes, manual: bool, sym: str | None
+) -> None:
     try:
         recognize(CredentialInput(raw, manual=manual, symbology=sym))
     except InputError as exc:

@@ -52,10 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: Any) -> None:
     """Subcommands owned by other parts register themselves here."""
-    try:
-        from verifier.crypto import cli as gost_cli
-    except ImportError:  # TEMP until crypto lands
-        return
+    from verifier.crypto import cli as gost_cli
+
     gost_cli.register(sub)
 
 
@@ -129,7 +127,10 @@ def cmd_enp(args: argparse.Namespace) -> int:
         out["message"] = exc.message
         if exc.code == "enp_format":
             # Not even ENP-shaped: unusable input.
-            print(json.dumps(out) if args.json else exc.message, file=sys.stdout if args.json else sys.stderr)
+            print(
+                json.dumps(out) if args.json else exc.message,
+                file=sys.stdout if args.json else sys.stderr,
+            )
             return EXIT_USAGE
         print(json.dumps(out) if args.json else f"invalid: {exc.message}")
         return EXIT_NO

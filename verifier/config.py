@@ -45,7 +45,9 @@ class Config:
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
 
 
-def load(config_path: str | os.PathLike[str] | None, state_dir: str | os.PathLike[str] | None) -> Config:
+def load(
+    config_path: str | os.PathLike[str] | None, state_dir: str | os.PathLike[str] | None
+) -> Config:
     """Resolve the config; an explicitly named file that is missing is an error."""
     explicit = config_path or os.environ.get(ENV_CONFIG)
     path = Path(explicit) if explicit else DEFAULT_CONFIG_PATH

@@ -51,6 +51,7 @@ class SignedPart:
     data: bytes
     signature: bytes  # the raw signature field as carried (format is the key's business)
     certificate: bytes | None = None  # DER, when the carrier includes its signer's certificate
+    signed_at: date | None = None  # best known signing date (card: insurer record start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ class Credential:
             "given_name": _mask_name(self.given_name) if masked else self.given_name,
             "patronymic": _mask_name(self.patronymic) if masked else self.patronymic,
             "sex": self.sex.value if self.sex else None,
-            "birth_date": None if masked or self.birth_date is None else self.birth_date.isoformat(),
+            "birth_date": None
+            if masked or self.birth_date is None
+            else self.birth_date.isoformat(),
             "expiry": self.expiry.isoformat() if self.expiry else None,
             "smo_ogrn": self.smo_ogrn,
             "okato": self.okato,

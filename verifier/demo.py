@@ -55,7 +55,9 @@ def card_dump_bytes() -> bytes:
         birthplace="г. Москва",
         issued=date(2015, 2, 1),
     )
-    signed = goznak_card.encode_insurer_signed_part(DEMO_SMO_OGRN, DEMO_OKATO, date(2015, 2, 1), None)
+    signed = goznak_card.encode_insurer_signed_part(
+        DEMO_SMO_OGRN, DEMO_OKATO, date(2015, 2, 1), None
+    )
     return goznak_card.encode_holder(holder) + goznak_card.encode_insurer(signed, None, None)
 
 

@@ -168,7 +168,9 @@ _OLD_POLICY = re.compile(
     r"^\s*(?P<series>[0-9A-ZА-ЯЁ]{1,10}(?:[ -][A-ZА-ЯЁ]{1,4})?)\s*(?:№|N|#)?\s*"
     r"(?P<number>\d{6,16})\s*$"
 )
-_TEMP_CERT = re.compile(r"^\s*(?:(?:ВС|ВРЕМЕННОЕ\s+СВИДЕТЕЛЬСТВО)\s*(?:№|N)?\s*)?(?P<number>\d{9})\s*$")
+_TEMP_CERT = re.compile(
+    r"^\s*(?:(?:ВС|ВРЕМЕННОЕ\s+СВИДЕТЕЛЬСТВО)\s*(?:№|N)?\s*)?(?P<number>\d{9})\s*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ class OldPolicyNumber:
 
 def parse_old_policy(value: str) -> OldPolicyNumber:
     m = _OLD_POLICY.match(value.upper())
-    if m is None or m.group("series").isdigit() and len(m.group("series")) > 6:
+    if m is None or (m.group("series").isdigit() and len(m.group("series")) > 6):
         raise IdentifierError("not an old-style series and number", code="old_policy_format")
     return OldPolicyNumber(series=re.sub(r"[ -]", "", m.group("series")), number=m.group("number"))
 

@@ -59,7 +59,7 @@ class Pipeline:
     clock: Callable[[], datetime] = _utcnow
 
     def verify(self, item: CredentialInput) -> Verdict:
-        """Verdict for one read; raises :class:`RecognitionError` for input that is no credential."""
+        """Verdict for one read; :class:`RecognitionError` for input that is no credential."""
         try:
             credential = recognize(item)
         except RecognitionError:
@@ -68,7 +68,9 @@ class Pipeline:
             return self._undecodable(item, exc)
         return self.verify_credential(credential, input_source=item.source)
 
-    def verify_credential(self, credential: Credential, *, input_source: str = "unknown") -> Verdict:
+    def verify_credential(
+        self, credential: Credential, *, input_source: str = "unknown"
+    ) -> Verdict:
         ctx = CheckContext(credential=credential, now=self.clock())
         checks: list[CheckResult] = [passed("decode", credential.kind.value)]
         for check in _LOCAL_CHECKS:

@@ -62,7 +62,7 @@ def _as_text(raw: bytes) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if any(ord(c) < 0x20 and c not in "\t\r\n" or c == "\x7f" for c in text):
+    if any((ord(c) < 0x20 and c not in "\t\r\n") or c == "\x7f" for c in text):
         return None
     return text
 
@@ -93,7 +93,11 @@ def _from_card(raw: bytes) -> Credential:
     signed = None
     if ins is not None and ins.signature is not None:
         signed = SignedPart(
-            SignaturePurpose.CARD_INSURER, ins.signed_data, ins.signature, ins.certificate
+            SignaturePurpose.CARD_INSURER,
+            ins.signed_data,
+            ins.signature,
+            ins.certificate,
+            signed_at=ins.start,
         )
     snils = None
     if h.snils:

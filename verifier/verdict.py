@@ -131,7 +131,11 @@ class CheckResult:
     reason: Reason | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "status": self.status.value, "detail": self.detail}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "status": self.status.value,
+            "detail": self.detail,
+        }
         if self.reason is not None:
             out["reason"] = self.reason.value
         return out

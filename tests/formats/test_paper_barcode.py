@@ -135,7 +135,10 @@ def test_missing_name_separators() -> None:
     assert exc.value.code == "bad_name"
 
 
-@pytest.mark.parametrize(("offset", "value", "code"), [(51, b"\x00", "bad_sex"), (51, b"\x03", "bad_sex"), (52, b"\x00\x00", "bad_date")])
+@pytest.mark.parametrize(
+    ("offset", "value", "code"),
+    [(51, b"\x00", "bad_sex"), (51, b"\x03", "bad_sex"), (52, b"\x00\x00", "bad_date")],
+)
 def test_bad_field_values(offset: int, value: bytes, code: str) -> None:
     data = _mutate(_encode(PEOPLE[0]), offset, value)
     with pytest.raises(BarcodeError) as exc:
@@ -236,7 +239,9 @@ def test_decoder_never_crashes_on_random_bytes(raw: bytes) -> None:
 
 
 @given(st.sampled_from(PEOPLE), st.binary(min_size=65, max_size=65), st.data())
-def test_decoder_never_crashes_on_corrupted_policies(row: dict[str, Any], noise: bytes, data: st.DataObject) -> None:
+def test_decoder_never_crashes_on_corrupted_policies(
+    row: dict[str, Any], noise: bytes, data: st.DataObject
+) -> None:
     raw = bytearray(_encode(row) + noise)
     for _ in range(data.draw(st.integers(1, 8))):
         raw[data.draw(st.integers(0, 129))] = data.draw(st.integers(0, 255))

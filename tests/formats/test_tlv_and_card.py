@@ -22,7 +22,16 @@ def test_tlv_encode_parse_round_trip_with_long_lengths() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"\x62", b"\x62\x05abc", b"\x5f", b"\x5f\x21", b"\x62\x82\x01", b"\x62\x85\x00\x00\x00\x00\x01", b"\x62\x80", b"\x1f\x81\x81\x81\x81\x01\x00"],
+    [
+        b"\x62",
+        b"\x62\x05abc",
+        b"\x5f",
+        b"\x5f\x21",
+        b"\x62\x82\x01",
+        b"\x62\x85\x00\x00\x00\x00\x01",
+        b"\x62\x80",
+        b"\x1f\x81\x81\x81\x81\x01\x00",
+    ],
 )
 def test_tlv_truncated_or_malformed(raw: bytes) -> None:
     with pytest.raises(tlv.TlvError):

@@ -20,9 +20,8 @@ _ENP_KINDS = frozenset(
 
 def check_format(ctx: CheckContext) -> CheckResult:
     c = ctx.credential
-    if c.kind in _ENP_KINDS:
-        if not c.enp or len(c.enp) != 16 or not c.enp.isdigit():
-            return failed("format", Reason.BAD_FORMAT, "ENP is not 16 digits")
+    if c.kind in _ENP_KINDS and (not c.enp or len(c.enp) != 16 or not c.enp.isdigit()):
+        return failed("format", Reason.BAD_FORMAT, "ENP is not 16 digits")
     if c.kind in (CredentialKind.PAPER_POLICY, CredentialKind.CARD) and not c.surname:
         return failed("format", Reason.BAD_FORMAT, "no surname on the credential")
     if c.birth_date is not None and c.birth_date > ctx.today:

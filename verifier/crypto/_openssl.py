@@ -25,16 +25,37 @@ _state: dict[str, bool] = {}
 
 
 def _libcrypto_path() -> str:
-    import _hashlib  # noqa: F401  (make sure the module and its libcrypto are mapped)
+    """The libcrypto that ``_hashlib`` uses, not another one mapped into the process.
 
+    Wheels such as opencv bundle their own (older) libcrypto; loading our config into that one
+    would do nothing for hashlib. The right library reports the same version string as ``ssl``.
+    """
+    import _hashlib  # noqa: F401  (make sure the module and its libcrypto are mapped)
+    import ssl
+
+    candidates: list[str] = []
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
             for line in maps:
                 path = line.rsplit(None, 1)[-1]
-                if "libcrypto" in Path(path).name and path.startswith("/"):
-                    return path
+                if (
+                    "libcrypto" in Path(path).name
+                    and path.startswith("/")
+                    and path not in candidates
+                ):
+                    candidates.append(path)
     except OSError:
         pass
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            version = lib.OpenSSL_version
+            version.argtypes = [ctypes.c_int]
+            version.restype = ctypes.c_char_p
+            if version(0).decode() == ssl.OPENSSL_VERSION:
+                return path
+        except (OSError, AttributeError, UnicodeDecodeError):
+            continue
     return "libcrypto.so.3"
 
 
@@ -59,9 +80,7 @@ def _activate() -> bool:
         load_config = lib.OSSL_LIB_CTX_load_config
         load_config.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         load_config.restype = ctypes.c_int
-        if load_config(None, os.fsencode(CONFIG_PATH)) == 1 and _digest_available(
-            "md_gost12_256"
-        ):
+        if load_config(None, os.fsencode(CONFIG_PATH)) == 1 and _digest_available("md_gost12_256"):
             return True
     except AttributeError:  # not OpenSSL 3
         return False

@@ -103,7 +103,7 @@ def paramset_oid_for(algorithm: Algorithm, name: str) -> str:
 # --- ASN.1 shapes (asn1crypto does not know the GOST OIDs, so we describe them ourselves) ---
 
 
-class _GostKeyParams(core.Sequence):
+class _GostKeyParams(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012 - asn1crypto schema
         ("public_key_param_set", core.ObjectIdentifier),
         ("digest_param_set", core.ObjectIdentifier, {"optional": True}),
@@ -111,21 +111,21 @@ class _GostKeyParams(core.Sequence):
     ]
 
 
-class _AlgorithmIdentifier(core.Sequence):
+class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("algorithm", core.ObjectIdentifier),
         ("parameters", core.Any, {"optional": True}),
     ]
 
 
-class _SubjectPublicKeyInfo(core.Sequence):
+class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("algorithm", _AlgorithmIdentifier),
-        ("public_key", core.BitString),
+        ("public_key", core.OctetBitString),
     ]
 
 
-class _PrivateKeyInfo(core.Sequence):
+class _PrivateKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("version", core.Integer),
         ("private_key_algorithm", _AlgorithmIdentifier),
@@ -135,9 +135,7 @@ class _PrivateKeyInfo(core.Sequence):
     ]
 
 
-_PEM_RE: Final = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL
-)
+_PEM_RE: Final = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL)
 
 
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
@@ -156,8 +154,11 @@ def to_pem(label: str, der: bytes) -> bytes:
     b64 = base64.b64encode(der)
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
     return b"".join(
-        [f"-----BEGIN {label}-----\n".encode(), *(ln + b"\n" for ln in lines),
-         f"-----END {label}-----\n".encode()]
+        [
+            f"-----BEGIN {label}-----\n".encode(),
+            *(ln + b"\n" for ln in lines),
+            f"-----END {label}-----\n".encode(),
+        ]
     )
 
 
@@ -171,9 +172,9 @@ def _der_from(data: bytes | str, labels: tuple[str, ...], err: type[Exception]) 
     return raw
 
 
-def _parse_alg(alg: _AlgorithmIdentifier, err: type[InvalidKeyError]) -> tuple[
-    Algorithm, str, str | None, Curve
-]:
+def _parse_alg(
+    alg: _AlgorithmIdentifier, err: type[InvalidKeyError]
+) -> tuple[Algorithm, str, str | None, Curve]:
     oid = alg["algorithm"].dotted
     try:
         algorithm = Algorithm(oid)
@@ -339,7 +340,7 @@ def load_public_key(data: bytes | str) -> PublicKey:
     der = _der_from(data, ("PUBLIC KEY",), InvalidKeyError)
     try:
         spki = _SubjectPublicKeyInfo.load(der, strict=True)
-        algorithm, paramset, digest_param, curve = _parse_alg(spki["algorithm"], InvalidKeyError)
+        algorithm, paramset, digest_param, _ = _parse_alg(spki["algorithm"], InvalidKeyError)
         octets = core.OctetString.load(spki["public_key"].native, strict=True).native
     except (InvalidKeyError, UnsupportedAlgorithmError):
         raise

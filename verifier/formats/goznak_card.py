@@ -20,7 +20,13 @@ HOLDER_TAG = 0x62
 INSURER_TAG = 0x64
 T_SURNAME, T_GIVEN, T_PATRONYMIC = 0x5F21, 0x5F22, 0x5F23
 T_BIRTH, T_SEX, T_POLICY, T_SNILS, T_EXPIRY, T_BIRTHPLACE, T_ISSUED = (
-    0x5F24, 0x5F25, 0x5F26, 0x5F27, 0x5F28, 0x5F29, 0x5F2A,
+    0x5F24,
+    0x5F25,
+    0x5F26,
+    0x5F27,
+    0x5F28,
+    0x5F29,
+    0x5F2A,
 )
 T_OGRN, T_OKATO, T_START, T_END = 0x5F51, 0x5F52, 0x5F53, 0x5F54
 T_SIGNATURE_BLOCK, T_SIGNATURE, T_CERTIFICATE = 0x7F60, 0x5F61, 0x5F62
@@ -178,7 +184,9 @@ def encode_holder(h: CardHolder) -> bytes:
     return tlv.encode(HOLDER_TAG, b"".join(parts))
 
 
-def encode_insurer_signed_part(ogrn: str, okato: str, start: date | None, end: date | None) -> bytes:
+def encode_insurer_signed_part(
+    ogrn: str, okato: str, start: date | None, end: date | None
+) -> bytes:
     """The bytes the insurer signature covers (by assumption)."""
     parts = [tlv.encode(T_OGRN, ogrn.encode()), tlv.encode(T_OKATO, okato.encode())]
     if start:

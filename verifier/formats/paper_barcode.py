@@ -112,7 +112,9 @@ def pack_6bit(text: str, nbytes: int, *, lsb_first: bool) -> bytes:
     try:
         codes = [_CODE_OF[ch] for ch in padded]
     except KeyError as exc:
-        raise BarcodeError(f"character {exc.args[0]!r} has no 6-bit code", code="bad_charset") from None
+        raise BarcodeError(
+            f"character {exc.args[0]!r} has no 6-bit code", code="bad_charset"
+        ) from None
     bits = 0
     if lsb_first:
         for i, code in enumerate(codes):
@@ -134,7 +136,9 @@ def days_to_date(days: int) -> date:
 def date_to_days(value: date) -> int:
     days = (value - EPOCH).days
     if not 0 <= days <= 0xFFFF:
-        raise BarcodeError(f"date {value} does not fit the barcode's 16-bit day count", code="bad_date")
+        raise BarcodeError(
+            f"date {value} does not fit the barcode's 16-bit day count", code="bad_date"
+        )
     return days
 
 
@@ -157,7 +161,9 @@ def _split_name(text: str, btype: BarcodeType) -> tuple[str, str, str]:
 def decode(raw: bytes) -> PaperPolicy:
     """Decode a paper policy barcode; every defect is a :class:`BarcodeError`."""
     if len(raw) > MAX_INPUT:
-        raise BarcodeError(f"{len(raw)} bytes is far too long for a policy barcode", code="too_long")
+        raise BarcodeError(
+            f"{len(raw)} bytes is far too long for a policy barcode", code="too_long"
+        )
     if len(raw) not in ACCEPTED_LENGTHS:
         raise BarcodeError(
             f"paper policy barcode is 130 bytes (131/132 with scanner noise), got {len(raw)}",
@@ -172,7 +178,9 @@ def decode(raw: bytes) -> PaperPolicy:
     enp = f"{enp_int:016d}"
     if len(enp) != ENP_LENGTH:
         raise BarcodeError("ENP field holds more than 16 digits", code="bad_enp")
-    name = unpack_6bit(raw[lay.name_offset : lay.name_offset + lay.name_bytes], lsb_first=lay.lsb_first)
+    name = unpack_6bit(
+        raw[lay.name_offset : lay.name_offset + lay.name_bytes], lsb_first=lay.lsb_first
+    )
     surname, given, patronymic = _split_name(name, btype)
     sex_byte = raw[lay.sex_offset]
     if sex_byte not in (1, 2):
@@ -227,7 +235,9 @@ def encode_data(
     out = bytearray(DATA_LENGTH)
     out[0] = barcode_type.value
     out[1:9] = int(enp).to_bytes(8, "big")
-    first, second = (given_name, surname) if barcode_type is BarcodeType.TYPE1 else (surname, given_name)
+    first, second = (
+        (given_name, surname) if barcode_type is BarcodeType.TYPE1 else (surname, given_name)
+    )
     name = f"{first}|{second}|{patronymic}"
     out[lay.name_offset : lay.name_offset + lay.name_bytes] = pack_6bit(
         name, lay.name_bytes, lsb_first=lay.lsb_first

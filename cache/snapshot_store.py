@@ -1,0 +1,418 @@
+"""The local register store: SQLite (WAL, one file), imports that are invisible until verified.
+
+Import = stream the file into ``stage_*`` tables in committed batches (memory stays flat), verify
+the signature over the whole file, then switch in one short transaction (rename for a full
+snapshot, merge for a delta). A crash or ``kill -9`` at any point leaves the previous snapshot
+serving; leftover stage tables are dropped when the store is next opened.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from cache.register_model import (
+    AliasKind,
+    Carrier,
+    DocumentRevocation,
+    RegisterRecord,
+    RevocationReason,
+    from_days,
+)
+from cache.snapshot_format import (
+    Section,
+    SnapshotFormatError,
+    SnapshotHeader,
+    SnapshotKind,
+    SnapshotReader,
+)
+from verifier.errors import OmsError
+
+SCHEMA_VERSION = 1
+COMMIT_EVERY = 200_000  # rows per staging transaction
+
+# A verifier of the snapshot signature: (key_id, digest, signature) -> True/False; raises
+# OmsError for an unknown or unusable key.
+SignatureCheck = Callable[[str, bytes, bytes], bool]
+
+
+class SnapshotRefused(OmsError):
+    """A snapshot or delta that was not applied; the store still serves what it had."""
+
+    code = "snapshot_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    region: str | None
+    sequence: int | None
+    created_at: datetime | None
+    register_valid_until: datetime | None
+    revocations_valid_until: datetime | None
+    imported_at: datetime | None
+    records: int
+    key_id: str | None
+    last_sync_at: datetime | None
+    clock_skew_s: float | None
+
+    @property
+    def present(self) -> bool:
+        return self.sequence is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    kind: SnapshotKind
+    sequence: int
+    records: int
+    seconds: float
+    bytes_read: int
+
+
+_TABLES = {
+    "records": "enp INTEGER PRIMARY KEY, ptype INT, status INT, since INT, ogrn INT, okato INT,"
+    " start INT, end_ INT, clinic INT, nhash BLOB",
+    "aliases": "kind INT NOT NULL, number TEXT NOT NULL, enp INT NOT NULL,"
+    " PRIMARY KEY (kind, number)",
+    "deletions": "enp INTEGER PRIMARY KEY",
+    "revoked_docs": "enp INT NOT NULL, carrier INT NOT NULL, since INT, reason INT,"
+    " PRIMARY KEY (enp, carrier)",
+    "revoked_keys": "key_id TEXT PRIMARY KEY",
+}
+_WITHOUT_ROWID = {"aliases", "revoked_docs", "revoked_keys"}
+_LIVE = ("records", "aliases", "revoked_docs", "revoked_keys")
+_SECTION_TABLE = {
+    Section.RECORDS: "records",
+    Section.ALIASES: "aliases",
+    Section.DELETIONS: "deletions",
+    Section.REVOKED_DOCS: "revoked_docs",
+    Section.REVOKED_KEYS: "revoked_keys",
+}
+_INSERT_COLUMNS = {
+    "records": 10,
+    "aliases": 3,
+    "deletions": 1,
+    "revoked_docs": 4,
+    "revoked_keys": 1,
+}
+
+
+def _create(name: str, base: str) -> str:
+    tail = " WITHOUT ROWID" if base in _WITHOUT_ROWID else ""
+    return f"CREATE TABLE IF NOT EXISTS {name} ({_TABLES[base]}){tail}"
+
+
+class SnapshotStore:
+    """Thread-safe: each thread gets its own read connection; imports serialise on a lock."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._writer() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+            for t in _LIVE:
+                db.execute(_create(t, t))
+            db.execute("CREATE INDEX IF NOT EXISTS aliases_enp ON aliases(enp)")
+            self._drop_stage(db)
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    # --- connections ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect()
+            db.execute("PRAGMA query_only=ON")
+            self._local.db = db
+        return db
+
+    class _Writer:
+        def __init__(self, store: SnapshotStore) -> None:
+            self.store = store
+            self.db: sqlite3.Connection | None = None
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store._write_lock.acquire()
+            self.db = self.store._connect()
+            self.db.execute("PRAGMA cache_size=-65536")
+            return self.db
+
+        def __exit__(self, *exc: object) -> None:
+            assert self.db is not None
+            self.db.close()
+            self.store._write_lock.release()
+
+    def _writer(self) -> SnapshotStore._Writer:
+        return SnapshotStore._Writer(self)
+
+    @staticmethod
+    def _drop_stage(db: sqlite3.Connection) -> None:
+        names = [
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'stage_%'"
+            )
+        ]
+        for n in names:
+            db.execute(f"DROP TABLE IF EXISTS {n}")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- meta ----------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, str]:
+        return dict(self._reader().execute("SELECT k, v FROM meta").fetchall())
+
+    def info(self) -> StoreInfo:
+        m = self._meta()
+
+        def ts(key: str) -> datetime | None:
+            return datetime.fromisoformat(m[key]) if m.get(key) else None
+
+        return StoreInfo(
+            region=m.get("region"),
+            sequence=int(m["sequence"]) if m.get("sequence") else None,
+            created_at=ts("created_at"),
+            register_valid_until=ts("register_valid_until"),
+            revocations_valid_until=ts("revocations_valid_until"),
+            imported_at=ts("imported_at"),
+            records=int(m.get("records", "0")),
+            key_id=m.get("key_id"),
+            last_sync_at=ts("last_sync_at"),
+            clock_skew_s=float(m["clock_skew_s"]) if m.get("clock_skew_s") else None,
+        )
+
+    def record_sync(self, registry_time: datetime, device_time: datetime | None = None) -> float:
+        """Remember the registry's clock at a sync; returns the device clock skew in seconds."""
+        device = device_time or self._clock()
+        skew = (device - registry_time).total_seconds()
+        with self._writer() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("last_sync_at", registry_time.isoformat()), ("clock_skew_s", f"{skew:.3f}")],
+            )
+            db.execute("COMMIT")
+        return skew
+
+    # --- lookups -------------------------------------------------------------------------
+
+    _SELECT = (
+        "SELECT enp, ptype, status, since, ogrn, okato, start, end_, clinic, nhash FROM records"
+    )
+
+    def lookup_enp(self, enp: str) -> RegisterRecord | None:
+        try:
+            key = int(enp)
+        except ValueError:
+            return None
+        row = self._reader().execute(self._SELECT + " WHERE enp = ?", (key,)).fetchone()
+        return RegisterRecord.from_row(row) if row else None
+
+    def lookup_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None:
+        row = (
+            self._reader()
+            .execute(
+                self._SELECT
+                + " WHERE enp = (SELECT enp FROM aliases WHERE kind = ? AND number = ?)",
+                (int(kind), number),
+            )
+            .fetchone()
+        )
+        return RegisterRecord.from_row(row) if row else None
+
+    def document_revocation(self, enp: str, carrier: Carrier) -> DocumentRevocation | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT since, reason FROM revoked_docs WHERE enp = ? AND carrier = ?",
+                (int(enp), int(carrier)),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return DocumentRevocation(enp, carrier, from_days(row[0]), RevocationReason(row[1]))
+
+    def key_revoked(self, key_id: str) -> bool:
+        row = (
+            self._reader()
+            .execute("SELECT 1 FROM revoked_keys WHERE key_id = ?", (key_id,))
+            .fetchone()
+        )
+        return row is not None
+
+    # --- import --------------------------------------------------------------------------
+
+    def import_file(
+        self, path: str | Path, check_signature: SignatureCheck, *, region: str | None = None
+    ) -> ImportResult:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise SnapshotRefused(
+                f"cannot open {path}: {exc.strerror}", code="snapshot_io"
+            ) from exc
+        with f:
+            return self.import_stream(f, check_signature, region=region)
+
+    def import_stream(
+        self, src: IO[bytes], check_signature: SignatureCheck, *, region: str | None = None
+    ) -> ImportResult:
+        """Verify and apply one full snapshot or delta; raises :class:`SnapshotRefused`."""
+        t0 = time.perf_counter()
+        with self._writer() as db:
+            try:
+                reader = SnapshotReader(src)
+                head = reader.header
+                self._precheck(db, head, region)
+                self._drop_stage(db)
+                for base in _SECTION_TABLE.values():
+                    db.execute(_create(f"stage_{base}", base))
+                staged = self._stage(db, reader)
+                digest, signature = reader.finish()
+                if not check_signature(head.key_id, digest, signature):
+                    raise SnapshotRefused(
+                        "snapshot signature does not verify", code="snapshot_signature"
+                    )
+                if head.kind is SnapshotKind.FULL:
+                    self._switch_full(db, head, staged)
+                else:
+                    self._merge_delta(db, head)
+            except SnapshotFormatError as exc:
+                self._abandon(db)
+                raise SnapshotRefused(exc.message, code=exc.code) from exc
+            except OmsError as exc:
+                self._abandon(db)
+                if isinstance(exc, SnapshotRefused):
+                    raise
+                raise SnapshotRefused(exc.message, code=exc.code) from exc
+            except BaseException:
+                self._abandon(db)
+                raise
+        return ImportResult(
+            head.kind, head.sequence, staged, time.perf_counter() - t0, reader.bytes_read
+        )
+
+    def _abandon(self, db: sqlite3.Connection) -> None:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        self._drop_stage(db)
+
+    def _precheck(self, db: sqlite3.Connection, head: SnapshotHeader, region: str | None) -> None:
+        m = dict(db.execute("SELECT k, v FROM meta").fetchall())
+        held_region = m.get("region")
+        want_region = region or held_region
+        if want_region is not None and head.region != want_region:
+            raise SnapshotRefused(
+                f"snapshot is for region {head.region}, this store holds region {want_region}",
+                code="snapshot_region",
+            )
+        held = int(m["sequence"]) if m.get("sequence") else None
+        if head.kind is SnapshotKind.FULL:
+            if held is not None and head.sequence <= held:
+                raise SnapshotRefused(
+                    f"snapshot sequence {head.sequence} is not newer than the held {held}",
+                    code="snapshot_old",
+                )
+        else:
+            if held is None:
+                raise SnapshotRefused("a delta needs a full snapshot first", code="delta_no_base")
+            if head.base_sequence != held:
+                raise SnapshotRefused(
+                    f"delta applies on sequence {head.base_sequence}, store holds {held}",
+                    code="delta_base_mismatch",
+                )
+            if head.sequence <= held:
+                raise SnapshotRefused("delta does not advance the sequence", code="snapshot_old")
+
+    def _stage(self, db: sqlite3.Connection, reader: SnapshotReader) -> int:
+        pending = 0
+        staged = 0
+        db.execute("BEGIN")
+        for chunk in reader.chunks():
+            table = _SECTION_TABLE[chunk.section]
+            marks = ",".join("?" * _INSERT_COLUMNS[table])
+            try:
+                db.executemany(f"INSERT INTO stage_{table} VALUES ({marks})", chunk.rows)
+            except sqlite3.IntegrityError as exc:
+                raise SnapshotFormatError(
+                    f"duplicate entry in {chunk.section.value}: {exc}"
+                ) from exc
+            if chunk.section is Section.RECORDS:
+                staged += len(chunk.rows)
+            pending += len(chunk.rows)
+            if pending >= COMMIT_EVERY:
+                db.execute("COMMIT")
+                db.execute("BEGIN")
+                pending = 0
+        db.execute("COMMIT")
+        return staged
+
+    def _new_meta(self, head: SnapshotHeader, records: int) -> list[tuple[str, str]]:
+        return [
+            ("region", head.region),
+            ("sequence", str(head.sequence)),
+            ("created_at", head.created_at.isoformat()),
+            ("register_valid_until", head.register_valid_until.isoformat()),
+            ("revocations_valid_until", head.revocations_valid_until.isoformat()),
+            ("imported_at", self._clock().isoformat()),
+            ("records", str(records)),
+            ("key_id", head.key_id),
+            ("name_hash", head.name_hash),
+            ("name_key_id", head.name_key_id),
+        ]
+
+    def _switch_full(self, db: sqlite3.Connection, head: SnapshotHeader, staged: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        for t in _LIVE:
+            db.execute(f"DROP TABLE {t}")
+            db.execute(f"ALTER TABLE stage_{t} RENAME TO {t}")
+        db.execute("CREATE INDEX aliases_enp ON aliases(enp)")
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self._new_meta(head, staged))
+        db.execute("COMMIT")
+        self._drop_stage(db)
+
+    def _merge_delta(self, db: sqlite3.Connection, head: SnapshotHeader) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        changed = "SELECT enp FROM stage_records UNION SELECT enp FROM stage_deletions"
+        db.execute(f"DELETE FROM aliases WHERE enp IN ({changed})")
+        db.execute("DELETE FROM records WHERE enp IN (SELECT enp FROM stage_deletions)")
+        db.execute("INSERT OR REPLACE INTO records SELECT * FROM stage_records")
+        db.execute("INSERT OR REPLACE INTO aliases SELECT * FROM stage_aliases")
+        db.execute("INSERT OR REPLACE INTO revoked_docs SELECT * FROM stage_revoked_docs")
+        db.execute("INSERT OR REPLACE INTO revoked_keys SELECT * FROM stage_revoked_keys")
+        (count,) = db.execute("SELECT count(*) FROM records").fetchone()
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self._new_meta(head, count))
+        db.execute("COMMIT")
+        self._drop_stage(db)
+
+    # --- maintenance ---------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        db = self._reader()
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+        return {"db_bytes": pages * page_size, "records": self.info().records}

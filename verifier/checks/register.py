@@ -1,0 +1,155 @@
+"""``register_status`` and ``revocation`` answered from the local snapshot store.
+
+The store is reached through a small Protocol so the checks stay testable and the store can be
+swapped (SQLite today). An expired snapshot never produces a passing status check: the verdict
+then becomes ``unknown`` (``snapshot_expired``) unless the online registry answers.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol
+
+from cache.freshness import Freshness, FreshnessPolicy, PartFreshness, assess
+from cache.register_model import (
+    AliasKind,
+    Carrier,
+    DocumentRevocation,
+    PolicyStatus,
+    RegisterRecord,
+)
+from cache.snapshot_store import StoreInfo
+from verifier.checks.context import CheckContext
+from verifier.checks.ports import StatusResult
+from verifier.credential import Credential, CredentialKind
+from verifier.verdict import CheckResult, Reason, SnapshotInfo, failed, passed, skipped
+
+STATUS_REASON = {
+    PolicyStatus.SUSPENDED: Reason.REGISTER_SUSPENDED,
+    PolicyStatus.ANNULLED: Reason.REGISTER_ANNULLED,
+    PolicyStatus.EXPIRED: Reason.REGISTER_EXPIRED,
+    PolicyStatus.NEEDS_CLARIFICATION: Reason.REGISTER_NEEDS_CLARIFICATION,
+}
+
+
+class RegisterView(Protocol):
+    def info(self) -> StoreInfo: ...
+    def lookup_enp(self, enp: str) -> RegisterRecord | None: ...
+    def lookup_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None: ...
+    def document_revocation(self, enp: str, carrier: Carrier) -> DocumentRevocation | None: ...
+
+
+def find_record(store: RegisterView, c: Credential) -> RegisterRecord | None:
+    if c.enp is not None:
+        return store.lookup_enp(c.enp)
+    if c.temp_cert_number is not None:
+        return store.lookup_alias(AliasKind.TEMP_CERT, c.temp_cert_number)
+    if c.old_series is not None and c.old_number is not None:
+        return store.lookup_alias(AliasKind.OLD_NUMBER, f"{c.old_series}{c.old_number}")
+    return None
+
+
+def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResult:
+    """Turn a register record into the ``register_status`` check (shared by snapshot and online)."""
+    insurer = f"СМО ОГРН {record.smo_ogrn}" if record.smo_ogrn else "СМО не указана"
+    if record.status is PolicyStatus.ACTIVE:
+        if record.end is not None and record.end < today:
+            return failed(
+                "register_status",
+                Reason.REGISTER_EXPIRED,
+                f"{origin}: active, but the term ended {record.end.isoformat()}",
+            )
+        if record.start is not None and record.start > today:
+            return failed(
+                "register_status",
+                Reason.REGISTER_NEEDS_CLARIFICATION,
+                f"{origin}: policy starts {record.start.isoformat()}",
+            )
+        return passed("register_status", f"{origin}: active; {insurer}")
+    since = f" since {record.status_since.isoformat()}" if record.status_since else ""
+    return failed(
+        "register_status",
+        STATUS_REASON[record.status],
+        f"{origin}: {record.status.name.lower()}{since}",
+    )
+
+
+def snapshot_info(info: StoreInfo, fresh: PartFreshness) -> SnapshotInfo:
+    return SnapshotInfo(state=fresh.state.value, sequence=info.sequence, age_s=fresh.age_s)
+
+
+class SnapshotStatusChecker:
+    def __init__(self, store: RegisterView, policy: FreshnessPolicy | None = None) -> None:
+        self.store = store
+        self.policy = policy or FreshnessPolicy()
+
+    def freshness(self, ctx: CheckContext) -> tuple[StoreInfo, PartFreshness]:
+        info = self.store.info()
+        return info, assess(info.created_at, info.register_valid_until, ctx.now, self.policy)
+
+    def check_status(self, ctx: CheckContext) -> StatusResult:
+        info, fresh = self.freshness(ctx)
+        snap = snapshot_info(info, fresh)
+        if fresh.state is Freshness.ABSENT:
+            return StatusResult(
+                skipped("register_status", "no register snapshot held"), "none", snap
+            )
+        if fresh.state is Freshness.EXPIRED:
+            return StatusResult(
+                skipped(
+                    "register_status",
+                    f"snapshot {info.sequence} expired (valid until {info.register_valid_until})",
+                    Reason.SNAPSHOT_EXPIRED,
+                ),
+                "snapshot",
+                snap,
+            )
+        c = ctx.credential
+        record = find_record(self.store, c)
+        if record is None:
+            if c.enp is not None and info.region is not None and c.enp[:2] != info.region:
+                return StatusResult(
+                    skipped(
+                        "register_status",
+                        f"ENP of region {c.enp[:2]}; the snapshot holds region {info.region}",
+                    ),
+                    "snapshot",
+                    snap,
+                )
+            return StatusResult(
+                failed(
+                    "register_status", Reason.NOT_IN_REGISTER, f"not in snapshot {info.sequence}"
+                ),
+                "snapshot",
+                snap,
+            )
+        origin = f"snapshot {info.sequence} ({fresh.state.value})"
+        return StatusResult(status_check(record, ctx.today, origin), "snapshot", snap)
+
+
+_CARRIER = {CredentialKind.PAPER_POLICY: Carrier.PAPER, CredentialKind.CARD: Carrier.CARD}
+
+
+class SnapshotRevocationChecker:
+    def __init__(self, store: RegisterView, policy: FreshnessPolicy | None = None) -> None:
+        self.store = store
+        self.policy = policy or FreshnessPolicy()
+
+    def check_revocation(self, ctx: CheckContext) -> CheckResult:
+        c = ctx.credential
+        carrier = _CARRIER.get(c.kind)
+        if carrier is None or c.enp is None:
+            return skipped("revocation", "no physical document to revoke")
+        info = self.store.info()
+        fresh = assess(info.created_at, info.revocations_valid_until, ctx.now, self.policy)
+        if fresh.state in (Freshness.ABSENT, Freshness.EXPIRED):
+            return skipped("revocation", f"revocation list {fresh.state.value}")
+        rev = self.store.document_revocation(c.enp, carrier)
+        if rev is None:
+            return passed("revocation", f"not on the revocation list ({fresh.state.value})")
+        since = f" since {rev.since.isoformat()}" if rev.since else ""
+        return failed(
+            "revocation",
+            Reason.DOCUMENT_REVOKED,
+            f"{carrier.name.lower()} {rev.reason.name.lower()}{since}",
+        )

@@ -1,0 +1,408 @@
+"""X.509 certificates with GOST keys: parsing, signature checks, chain validation, a builder.
+
+asn1crypto's ``x509.Certificate`` raises on GOST SubjectPublicKeyInfo OIDs, so the outer
+structures are re-declared here with the key info kept as raw DER (parsed by
+``verifier.crypto.keys``) while Name, Validity and Extensions reuse asn1crypto's types.
+
+Certificate signatures: signatureValue holds the same s||r bytes as ``openssl dgst -sign``;
+signature algorithms 1.2.643.2.2.3 (34.11-94 + 34.10-2001), 1.2.643.7.1.1.3.2 / .3.3
+(Streebog-256/512 + 34.10-2012).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from asn1crypto import core
+from asn1crypto import x509 as ax509
+
+from . import hashes
+from .errors import CertificateError, ChainError, CryptoError, UnsupportedAlgorithmError
+from .keys import Algorithm, PrivateKey, PublicKey, load_public_key, pem_blocks
+from .signatures import sign, verify
+
+__all__ = [
+    "SIGNATURE_ALGORITHMS",
+    "Certificate",
+    "build_certificate",
+    "load_certificate",
+    "load_certificates",
+    "validate_chain",
+]
+
+# signatureAlgorithm OID -> (hash name, key algorithms allowed to sign with it)
+SIGNATURE_ALGORITHMS: Final[dict[str, tuple[str, frozenset[Algorithm]]]] = {
+    "1.2.643.2.2.3": (hashes.GOST94, frozenset({Algorithm.GOST2001, Algorithm.GOST2012_256})),
+    "1.2.643.7.1.1.3.2": (hashes.STREEBOG256, frozenset({Algorithm.GOST2012_256})),
+    "1.2.643.7.1.1.3.3": (hashes.STREEBOG512, frozenset({Algorithm.GOST2012_512})),
+}
+_KNOWN_EXTENSIONS: Final = frozenset(
+    {
+        "basic_constraints",
+        "key_usage",
+        "extended_key_usage",
+        "key_identifier",
+        "authority_key_identifier",
+        "certificate_policies",
+        "subject_alt_name",
+        "issuer_alt_name",
+        "crl_distribution_points",
+        "authority_information_access",
+        "name_constraints",
+        "policy_constraints",
+        "inhibit_any_policy",
+        "policy_mappings",
+    }
+)
+
+
+class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields = [  # noqa: RUF012 - asn1crypto schema
+        ("algorithm", core.ObjectIdentifier),
+        ("parameters", core.Any, {"optional": True}),
+    ]
+
+
+class _TBSCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields = [  # noqa: RUF012
+        ("version", ax509.Version, {"explicit": 0, "default": "v1"}),
+        ("serial_number", core.Integer),
+        ("signature", _AlgorithmIdentifier),
+        ("issuer", ax509.Name),
+        ("validity", ax509.Validity),
+        ("subject", ax509.Name),
+        ("subject_public_key_info", core.Any),
+        ("issuer_unique_id", core.OctetBitString, {"implicit": 1, "optional": True}),
+        ("subject_unique_id", core.OctetBitString, {"implicit": 2, "optional": True}),
+        ("extensions", ax509.Extensions, {"explicit": 3, "optional": True}),
+    ]
+
+
+class _Certificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields = [  # noqa: RUF012
+        ("tbs_certificate", _TBSCertificate),
+        ("signature_algorithm", _AlgorithmIdentifier),
+        ("signature_value", core.OctetBitString),
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class Certificate:
+    """A parsed GOST certificate; ``der`` is the exact input encoding."""
+
+    der: bytes
+    tbs_der: bytes
+    serial_number: int
+    subject: str
+    issuer: str
+    subject_der: bytes
+    issuer_der: bytes
+    not_before: datetime
+    not_after: datetime
+    public_key: PublicKey
+    signature_algorithm_oid: str
+    signature: bytes
+    is_ca: bool
+    path_length: int | None
+    key_usage: frozenset[str] | None
+    unknown_critical_extensions: tuple[str, ...]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Certificate) and other.der == self.der
+
+    def __hash__(self) -> int:
+        return hash(self.der)
+
+    @property
+    def is_self_issued(self) -> bool:
+        return self.subject_der == self.issuer_der
+
+    def fingerprint(self) -> str:
+        """Hex Streebog-256 of the DER encoding."""
+        return hashes.digest(hashes.STREEBOG256, self.der).hex()
+
+    def is_signed_by(self, issuer_key: PublicKey) -> bool:
+        """True iff ``issuer_key`` produced this certificate's signature (False on any mismatch)."""
+        spec = SIGNATURE_ALGORITHMS.get(self.signature_algorithm_oid)
+        if spec is None:
+            raise UnsupportedAlgorithmError(
+                f"unsupported certificate signature algorithm {self.signature_algorithm_oid}"
+            )
+        hash_name, algorithms = spec
+        if issuer_key.algorithm not in algorithms:
+            return False
+        if len(self.signature) != 2 * issuer_key.curve.size:
+            return False
+        return verify(issuer_key, self.tbs_der, self.signature, hash_name=hash_name)
+
+    def to_pem(self) -> bytes:
+        from .keys import to_pem
+
+        return to_pem("CERTIFICATE", self.der)
+
+
+def _as_utc(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise CertificateError("certificate validity is not a time")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _parse(der: bytes) -> Certificate:
+    try:
+        cert = _Certificate.load(der, strict=True)
+        tbs = cert["tbs_certificate"]
+        spki_der = tbs["subject_public_key_info"].dump()
+        validity = tbs["validity"]
+        not_before = _as_utc(validity["not_before"].native)
+        not_after = _as_utc(validity["not_after"].native)
+        is_ca = False
+        path_len: int | None = None
+        key_usage: frozenset[str] | None = None
+        unknown: list[str] = []
+        extensions = tbs["extensions"]
+        if extensions.native is not None:
+            for ext in extensions:
+                name = ext["extn_id"].native
+                critical = bool(ext["critical"].native)
+                if name == "basic_constraints":
+                    bc = ext["extn_value"].parsed
+                    is_ca = bool(bc["ca"].native)
+                    path_len = bc["path_len_constraint"].native
+                elif name == "key_usage":
+                    key_usage = frozenset(ext["extn_value"].parsed.native)
+                elif critical and name not in _KNOWN_EXTENSIONS:
+                    unknown.append(str(name))
+                else:
+                    _ = ext["extn_value"].parsed  # must at least parse
+        result = Certificate(
+            der=bytes(der),
+            tbs_der=bytes(tbs.dump()),
+            serial_number=int(tbs["serial_number"].native),
+            subject=str(tbs["subject"].human_friendly),
+            issuer=str(tbs["issuer"].human_friendly),
+            subject_der=bytes(tbs["subject"].dump()),
+            issuer_der=bytes(tbs["issuer"].dump()),
+            not_before=not_before,
+            not_after=not_after,
+            public_key=load_public_key(spki_der),
+            signature_algorithm_oid=cert["signature_algorithm"]["algorithm"].dotted,
+            signature=bytes(cert["signature_value"].native),
+            is_ca=is_ca,
+            path_length=path_len,
+            key_usage=key_usage,
+            unknown_critical_extensions=tuple(unknown),
+        )
+    except CryptoError as exc:
+        if isinstance(exc, CertificateError):
+            raise
+        raise CertificateError(f"certificate public key: {exc.message}") from exc
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+        raise CertificateError(f"malformed certificate: {exc}") from exc
+    if tbs["signature"]["algorithm"].dotted != result.signature_algorithm_oid:
+        raise CertificateError("inner and outer signature algorithms differ")
+    return result
+
+
+def load_certificate(data: bytes | str) -> Certificate:
+    """PEM ("CERTIFICATE") or DER -> Certificate; raises CertificateError."""
+    certs = load_certificates(data)
+    if len(certs) != 1:
+        raise CertificateError(f"expected one certificate, found {len(certs)}")
+    return certs[0]
+
+
+def load_certificates(data: bytes | str) -> list[Certificate]:
+    """Every certificate in a PEM bundle (or a single DER certificate)."""
+    raw = data.encode("ascii", "replace") if isinstance(data, str) else bytes(data)
+    if b"-----BEGIN" in raw:
+        try:
+            blocks = pem_blocks(raw)
+        except CryptoError as exc:
+            raise CertificateError(exc.message) from exc
+        return [_parse(der) for label, der in blocks if label in ("CERTIFICATE",)]
+    return [_parse(raw)]
+
+
+# --- chain validation -----------------------------------------------------------------------
+
+
+def _fail(code: str, message: str) -> ChainError:
+    return ChainError(message, code=code)
+
+
+def validate_chain(
+    leaf: Certificate,
+    intermediates: Iterable[Certificate],
+    roots: Iterable[Certificate],
+    at_time: datetime | None = None,
+    *,
+    require_key_usage: bool = False,
+    max_depth: int = 8,
+) -> list[Certificate]:
+    """Validate ``leaf`` up to one of ``roots`` at ``at_time`` (default: now, UTC).
+
+    Returns the path [leaf, ..., root].  Checks every certificate's validity period and
+    signature, that issuers are CAs (basicConstraints cA) within their pathLenConstraint,
+    that keyUsage (when present, or always with ``require_key_usage``) allows keyCertSign for
+    CAs and digitalSignature for the leaf, and that no unknown extension is critical.  Raises
+    ChainError with a stable code on the first failure.
+    """
+    when = at_time or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    trusted = list(roots)
+    if not trusted:
+        raise _fail("untrusted_root", "no trusted roots configured")
+    pool = list(intermediates)
+    path = [leaf]
+    cur = leaf
+    while True:
+        if cur in trusted:
+            break
+        root = _find_issuer(cur, trusted)
+        if root is not None:
+            path.append(root)
+            break
+        nxt = _find_issuer(cur, [c for c in pool if c not in path])
+        if nxt is None:
+            if cur.is_self_issued and cur.is_signed_by(cur.public_key):
+                raise _fail("untrusted_root", f"chain ends at untrusted root {cur.subject!r}")
+            raise _fail("issuer_not_found", f"no issuer found for {cur.subject!r}")
+        path.append(nxt)
+        if len(path) > max_depth:
+            raise _fail("path_length_exceeded", "certificate chain is too long")
+        cur = nxt
+    _check_path(path, when, require_key_usage)
+    return path
+
+
+def _find_issuer(cert: Certificate, candidates: Sequence[Certificate]) -> Certificate | None:
+    by_name = [c for c in candidates if c.subject_der == cert.issuer_der]
+    for cand in by_name:
+        if cert.is_signed_by(cand.public_key):
+            return cand
+    if by_name:
+        raise _fail("cert_signature_invalid", f"signature of {cert.subject!r} does not verify")
+    return None
+
+
+def _check_path(path: list[Certificate], when: datetime, require_key_usage: bool) -> None:
+    for index, cert in enumerate(path):
+        if when < cert.not_before:
+            raise _fail(
+                "cert_not_yet_valid", f"{cert.subject!r} not valid before {cert.not_before}"
+            )
+        if when > cert.not_after:
+            raise _fail("cert_expired", f"{cert.subject!r} expired at {cert.not_after}")
+        if cert.unknown_critical_extensions:
+            raise _fail(
+                "unhandled_critical_extension",
+                f"{cert.subject!r} has critical extensions {cert.unknown_critical_extensions}",
+            )
+        is_issuer = index > 0
+        if is_issuer:
+            if not cert.is_ca:
+                raise _fail("not_a_ca", f"{cert.subject!r} issues certificates but is not a CA")
+            below = index - 1  # intermediate CAs between this one and the leaf
+            if cert.path_length is not None and below > cert.path_length:
+                raise _fail("path_length_exceeded", f"pathLenConstraint of {cert.subject!r}")
+            needed = "key_cert_sign"
+        else:
+            needed = "digital_signature"
+        if cert.key_usage is None:
+            if require_key_usage:
+                raise _fail("key_usage_missing", f"{cert.subject!r} has no keyUsage")
+        elif needed not in cert.key_usage:
+            raise _fail("key_usage_missing", f"{cert.subject!r} keyUsage lacks {needed}")
+    root = path[-1]
+    if root.is_self_issued and not root.is_signed_by(root.public_key):
+        raise _fail("cert_signature_invalid", f"self-signature of root {root.subject!r} is bad")
+
+
+# --- builder (test fixtures, demo issuer) ---------------------------------------------------
+
+
+def build_certificate(
+    *,
+    subject: str | dict[str, str],
+    public_key: PublicKey,
+    issuer_key: PrivateKey,
+    issuer: Certificate | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    days: int = 365,
+    ca: bool = False,
+    path_length: int | None = None,
+    key_usage: Iterable[str] | None = None,
+    serial_number: int | None = None,
+) -> Certificate:
+    """Make a certificate signed by ``issuer_key`` (self-signed when ``issuer`` is None).
+
+    ``subject`` is a common name or an asn1crypto name dict ({"common_name": ..., ...}).
+    ``key_usage`` defaults to keyCertSign+cRLSign for CAs and digitalSignature otherwise.
+    """
+    name_dict = {"common_name": subject} if isinstance(subject, str) else dict(subject)
+    subject_name = ax509.Name.build(name_dict)
+    issuer_name = subject_name if issuer is None else ax509.Name.load(issuer.subject_der)
+    start = not_before or datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    end = not_after or start + timedelta(days=days)
+    usage = (
+        set(key_usage)
+        if key_usage is not None
+        else ({"key_cert_sign", "crl_sign"} if ca else {"digital_signature"})
+    )
+    extensions = [
+        {
+            "extn_id": "basic_constraints",
+            "critical": True,
+            "extn_value": {"ca": ca, "path_len_constraint": path_length if ca else None},
+        },
+        {"extn_id": "key_usage", "critical": True, "extn_value": usage},
+        {
+            "extn_id": "key_identifier",
+            "critical": False,
+            "extn_value": bytes.fromhex(public_key.key_id()),
+        },
+    ]
+    authority_key = issuer.public_key if issuer is not None else public_key
+    extensions.append(
+        {
+            "extn_id": "authority_key_identifier",
+            "critical": False,
+            "extn_value": {"key_identifier": bytes.fromhex(authority_key.key_id())},
+        }
+    )
+    sig_oid = issuer_key.algorithm.signature_oid
+    tbs = _TBSCertificate(
+        {
+            "version": "v3",
+            "serial_number": serial_number or secrets.randbits(63) | 1,
+            "signature": {"algorithm": sig_oid},
+            "issuer": issuer_name,
+            "validity": {
+                "not_before": ax509.Time(name="utc_time", value=start)
+                if start.year < 2050
+                else ax509.Time(name="general_time", value=start),
+                "not_after": ax509.Time(name="utc_time", value=end)
+                if end.year < 2050
+                else ax509.Time(name="general_time", value=end),
+            },
+            "subject": subject_name,
+            "subject_public_key_info": core.Any.load(public_key.to_der()),
+            "extensions": extensions,
+        }
+    )
+    tbs_der = bytes(tbs.dump(force=True))
+    signature = sign(issuer_key, tbs_der, hash_name=issuer_key.algorithm.default_hash)
+    cert = _Certificate(
+        {
+            "tbs_certificate": _TBSCertificate.load(tbs_der),
+            "signature_algorithm": {"algorithm": sig_oid},
+            "signature_value": signature,
+        }
+    )
+    return _parse(bytes(cert.dump(force=True)))

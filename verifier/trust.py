@@ -1,0 +1,276 @@
+"""The trust store: which keys may vouch for what, by key id, with validity and state.
+
+Keys come from two places: a directory of descriptor files the operator controls
+(``*.toml``, each naming a PEM) and a signed trust list the registry publishes (JSON plus a
+detached GOST signature by a ``trust_list`` key from the directory). A trust list whose
+signature fails never replaces the current one. Keys are looked up by id, never by trying each.
+
+The paper-barcode signature-field interpretation (an assumption, REFERENCE §3) is a per-key
+setting, :class:`PaperSignatureLayout`, and lives only here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from verifier.crypto import hashes
+from verifier.crypto.keys import PublicKey, load_public_key
+from verifier.crypto.signatures import verify_digest
+from verifier.crypto.x509 import Certificate, load_certificate
+from verifier.errors import CryptoError, OmsError
+
+
+class TrustError(OmsError):
+    code = "trust_error"
+
+
+class Purpose(StrEnum):
+    PAPER_BARCODE = "paper_barcode"
+    CARD_INSURER_ROOT = "card_insurer_root"
+    SNAPSHOT = "snapshot"
+    TRUST_LIST = "trust_list"
+
+
+class KeyState(StrEnum):
+    ACTIVE = "active"  # signs new documents
+    RETIRED = "retired"  # signs nothing new; what it signed stays valid
+    REVOKED = "revoked"  # compromised: fails even for old documents
+
+
+@dataclass(frozen=True, slots=True)
+class PaperSignatureLayout:
+    """How the 65-byte signature field of a paper policy is read (assumption, REFERENCE §3).
+
+    Default: bytes 0..63 are the GOST R 34.10-2001 signature s||r (big-endian) over the
+    GOST R 34.11-94 (CryptoPro) hash of the data part, byte 64 is the key number.
+    """
+
+    key_number_offset: int = 64
+    signature_offset: int = 0
+    signature_length: int = 64
+    order: str = "s||r"  # or "r||s"
+    hash_name: str = hashes.GOST94
+
+    def split(self, field_: bytes) -> tuple[int, bytes]:
+        """(key number, signature in s||r order) from the raw signature field."""
+        if len(field_) < max(
+            self.key_number_offset + 1, self.signature_offset + self.signature_length
+        ):
+            raise TrustError(
+                "signature field too short for the configured layout", code="bad_signature_field"
+            )
+        sig = field_[self.signature_offset : self.signature_offset + self.signature_length]
+        if self.order == "r||s":
+            half = self.signature_length // 2
+            sig = sig[half:] + sig[:half]
+        return field_[self.key_number_offset], sig
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    key_id: str
+    purpose: Purpose
+    public_key: PublicKey
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    state: KeyState = KeyState.ACTIVE
+    certificate: Certificate | None = None  # card_insurer_root keys are root certificates
+    paper_key_number: int | None = None
+    paper_layout: PaperSignatureLayout = field(default_factory=PaperSignatureLayout)
+    origin: str = "directory"
+
+    def valid_at(self, when: datetime) -> bool:
+        return (self.not_before is None or self.not_before <= when) and (
+            self.not_after is None or when <= self.not_after
+        )
+
+
+def _ts(value: Any, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        dt = datetime.fromisoformat(value)
+    else:
+        raise TrustError(f"{what} must be a timestamp")
+    if dt.tzinfo is None:
+        raise TrustError(f"{what} needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+    return dt.astimezone(UTC)
+
+
+def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> TrustedKey:
+    """Build a key from a descriptor (TOML file or trust-list entry); raises TrustError."""
+    try:
+        purpose = Purpose(doc["purpose"])
+        state = KeyState(doc.get("state", "active"))
+        cert = None
+        if "certificate" in doc or "certificate_pem" in doc:
+            pem = doc.get("certificate_pem") or _read(base, doc["certificate"])
+            cert = load_certificate(pem)
+            public = cert.public_key
+        else:
+            pem = doc.get("public_key_pem") or _read(base, doc["public_key"])
+            public = load_public_key(pem)
+        layout_doc = doc.get("paper_layout", {})
+        layout = PaperSignatureLayout(**layout_doc) if layout_doc else PaperSignatureLayout()
+        kid = str(doc.get("id") or public.key_id())
+        number = doc.get("key_number")
+        if purpose is Purpose.PAPER_BARCODE and not isinstance(number, int):
+            raise TrustError(f"paper_barcode key {kid} needs an integer key_number")
+        return TrustedKey(
+            key_id=kid,
+            purpose=purpose,
+            public_key=public,
+            not_before=_ts(doc.get("not_before"), "not_before"),
+            not_after=_ts(doc.get("not_after"), "not_after"),
+            state=state,
+            certificate=cert,
+            paper_key_number=number if isinstance(number, int) else None,
+            paper_layout=layout,
+            origin=origin,
+        )
+    except TrustError:
+        raise
+    except (KeyError, ValueError, TypeError, CryptoError, OSError) as exc:
+        raise TrustError(f"bad key descriptor ({origin}): {exc!r}") from exc
+
+
+def _read(base: Path | None, name: str) -> bytes:
+    path = Path(name) if base is None or Path(name).is_absolute() else base / name
+    return path.read_bytes()
+
+
+class TrustStore:
+    """Keys by (purpose, id). Thread-safe swaps: readers see the old or the new set, whole."""
+
+    def __init__(
+        self, keys: Iterable[TrustedKey] = (), *, revoked: Callable[[str], bool] | None = None
+    ) -> None:
+        self._lock = threading.Lock()
+        self._dir_keys: dict[tuple[Purpose, str], TrustedKey] = {}
+        self._list_keys: dict[tuple[Purpose, str], TrustedKey] = {}
+        self.list_version: int | None = None
+        self.externally_revoked = revoked or (lambda _kid: False)
+        for k in keys:
+            self._dir_keys[(k.purpose, k.key_id)] = k
+
+    # --- loading -----------------------------------------------------------------------
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> TrustStore:
+        """Every ``*.toml`` descriptor in ``directory``; one bad file fails the load, loudly."""
+        d = Path(directory)
+        if not d.is_dir():
+            raise TrustError(f"trust directory {d} does not exist", code="trust_dir_missing")
+        keys = []
+        for f in sorted(d.glob("*.toml")):
+            try:
+                doc = tomllib.loads(f.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise TrustError(f"{f}: {exc}") from exc
+            keys.append(key_from_mapping(doc, base=d, origin=f.name))
+        store = cls(keys)
+        lst, sig = d / "trust-list.json", d / "trust-list.sig"
+        if lst.exists() and sig.exists():
+            store.apply_trust_list(lst.read_bytes(), sig.read_bytes())
+        return store
+
+    def apply_trust_list(self, document: bytes, signature: bytes) -> int:
+        """Verify and install a registry trust list; returns its version. Old list kept on error."""
+        try:
+            doc = json.loads(document.decode("utf-8"))
+            signer_id = str(doc["signer"])
+            version = int(doc["version"])
+            entries = doc["keys"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise TrustError(
+                f"trust list is malformed: {exc!r}", code="trust_list_malformed"
+            ) from exc
+        signer = self._dir_keys.get((Purpose.TRUST_LIST, signer_id))
+        if signer is None or signer.state is KeyState.REVOKED:
+            raise TrustError(
+                f"trust list signed by unknown key {signer_id}", code="trust_list_key_unknown"
+            )
+        digest = hashes.digest(signer.public_key.default_hash, document)
+        try:
+            ok = verify_digest(signer.public_key, digest, signature)
+        except CryptoError:
+            ok = False
+        if not ok:
+            raise TrustError("trust list signature does not verify", code="trust_list_signature")
+        if self.list_version is not None and version <= self.list_version:
+            raise TrustError(
+                f"trust list version {version} is not newer than {self.list_version}",
+                code="trust_list_old",
+            )
+        keys: dict[tuple[Purpose, str], TrustedKey] = {}
+        for entry in entries:
+            k = key_from_mapping(entry, base=None, origin=f"trust-list v{version}")
+            if k.purpose is Purpose.TRUST_LIST:
+                raise TrustError(
+                    "a trust list cannot introduce trust-list keys", code="trust_list_malformed"
+                )
+            keys[(k.purpose, k.key_id)] = k
+        with self._lock:
+            self._list_keys = keys
+            self.list_version = version
+        return version
+
+    # --- lookups -------------------------------------------------------------------------
+
+    def get(self, purpose: Purpose, key_id: str) -> TrustedKey | None:
+        with self._lock:
+            k = self._list_keys.get((purpose, key_id)) or self._dir_keys.get((purpose, key_id))
+        if k is not None and self.externally_revoked(k.key_id):
+            k = replace(k, state=KeyState.REVOKED)
+        return k
+
+    def keys(self, purpose: Purpose | None = None) -> list[TrustedKey]:
+        with self._lock:
+            merged = {**self._dir_keys, **self._list_keys}
+        return [k for (p, _), k in sorted(merged.items()) if purpose is None or p is purpose]
+
+    def paper_key(self, field_: bytes) -> tuple[TrustedKey | None, int | None]:
+        """The paper key a signature field names: by key number at the offset each layout uses."""
+        candidates = self.keys(Purpose.PAPER_BARCODE)
+        for offset in sorted({k.paper_layout.key_number_offset for k in candidates}):
+            if offset >= len(field_):
+                continue
+            number = field_[offset]
+            for k in candidates:
+                if k.paper_key_number == number and k.paper_layout.key_number_offset == offset:
+                    return self.get(Purpose.PAPER_BARCODE, k.key_id), number
+        if candidates:
+            off = candidates[0].paper_layout.key_number_offset
+            return None, field_[off] if off < len(field_) else None
+        return None, None
+
+    def roots(self, purpose: Purpose) -> list[TrustedKey]:
+        return [k for k in self.keys(purpose) if k.certificate is not None]
+
+    def check_snapshot_signature(
+        self, key_id: str, digest: bytes, signature: bytes, when: datetime
+    ) -> bool:
+        """For the snapshot store: unknown, revoked or out-of-window keys raise TrustError."""
+        k = self.get(Purpose.SNAPSHOT, key_id)
+        if k is None:
+            raise TrustError(
+                f"snapshot signed by unknown key {key_id}", code="snapshot_key_unknown"
+            )
+        if k.state is KeyState.REVOKED:
+            raise TrustError(f"snapshot key {key_id} is revoked", code="snapshot_key_revoked")
+        if not k.valid_at(when):
+            raise TrustError(f"snapshot key {key_id} is not valid now", code="snapshot_key_expired")
+        try:
+            return verify_digest(k.public_key, digest, signature)
+        except CryptoError:
+            return False
