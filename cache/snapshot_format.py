@@ -172,7 +172,8 @@ def pack_alias(a: Alias) -> bytes:
     return struct.pack(">QB", int(a.enp), int(a.kind)) + body
 
 
-def unpack_alias(raw: bytes) -> tuple[int, int, str]:
+def unpack_alias(raw: bytes) -> tuple[int, str, int]:
+    """(kind, number, enp): the column order of the store's alias table."""
     if len(raw) < 10:
         raise SnapshotFormatError("alias record too short")
     enp, kind = struct.unpack_from(">QB", raw)
@@ -182,7 +183,7 @@ def unpack_alias(raw: bytes) -> tuple[int, int, str]:
         number = raw[9:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SnapshotFormatError("alias number is not UTF-8") from exc
-    return enp, kind, number
+    return kind, number, enp
 
 
 def pack_revoked_doc(d: DocumentRevocation) -> bytes:

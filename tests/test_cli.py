@@ -94,16 +94,15 @@ def test_state_dir_from_env_and_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         config.load(str(cfg_file), None)
 
 
-def test_console_script_runs_demo() -> None:
+def test_console_script_runs_demo(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "verifier.cli", "demo", "--json"],
+        [sys.executable, "-m", "verifier.cli", "--state-dir", str(tmp_path), "demo", "--json"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
-    outcomes = {row["sample"]: row["outcome"] for row in lines}
-    assert outcomes["ENP with a typo"] == "invalid"
-    assert outcomes["paper policy, type 2, expired"] == "expired"
+    assert len(lines) >= 10
+    assert [row["outcome"] for row in lines] == [row["expected"] for row in lines]

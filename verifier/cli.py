@@ -16,6 +16,8 @@ from verifier.credential import CredentialInput
 from verifier.errors import IdentifierError, InputError, OmsError
 from verifier.identifiers import normalize_enp, parse_enp
 from verifier.pipeline import Pipeline
+from verifier.service.assembly import assemble, import_snapshot
+from verifier.trust import Purpose
 from verifier.verdict import CheckStatus, Verdict
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
@@ -46,6 +48,47 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_demo)
 
+    sn = sub.add_parser("snapshot", help="the local register snapshot")
+    snsub = sn.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
+    imp = snsub.add_parser("import", help="import a snapshot file, or a generator directory")
+    imp.add_argument("path")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_snapshot_import)
+    stat = snsub.add_parser("status", help="what the store holds and how fresh it is")
+    stat.add_argument("--json", action="store_true")
+    stat.set_defaults(func=cmd_snapshot_status)
+
+    lk = sub.add_parser("lookup", help="verdict for a bare ENP")
+    lk.add_argument("enp")
+    lk.add_argument("--offline", action="store_true", help="answer from the local snapshot only")
+    lk.add_argument("--json", action="store_true")
+    lk.set_defaults(func=cmd_lookup)
+
+    rg = sub.add_parser("registry", help="registry side: synthetic registers")
+    rgsub = rg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    gen = rgsub.add_parser("generate", help="write a synthetic register and signed snapshots")
+    gen.add_argument("--persons", type=int, required=True)
+    gen.add_argument("--region", required=True)
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--deltas", type=int, default=2)
+    gen.add_argument("--valid-hours", type=float, default=72.0)
+    gen.add_argument("--out", required=True)
+    gen.set_defaults(func=cmd_registry_generate)
+
+    tr = sub.add_parser("trust", help="the trust store: keys by purpose and id")
+    trsub = tr.add_subparsers(dest="trust_command", required=True, metavar="ACTION")
+    add = trsub.add_parser("add", help="trust a public key or root certificate for a purpose")
+    add.add_argument("--purpose", required=True, choices=[p.value for p in Purpose])
+    what = add.add_mutually_exclusive_group(required=True)
+    what.add_argument("--pubkey", help="PEM/DER public key")
+    what.add_argument("--certificate", help="PEM/DER root certificate (card_insurer_root)")
+    add.add_argument("--name", help="file name stem in the trust directory")
+    add.add_argument("--key-number", type=int, help="paper_barcode: the key number byte")
+    add.set_defaults(func=cmd_trust_add)
+    ls = trsub.add_parser("list", help="list trusted keys")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_trust_list)
+
     _register_optional(sub)
     return p
 
@@ -64,7 +107,7 @@ def _fail(message: str, code: str) -> int:
 
 def make_pipeline(cfg: config_mod.Config) -> Pipeline:
     """The pipeline with every part the configuration enables."""
-    return Pipeline()
+    return assemble(cfg).pipeline
 
 
 def _inputs_from_args(args: argparse.Namespace) -> list[CredentialInput]:
@@ -147,13 +190,180 @@ def cmd_enp(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from verifier import demo
 
-    pipeline = make_pipeline(args.cfg)
-    for label, item in demo.sample_inputs():
-        verdict = pipeline.verify(item)
+    state = demo.ensure_demo(args.cfg)
+    parts = assemble(args.cfg)
+    for label, expected, item in demo.demo_samples(state):
+        verdict = parts.pipeline.verify(item)
         if args.json:
-            print(json.dumps({"sample": label, **verdict.to_dict()}, ensure_ascii=False))
+            row = {"sample": label, "expected": expected, **verdict.to_dict()}
+            print(json.dumps(row, ensure_ascii=False))
         else:
-            print(f"== {label}\n{render_verdict(verdict)}\n")
+            print(f"== {label} (ожидается: {expected})\n{render_verdict(verdict)}\n")
+    return EXIT_OK
+
+
+def cmd_snapshot_import(args: argparse.Namespace) -> int:
+    parts = assemble(args.cfg)
+    path = Path(args.path)
+    if path.is_dir():
+        files = sorted(path.glob("full-*.omssnap")) + sorted(path.glob("delta-*.omssnap"))
+        if not files:
+            raise InputError(f"{path} holds no *.omssnap files", code="bad_file")
+        held = parts.store.info().sequence
+        files = [f for f in files if held is None or _seq_of(f) > held]
+        if held is not None:
+            files = [f for f in files if f.name.startswith("delta-")]
+    else:
+        files = [path]
+    results = [import_snapshot(args.cfg, parts.store, parts.trust, str(f)) for f in files]
+    for f, r in zip(files, results, strict=True):
+        row = {
+            "file": f.name,
+            "kind": r.kind.value,
+            "sequence": r.sequence,
+            "records": r.records,
+            "seconds": round(r.seconds, 3),
+        }
+        print(
+            json.dumps(row)
+            if args.json
+            else f"imported {f.name}: {r.kind.value} #{r.sequence}, {r.records} records, {r.seconds:.2f} s"
+        )
+    if not results and not args.json:
+        print("nothing to import: the store is up to date")
+    return EXIT_OK
+
+
+def _seq_of(path: Path) -> int:
+    try:
+        return int(path.stem.split("-")[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def cmd_snapshot_status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from cache.freshness import assess, clock_skewed
+    from verifier.service.assembly import freshness_policy
+
+    parts = assemble(args.cfg)
+    info = parts.store.info()
+    policy = freshness_policy(args.cfg)
+    now = datetime.now(UTC)
+    reg = assess(info.created_at, info.register_valid_until, now, policy)
+    rev = assess(info.created_at, info.revocations_valid_until, now, policy)
+    out = {
+        "state": reg.state.value,
+        "region": info.region,
+        "sequence": info.sequence,
+        "records": info.records,
+        "created_at": info.created_at.isoformat() if info.created_at else None,
+        "age_s": reg.age_s,
+        "parts": {
+            "register": {"state": reg.state.value, "valid_until": _iso(info.register_valid_until)},
+            "revocations": {
+                "state": rev.state.value,
+                "valid_until": _iso(info.revocations_valid_until),
+            },
+        },
+        "imported_at": _iso(info.imported_at),
+        "last_sync_at": _iso(info.last_sync_at),
+        "clock_skew_s": info.clock_skew_s,
+        "clock_skewed": clock_skewed(info.clock_skew_s, policy),
+        "key_id": info.key_id,
+        "db_path": str(args.cfg.register_db),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:14} {v}")
+    return EXIT_OK
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else None
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    parts = assemble(args.cfg)
+    item = CredentialInput.from_text(args.enp, source="cli", manual=True)
+    verdict = parts.pipeline.verify(item)
+    print(
+        json.dumps(verdict.to_dict(), ensure_ascii=False) if args.json else render_verdict(verdict)
+    )
+    return EXIT_OK
+
+
+def cmd_registry_generate(args: argparse.Namespace) -> int:
+    from verifier.registry.generator import generate
+
+    if args.persons < 1:
+        raise InputError("--persons must be at least 1", code="bad_argument")
+    g = generate(
+        args.out,
+        persons=args.persons,
+        region=args.region,
+        seed=args.seed,
+        deltas=args.deltas,
+        valid_hours=args.valid_hours,
+    )
+    print(
+        json.dumps(
+            {
+                "out": str(g.out_dir),
+                "files": [f.name for f in g.files],
+                "persons": g.persons,
+                "key_id": g.key_id,
+            }
+        )
+    )
+    return EXIT_OK
+
+
+def cmd_trust_add(args: argparse.Namespace) -> int:
+    import shutil
+
+    from verifier.trust import key_from_mapping
+
+    d = args.cfg.effective_trust_dir
+    d.mkdir(parents=True, exist_ok=True)
+    src = Path(args.pubkey or args.certificate)
+    stem = args.name or f"{args.purpose}-{src.stem}"
+    field = "public_key" if args.pubkey else "certificate"
+    doc: dict[str, Any] = {"purpose": args.purpose, field: f"{stem}.pem"}
+    if args.key_number is not None:
+        doc["key_number"] = args.key_number
+    try:
+        shutil.copyfile(src, d / f"{stem}.pem")
+    except OSError as exc:
+        raise InputError(f"cannot read {src}: {exc.strerror}", code="bad_file") from exc
+    key = key_from_mapping(doc, base=d, origin=f"{stem}.toml")  # validates before writing
+    lines = [f"{k} = {json.dumps(v)}" for k, v in doc.items()]
+    (d / f"{stem}.toml").write_text("\n".join(lines) + "\n")
+    print(f"trusted {key.purpose.value} key {key.key_id} in {d}")
+    return EXIT_OK
+
+
+def cmd_trust_list(args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "id": k.key_id,
+            "purpose": k.purpose.value,
+            "state": k.state.value,
+            "algorithm": k.public_key.algorithm.name,
+            "origin": k.origin,
+            "not_before": _iso(k.not_before),
+            "not_after": _iso(k.not_after),
+        }
+        for k in assemble(args.cfg).trust.keys()
+    ]
+    print(
+        json.dumps(rows)
+        if args.json
+        else "\n".join(f"{r['purpose']:18} {r['id']:34} {r['state']:8} {r['origin']}" for r in rows)
+    )
     return EXIT_OK
 
 

@@ -38,11 +38,33 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class RegisterConfig:
+    region: str | None = None  # refuse snapshots of another region; None: first import decides
+    db_path: Path | None = None  # default: <state_dir>/register.sqlite3
+    match_key_file: Path | None = None
+    stale_grace_hours: float = 24.0
+    hard_offline_limit_hours: float = 168.0
+    max_clock_skew_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: Path = field(default_factory=default_state_dir)
     log: LogConfig = field(default_factory=LogConfig)
-    trust_dir: Path | None = None
+    trust_dir: Path | None = None  # default: /etc/oms-verifier/trust, else <state_dir>/trust
+    register: RegisterConfig = field(default_factory=RegisterConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
+
+    @property
+    def register_db(self) -> Path:
+        return self.register.db_path or self.state_dir / "register.sqlite3"
+
+    @property
+    def effective_trust_dir(self) -> Path:
+        if self.trust_dir is not None:
+            return self.trust_dir
+        system = DEFAULT_CONFIG_PATH.parent / "trust"
+        return system if system.is_dir() else self.state_dir / "trust"
 
 
 def load(
@@ -73,7 +95,30 @@ def load(
         state_dir=Path(state) if state else default_state_dir(),
         log=LogConfig(json=json_logs, level=level),
         trust_dir=Path(trust) if trust else None,
+        register=_register(_section(data, "register")),
         raw=data,
+    )
+
+
+def _register(sec: dict[str, Any]) -> RegisterConfig:
+    def num(key: str, default: float) -> float:
+        value = sec.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"[register] {key} must be a positive number")
+        return float(value)
+
+    region = sec.get("region")
+    if region is not None and (not isinstance(region, str) or len(region) != 2 or not region.isdigit()):
+        raise ConfigError("[register] region must be a 2-digit string such as \"50\"")
+    path = sec.get("db_path")
+    key = sec.get("match_key_file")
+    return RegisterConfig(
+        region=region,
+        db_path=Path(path) if path else None,
+        match_key_file=Path(key) if key else None,
+        stale_grace_hours=num("stale_grace_hours", 24.0),
+        hard_offline_limit_hours=num("hard_offline_limit_hours", 168.0),
+        max_clock_skew_s=num("max_clock_skew_s", 300.0),
     )
 
 

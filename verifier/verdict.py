@@ -52,6 +52,7 @@ class Reason(StrEnum):
     SNAPSHOT_EXPIRED = "snapshot_expired"
     REGISTRY_UNAVAILABLE = "registry_unavailable"
     HOLDER_DATA_UNVERIFIED = "holder_data_unverified"
+    OTHER_REGION = "other_region"
 
 
 # What each reason implies for the outcome; reasons absent here are informational.
@@ -75,6 +76,7 @@ REASON_OUTCOME: dict[Reason, Outcome] = {
     Reason.NOT_LOOKED_UP: Outcome.UNKNOWN,
     Reason.SNAPSHOT_EXPIRED: Outcome.UNKNOWN,
     Reason.REGISTRY_UNAVAILABLE: Outcome.UNKNOWN,
+    Reason.OTHER_REGION: Outcome.UNKNOWN,
 }
 
 # When several reasons apply, the first outcome in this order wins.
@@ -91,7 +93,7 @@ OUTCOME_PRECEDENCE: tuple[Outcome, ...] = (
 OUTCOME_TITLE_RU: dict[Outcome, str] = {
     Outcome.VALID: "Полис действителен",
     Outcome.INVALID: "Полис недействителен",
-    Outcome.NOT_INSURED: "Не застрахован: полис не найден в реестре",
+    Outcome.NOT_INSURED: "Не застрахован",
     Outcome.SUSPENDED: "Действие полиса приостановлено",
     Outcome.ANNULLED: "Полис аннулирован",
     Outcome.EXPIRED: "Срок действия полиса истёк",
@@ -104,7 +106,7 @@ REASON_RU: dict[Reason, str] = {
     Reason.ENP_CHECKSUM: "неверная контрольная цифра номера полиса",
     Reason.ENP_FACET_MISMATCH: "номер полиса не соответствует дате рождения или полу",
     Reason.ENP_FACET_INVALID: "в номере полиса закодирована несуществующая дата рождения",
-    Reason.POLICY_EXPIRED: "срок действия, указанный в полисе, истёк",
+    Reason.POLICY_EXPIRED: "по дате, указанной в полисе",
     Reason.SIGNATURE_INVALID: "электронная подпись неверна — возможна подделка",
     Reason.SIGNATURE_NOT_CHECKED: "подпись не проверена: нет ключа",
     Reason.KEY_UNKNOWN: "подпись верна, но ключ подписи неизвестен",
@@ -112,14 +114,15 @@ REASON_RU: dict[Reason, str] = {
     Reason.KEY_NOT_VALID_AT_TIME: "ключ подписи не действовал на дату документа",
     Reason.DOCUMENT_REVOKED: "полис заявлен утерянным или аннулирован",
     Reason.NOT_IN_REGISTER: "полис не найден в реестре застрахованных",
-    Reason.REGISTER_SUSPENDED: "действие полиса приостановлено по данным реестра",
-    Reason.REGISTER_ANNULLED: "полис аннулирован по данным реестра",
-    Reason.REGISTER_EXPIRED: "срок действия полиса истёк по данным реестра",
+    Reason.REGISTER_SUSPENDED: "по данным реестра",
+    Reason.REGISTER_ANNULLED: "по данным реестра",
+    Reason.REGISTER_EXPIRED: "по данным реестра",
     Reason.REGISTER_NEEDS_CLARIFICATION: "данные в реестре требуют уточнения",
     Reason.NOT_LOOKED_UP: "статус в реестре не проверен",
     Reason.SNAPSHOT_EXPIRED: "локальная копия реестра устарела",
     Reason.REGISTRY_UNAVAILABLE: "реестр недоступен",
     Reason.HOLDER_DATA_UNVERIFIED: "данные владельца прочитаны с карты без проверки подписи",
+    Reason.OTHER_REGION: "полис другого региона: нужна проверка в онлайн-реестре",
 }
 
 

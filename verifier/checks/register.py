@@ -112,6 +112,7 @@ class SnapshotStatusChecker:
                     skipped(
                         "register_status",
                         f"ENP of region {c.enp[:2]}; the snapshot holds region {info.region}",
+                        Reason.OTHER_REGION,
                     ),
                     "snapshot",
                     snap,

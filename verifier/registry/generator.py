@@ -36,8 +36,9 @@ from cache.snapshot_format import (
     pack_revoked_doc,
 )
 from verifier.crypto import hashes
-from verifier.crypto.keys import Algorithm, PrivateKey, paramset_oid_for
+from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign_digest
+from verifier.demo_keys import derive_demo_key
 from verifier.identifiers import Sex, make_enp
 
 _MALE_SURNAMES = [
@@ -258,13 +259,8 @@ class GeneratedRegister:
 
 
 def demo_signing_key(seed: int | str) -> PrivateKey:
-    """A GOST 2012-256 key derived from the seed: the same demo registry key for the same seed."""
-    oid = paramset_oid_for(Algorithm.GOST2012_256, "A")
-    material = hashes.digest(hashes.STREEBOG512, f"oms-verifier demo snapshot key|{seed}".encode())
-    from verifier.crypto.hazmat.curves import CURVES_BY_OID
-
-    q = CURVES_BY_OID[oid].q
-    return PrivateKey(Algorithm.GOST2012_256, oid, int.from_bytes(material, "big") % (q - 1) + 1)
+    """The registry's demo snapshot key (GOST 2012-256): the same for the same seed."""
+    return derive_demo_key(Algorithm.GOST2012_256, "A", f"snapshot|{seed}")
 
 
 def demo_match_key(seed: int | str) -> bytes:
@@ -378,8 +374,10 @@ def generate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    created = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    today = created.date()
+    # The last part is stamped ``created_at`` (default: now); earlier parts an hour apart before it.
+    latest = (created_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    created = latest - timedelta(hours=deltas)
+    today = latest.date()
     key = signing_key or demo_signing_key(seed)
     match_key = demo_match_key(seed)
     people = _People(rng, region, match_key, today)
@@ -470,7 +468,7 @@ def generate(
         "files": [f.name for f in files],
         "key_id": key.public_key().key_id(),
         "name_hash": {"alg": name_hash.ALG, "key_id": name_hash.key_id(match_key)},
-        "created_at": created.isoformat(),
+        "created_at": latest.isoformat(),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return GeneratedRegister(out, region, files, key.public_key().key_id(), pub, match_key, len(by_enp))
