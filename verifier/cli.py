@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oms-verifier", description=__doc__)
     p.add_argument("--config", help="config file (env OMS_VERIFIER_CONFIG)")
     p.add_argument("--state-dir", help="state directory (env OMS_VERIFIER_STATE_DIR)")
+    p.add_argument("--registry-url", help="online registry (env OMS_VERIFIER_REGISTRY_URL)")
+    p.add_argument("--registry-token", help="registry token (env OMS_VERIFIER_REGISTRY_TOKEN)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     v = sub.add_parser("verify", help="verify one credential from text, bytes or an image")
@@ -57,10 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     stat = snsub.add_parser("status", help="what the store holds and how fresh it is")
     stat.add_argument("--json", action="store_true")
     stat.set_defaults(func=cmd_snapshot_status)
+    upd = snsub.add_parser("update", help="pull deltas (or a full snapshot) from the registry")
+    upd.add_argument("--json", action="store_true")
+    upd.set_defaults(func=cmd_snapshot_update)
 
     lk = sub.add_parser("lookup", help="verdict for a bare ENP")
     lk.add_argument("enp")
-    lk.add_argument("--offline", action="store_true", help="answer from the local snapshot only")
+    where = lk.add_mutually_exclusive_group()
+    where.add_argument("--offline", action="store_true", help="the local snapshot only")
+    where.add_argument("--online", action="store_true", help="the online registry only")
+    where.add_argument("--fresh", action="store_true", help="auto, but the registry first")
     lk.add_argument("--json", action="store_true")
     lk.set_defaults(func=cmd_lookup)
 
@@ -227,7 +235,8 @@ def cmd_snapshot_import(args: argparse.Namespace) -> int:
         print(
             json.dumps(row)
             if args.json
-            else f"imported {f.name}: {r.kind.value} #{r.sequence}, {r.records} records, {r.seconds:.2f} s"
+            else f"imported {f.name}: {r.kind.value} #{r.sequence}, "
+            f"{r.records} records, {r.seconds:.2f} s"
         )
     if not results and not args.json:
         print("nothing to import: the store is up to date")
@@ -287,11 +296,52 @@ def _iso(value: object) -> str | None:
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
+    from verifier.checks.context import LookupMode
+
+    mode = (
+        LookupMode.OFFLINE
+        if args.offline
+        else LookupMode.ONLINE
+        if args.online
+        else LookupMode.AUTO
+    )
     parts = assemble(args.cfg)
     item = CredentialInput.from_text(args.enp, source="cli", manual=True)
-    verdict = parts.pipeline.verify(item)
+    try:
+        verdict = parts.pipeline.verify(item, mode=mode, fresh=args.fresh)
+    finally:
+        parts.close()
     print(
         json.dumps(verdict.to_dict(), ensure_ascii=False) if args.json else render_verdict(verdict)
+    )
+    return EXIT_OK
+
+
+def cmd_snapshot_update(args: argparse.Namespace) -> int:
+    from verifier.service.sync import SnapshotSync
+
+    parts = assemble(args.cfg)
+    if parts.client is None or parts.loop is None:
+        raise InputError(
+            "no registry configured: set [registry] url, "
+            "OMS_VERIFIER_REGISTRY_URL or --registry-url",
+            code="no_registry",
+        )
+    sync = SnapshotSync(parts.client, parts.store, parts.trust, region=args.cfg.register.region)
+    try:
+        results = parts.loop.call(sync.run_once, 3600.0)
+    finally:
+        parts.close()
+    out = {
+        "imported": [
+            {"kind": r.kind.value, "sequence": r.sequence, "records": r.records} for r in results
+        ],
+        **sync.status.to_dict(),
+    }
+    print(
+        json.dumps(out)
+        if args.json
+        else f"snapshot at sequence {out['sequence']}; imported {len(results)} file(s)"
     )
     return EXIT_OK
 
@@ -357,7 +407,7 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
             "not_before": _iso(k.not_before),
             "not_after": _iso(k.not_after),
         }
-        for k in assemble(args.cfg).trust.keys()
+        for k in assemble(args.cfg).trust.keys()  # noqa: SIM118 - TrustStore.keys(), not a dict
     ]
     print(
         json.dumps(rows)
@@ -371,7 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cfg = config_mod.load(args.config, args.state_dir)
+        cfg = config_mod.load(
+            args.config,
+            args.state_dir,
+            registry_url=args.registry_url,
+            registry_token=args.registry_token,
+        )
     except OmsError as exc:
         return _fail(exc.message, exc.code)
     log.configure(json=cfg.log.json, level=cfg.log.level)

@@ -17,6 +17,8 @@ from verifier.errors import OmsError
 DEFAULT_CONFIG_PATH = Path("/etc/oms-verifier/config.toml")
 ENV_CONFIG = "OMS_VERIFIER_CONFIG"
 ENV_STATE_DIR = "OMS_VERIFIER_STATE_DIR"
+ENV_REGISTRY_URL = "OMS_VERIFIER_REGISTRY_URL"
+ENV_REGISTRY_TOKEN = "OMS_VERIFIER_REGISTRY_TOKEN"
 
 
 class ConfigError(OmsError):
@@ -48,11 +50,26 @@ class RegisterConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    url: str | None = None  # no URL: offline only
+    token: str | None = None
+    budget_s: float = 1.5
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    cache_size: int = 10_000
+    cache_ttl_s: float = 300.0
+    cache_negative_ttl_s: float = 30.0
+    sync_interval_s: float = 900.0
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: Path = field(default_factory=default_state_dir)
     log: LogConfig = field(default_factory=LogConfig)
     trust_dir: Path | None = None  # default: /etc/oms-verifier/trust, else <state_dir>/trust
     register: RegisterConfig = field(default_factory=RegisterConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
 
     @property
@@ -68,7 +85,11 @@ class Config:
 
 
 def load(
-    config_path: str | os.PathLike[str] | None, state_dir: str | os.PathLike[str] | None
+    config_path: str | os.PathLike[str] | None,
+    state_dir: str | os.PathLike[str] | None,
+    *,
+    registry_url: str | None = None,
+    registry_token: str | None = None,
 ) -> Config:
     """Resolve the config; an explicitly named file that is missing is an error."""
     explicit = config_path or os.environ.get(ENV_CONFIG)
@@ -96,7 +117,42 @@ def load(
         log=LogConfig(json=json_logs, level=level),
         trust_dir=Path(trust) if trust else None,
         register=_register(_section(data, "register")),
+        registry=_registry(_section(data, "registry"), registry_url, registry_token),
         raw=data,
+    )
+
+
+def _registry(sec: dict[str, Any], url: str | None, token: str | None) -> RegistryConfig:
+    url = url or os.environ.get(ENV_REGISTRY_URL) or sec.get("url")
+    token = token or os.environ.get(ENV_REGISTRY_TOKEN) or sec.get("token")
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("http://", "https://"))
+    ):
+        raise ConfigError("[registry] url must start with http:// or https://")
+    if token is not None and not isinstance(token, str):
+        raise ConfigError("[registry] token must be a string")
+
+    def num(key: str, default: float) -> float:
+        value = sec.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"[registry] {key} must be a positive number")
+        return float(value)
+
+    def path(key: str) -> Path | None:
+        value = sec.get(key)
+        return Path(value) if isinstance(value, str) and value else None
+
+    return RegistryConfig(
+        url=url,
+        token=token,
+        budget_s=num("budget_s", 1.5),
+        ca_bundle=path("ca_bundle"),
+        client_cert=path("client_cert"),
+        client_key=path("client_key"),
+        cache_size=int(num("cache_size", 10_000)),
+        cache_ttl_s=num("cache_ttl_s", 300.0),
+        cache_negative_ttl_s=num("cache_negative_ttl_s", 30.0),
+        sync_interval_s=num("sync_interval_s", 900.0),
     )
 
 
@@ -108,8 +164,10 @@ def _register(sec: dict[str, Any]) -> RegisterConfig:
         return float(value)
 
     region = sec.get("region")
-    if region is not None and (not isinstance(region, str) or len(region) != 2 or not region.isdigit()):
-        raise ConfigError("[register] region must be a 2-digit string such as \"50\"")
+    if region is not None and (
+        not isinstance(region, str) or len(region) != 2 or not region.isdigit()
+    ):
+        raise ConfigError('[register] region must be a 2-digit string such as "50"')
     path = sec.get("db_path")
     key = sec.get("match_key_file")
     return RegisterConfig(

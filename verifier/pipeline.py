@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from verifier.checks import basic
-from verifier.checks.context import CheckContext
+from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.ports import (
     NoRevocationChecker,
     NoSignatureChecker,
@@ -20,6 +20,7 @@ from verifier.checks.ports import (
     RevocationChecker,
     SignatureChecker,
     StatusChecker,
+    StatusResult,
 )
 from verifier.credential import Credential, CredentialInput, CredentialKind
 from verifier.errors import InputError, RecognitionError
@@ -29,7 +30,6 @@ from verifier.verdict import (
     CheckStatus,
     Outcome,
     Reason,
-    SnapshotInfo,
     Verdict,
     decide,
     failed,
@@ -58,7 +58,9 @@ class Pipeline:
     status: StatusChecker = field(default_factory=NoStatusChecker)
     clock: Callable[[], datetime] = _utcnow
 
-    def verify(self, item: CredentialInput) -> Verdict:
+    def verify(
+        self, item: CredentialInput, *, mode: LookupMode = LookupMode.AUTO, fresh: bool = False
+    ) -> Verdict:
         """Verdict for one read; :class:`RecognitionError` for input that is no credential."""
         try:
             credential = recognize(item)
@@ -66,12 +68,17 @@ class Pipeline:
             raise
         except InputError as exc:  # claims a known format but is broken inside
             return self._undecodable(item, exc)
-        return self.verify_credential(credential, input_source=item.source)
+        return self.verify_credential(credential, input_source=item.source, mode=mode, fresh=fresh)
 
     def verify_credential(
-        self, credential: Credential, *, input_source: str = "unknown"
+        self,
+        credential: Credential,
+        *,
+        input_source: str = "unknown",
+        mode: LookupMode = LookupMode.AUTO,
+        fresh: bool = False,
     ) -> Verdict:
-        ctx = CheckContext(credential=credential, now=self.clock())
+        ctx = CheckContext(credential=credential, now=self.clock(), mode=mode, fresh=fresh)
         checks: list[CheckResult] = [passed("decode", credential.kind.value)]
         for check in _LOCAL_CHECKS:
             checks.append(check(ctx))
@@ -81,7 +88,7 @@ class Pipeline:
         else:
             why = "the credential carries no signature"
             checks += [skipped("signature", why), skipped("key_trusted", why)]
-        source, snapshot = "none", None
+        status: StatusResult | None = None
         if _proven_invalid(checks):
             why = "credential already invalid"
             checks += [skipped("revocation", why), skipped("register_status", why)]
@@ -89,21 +96,19 @@ class Pipeline:
             checks.append(self.revocation.check_revocation(ctx))
             status = self.status.check_status(ctx)
             checks.append(status.check)
-            source, snapshot = status.source, status.snapshot
-        return self._verdict(ctx.now, credential, tuple(checks), source, input_source, snapshot)
+        return self._verdict(ctx.now, credential, tuple(checks), input_source, status)
 
     def _undecodable(self, item: CredentialInput, exc: InputError) -> Verdict:
         checks = (failed("decode", Reason.UNDECODABLE, f"{exc.code}: {exc.message}"),)
-        return self._verdict(self.clock(), None, checks, "none", item.source, None)
+        return self._verdict(self.clock(), None, checks, item.source, None)
 
     @staticmethod
     def _verdict(
         now: datetime,
         credential: Credential | None,
         checks: tuple[CheckResult, ...],
-        source: str,
         input_source: str,
-        snapshot: SnapshotInfo | None,
+        status: StatusResult | None,
     ) -> Verdict:
         outcome, reasons = decide(checks)
         if credential is not None and credential.kind is CredentialKind.CARD:
@@ -114,10 +119,13 @@ class Pipeline:
             message=message_ru(outcome, reasons),
             credential=credential,
             checks=checks,
-            source=source,
+            source=status.source if status else "none",
             checked_at=now,
             input_source=input_source,
-            snapshot=snapshot,
+            snapshot=status.snapshot if status else None,
+            answered_at=status.answered_at if status else None,
+            proof=status.proof if status else None,
+            extra=dict(status.extra) if status else {},
         )
 
 

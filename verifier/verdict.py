@@ -174,6 +174,8 @@ class Verdict:
     checked_at: datetime
     input_source: str = "unknown"
     snapshot: SnapshotInfo | None = None
+    answered_at: datetime | None = None  # when the answering source stated the status
+    proof: bytes | None = None  # the registry's signed answer, kept for the audit log
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
@@ -184,6 +186,7 @@ class Verdict:
             "credential": self.credential.to_dict(masked=masked) if self.credential else None,
             "checks": [c.to_dict() for c in self.checks],
             "source": self.source,
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
             "input_source": self.input_source,
             "checked_at": self.checked_at.isoformat(),
             "snapshot": None

@@ -6,8 +6,9 @@ pipeline runs — and never claims a check it did not make — before those part
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 from verifier.checks.context import CheckContext
 from verifier.credential import SignedPart
@@ -25,6 +26,9 @@ class StatusResult:
     check: CheckResult
     source: str  # "snapshot", "registry", "none"
     snapshot: SnapshotInfo | None = None
+    answered_at: datetime | None = None  # when the answering source stated it
+    proof: bytes | None = None  # a signed online answer, verbatim, for the audit log
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. a snapshot/registry disagreement
 
 
 class SignatureChecker(Protocol):

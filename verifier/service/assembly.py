@@ -1,20 +1,28 @@
-"""Build the verification pipeline from configuration: trust store, snapshot store, checks.
+"""Build the verification pipeline from configuration: trust store, snapshot store, registry.
 
 Kept apart from the CLI and the daemon so both assemble exactly the same pipeline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cache.freshness import FreshnessPolicy
+from cache.online_cache import OnlineCache
 from cache.snapshot_store import ImportResult, SnapshotStore
+from verifier.checks.online import FallbackStatusChecker, OnlineStatusChecker
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
 from verifier.checks.signature import TrustSignatureChecker
 from verifier.config import Config
+from verifier.crypto import hashes
+from verifier.crypto.signatures import verify_digest
+from verifier.errors import CryptoError
 from verifier.pipeline import Pipeline
-from verifier.trust import TrustStore
+from verifier.registry.blocking import LoopThread
+from verifier.registry.client import ClientConfig, HttpRegistryClient
+from verifier.registry.protocol import PersonAnswer
+from verifier.trust import KeyState, Purpose, TrustStore
 
 
 def freshness_policy(cfg: Config) -> FreshnessPolicy:
@@ -39,26 +47,85 @@ def open_store(cfg: Config) -> SnapshotStore:
     return SnapshotStore(cfg.register_db)
 
 
+def answer_verifier(trust: TrustStore) -> object:
+    """Registry answers are signed with the registry's ``snapshot`` key (protocol.py)."""
+
+    def verify(answer: PersonAnswer) -> bool:
+        key = trust.get(Purpose.SNAPSHOT, answer.key_id)
+        if key is None or key.state is KeyState.REVOKED:
+            return False
+        digest = hashes.digest(hashes.STREEBOG256, answer.signed_bytes())
+        try:
+            return verify_digest(key.public_key, digest, answer.signature)
+        except CryptoError:
+            return False
+
+    return verify
+
+
+def make_client(cfg: Config, trust: TrustStore) -> HttpRegistryClient | None:
+    r = cfg.registry
+    if not r.url:
+        return None
+    cert = (str(r.client_cert), str(r.client_key)) if r.client_cert and r.client_key else None
+    return HttpRegistryClient(
+        ClientConfig(
+            base_url=r.url,
+            token=r.token,
+            budget_s=r.budget_s,
+            verify_tls=str(r.ca_bundle) if r.ca_bundle else True,
+            client_cert=cert,
+        ),
+        verify_answer=answer_verifier(trust),
+    )
+
+
 @dataclass
 class Assembly:
     pipeline: Pipeline
     store: SnapshotStore
     trust: TrustStore
+    client: HttpRegistryClient | None = None
+    loop: LoopThread | None = None
+    cache: OnlineCache[PersonAnswer] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def close(self) -> None:
+        if self.loop is not None and self.client is not None:
+            client = self.client
+            try:
+                self.loop.call(client.aclose, 5.0)
+            finally:
+                self.loop.close()
+        self.store.close()
 
 
 def assemble(cfg: Config) -> Assembly:
     store = open_store(cfg)
     trust = load_trust(cfg, store)
     policy = freshness_policy(cfg)
+    snapshot = SnapshotStatusChecker(store, policy)
+    client = make_client(cfg, trust)
+    loop = cache = online = None
+    if client is not None:
+        loop = LoopThread()
+        cache = OnlineCache[PersonAnswer](
+            maxsize=cfg.registry.cache_size,
+            ttl=cfg.registry.cache_ttl_s,
+            negative_ttl=cfg.registry.cache_negative_ttl_s,
+        )
+        online = OnlineStatusChecker(client, loop.call, cache, cfg.registry.budget_s)
     pipeline = Pipeline(
         signature=TrustSignatureChecker(trust),
         revocation=SnapshotRevocationChecker(store, policy),
-        status=SnapshotStatusChecker(store, policy),
+        status=FallbackStatusChecker(snapshot, online),
     )
-    return Assembly(pipeline, store, trust)
+    return Assembly(pipeline, store, trust, client, loop, cache)
 
 
-def import_snapshot(cfg: Config, store: SnapshotStore, trust: TrustStore, path: str) -> ImportResult:
+def import_snapshot(
+    cfg: Config, store: SnapshotStore, trust: TrustStore, path: str
+) -> ImportResult:
     def check(key_id: str, digest: bytes, signature: bytes) -> bool:
         return trust.check_snapshot_signature(key_id, digest, signature, datetime.now(UTC))
 

@@ -1,0 +1,170 @@
+"""``register_status`` from the online registry, and the per-request fallback policy.
+
+Modes (per request): ``offline`` — the snapshot only; ``online`` — the registry only; ``auto`` —
+the snapshot first and the registry when the snapshot cannot answer (absent, expired, another
+region, the ENP not in it); with ``fresh`` the registry first. When both answer and disagree,
+the registry wins and the disagreement is reported in the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from cache.online_cache import OnlineCache
+from cache.register_model import AliasKind
+from verifier.checks.context import CheckContext, LookupMode
+from verifier.checks.ports import StatusChecker, StatusResult
+from verifier.checks.register import status_check
+from verifier.credential import Credential
+from verifier.errors import OmsError
+from verifier.registry.client import RegistryAdapter
+from verifier.registry.protocol import PersonAnswer, ProtocolError, RegistryProblem
+from verifier.verdict import CheckStatus, Reason, failed, skipped
+
+T = TypeVar("T")
+# Runs a coroutine factory on the client's loop with a timeout (see registry/blocking.py).
+Runner = Callable[..., T]
+
+
+def cache_key(c: Credential) -> str | None:
+    if c.enp is not None:
+        return f"enp:{c.enp}"
+    if c.temp_cert_number is not None:
+        return f"temp:{c.temp_cert_number}"
+    if c.old_series is not None and c.old_number is not None:
+        return f"old:{c.old_series}{c.old_number}"
+    return None
+
+
+class OnlineStatusChecker:
+    def __init__(
+        self,
+        client: RegistryAdapter,
+        run: Runner[PersonAnswer | None],
+        cache: OnlineCache[PersonAnswer] | None = None,
+        budget_s: float = 1.5,
+    ) -> None:
+        self.client = client
+        self.run = run
+        self.cache = cache
+        self.budget_s = budget_s
+
+    def _ask(self, c: Credential) -> PersonAnswer | None:
+        budget = self.budget_s
+        if c.enp is not None:
+            enp = c.enp
+            return self.run(lambda: self.client.lookup_enp(enp, budget=budget), budget + 0.25)
+        if c.temp_cert_number is not None:
+            num = c.temp_cert_number
+            return self.run(
+                lambda: self.client.lookup_number(AliasKind.TEMP_CERT, num, budget=budget),
+                budget + 0.25,
+            )
+        old = f"{c.old_series}{c.old_number}"
+        return self.run(
+            lambda: self.client.lookup_number(AliasKind.OLD_NUMBER, old, budget=budget),
+            budget + 0.25,
+        )
+
+    def check_status(self, ctx: CheckContext) -> StatusResult:
+        c = ctx.credential
+        key = cache_key(c)
+        if key is None:
+            return StatusResult(skipped("register_status", "nothing to look up"), "none")
+        cached = None if ctx.fresh or self.cache is None else self.cache.get(key)
+        if cached is not None:
+            answer = cached.value
+            origin = "registry (cached)"
+        else:
+            try:
+                answer = self._ask(c)
+            except (OmsError, ProtocolError, RegistryProblem) as exc:
+                return StatusResult(
+                    skipped(
+                        "register_status",
+                        f"registry: {exc.code}: {exc.message}",
+                        Reason.REGISTRY_UNAVAILABLE,
+                    ),
+                    "registry",
+                )
+            if self.cache is not None:
+                self.cache.put(key, answer)
+            origin = "registry"
+        if answer is None:
+            return StatusResult(
+                failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: not found"),
+                "registry",
+            )
+        origin = f"{origin} at {answer.answered_at.isoformat(timespec='seconds')}"
+        return StatusResult(
+            status_check(answer.record, ctx.today, origin),
+            "registry",
+            answered_at=answer.answered_at,
+            proof=answer.raw,
+        )
+
+
+def _answered(r: StatusResult) -> bool:
+    """Did this source actually state a status (rather than say it cannot answer)?"""
+    return r.check.status is not CheckStatus.SKIP
+
+
+def _snapshot_can_answer(r: StatusResult) -> bool:
+    return _answered(r) and r.check.reason is not Reason.NOT_IN_REGISTER
+
+
+class FallbackStatusChecker:
+    def __init__(self, snapshot: StatusChecker, online: StatusChecker | None) -> None:
+        self.snapshot = snapshot
+        self.online = online
+
+    def check_status(self, ctx: CheckContext) -> StatusResult:
+        if ctx.mode is LookupMode.OFFLINE or self.online is None:
+            if ctx.mode is LookupMode.ONLINE:
+                return StatusResult(
+                    skipped(
+                        "register_status",
+                        "no online registry configured",
+                        Reason.REGISTRY_UNAVAILABLE,
+                    ),
+                    "none",
+                )
+            return self.snapshot.check_status(ctx)
+        if ctx.mode is LookupMode.ONLINE:
+            return self.online.check_status(ctx)
+        if ctx.fresh:
+            online = self.online.check_status(ctx)
+            local = self.snapshot.check_status(ctx)
+            if not _answered(online):
+                return _with_note(local, online)
+            return _compare(online, local)
+        local = self.snapshot.check_status(ctx)
+        if _snapshot_can_answer(local):
+            return local
+        online = self.online.check_status(ctx)
+        if _answered(online):
+            return _compare(online, local)
+        return _with_note(local, online)
+
+
+def _with_note(kept: StatusResult, failed_online: StatusResult) -> StatusResult:
+    """The registry could not answer: keep the snapshot's answer and say why it stands alone."""
+    extra = {**kept.extra, "registry_error": failed_online.check.detail}
+    return StatusResult(kept.check, kept.source, kept.snapshot, kept.answered_at, kept.proof, extra)
+
+
+def _compare(online: StatusResult, local: StatusResult) -> StatusResult:
+    extra = dict(online.extra)
+    if _answered(local) and (local.check.status, local.check.reason) != (
+        online.check.status,
+        online.check.reason,
+    ):
+        extra["disagreement"] = {
+            "snapshot": local.check.reason.value if local.check.reason else "active",
+            "registry": online.check.reason.value if online.check.reason else "active",
+            "winner": "registry",
+        }
+    return StatusResult(
+        online.check, online.source, local.snapshot, online.answered_at, online.proof, extra
+    )
