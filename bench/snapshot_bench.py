@@ -49,25 +49,39 @@ def records(n: int, seed: int = 7) -> list[RegisterRecord]:
     statuses = list(PolicyStatus)
     while len(out) < n:
         born = today - timedelta(days=rng.randrange(0, 95 * 365))
-        enp = make_enp("77", born, Sex.MALE if rng.random() < 0.5 else Sex.FEMALE,
-                       rng.randrange(100000))
+        enp = make_enp(
+            "77", born, Sex.MALE if rng.random() < 0.5 else Sex.FEMALE, rng.randrange(100000)
+        )
         start = date(2012, 1, 1) + timedelta(days=rng.randrange(5000))
         out[enp] = RegisterRecord(
-            enp=enp, policy_type=rng.choice(list(PolicyType)),
+            enp=enp,
+            policy_type=rng.choice(list(PolicyType)),
             status=statuses[0] if rng.random() < 0.93 else rng.choice(statuses),
-            status_since=start, smo_ogrn=str(1027700000000 + rng.randrange(10)), okato="45000",
-            start=start, end=None, clinic=f"77{rng.randrange(1, 9999):04d}",
+            status_since=start,
+            smo_ogrn=str(1027700000000 + rng.randrange(10)),
+            okato="45000",
+            start=start,
+            end=None,
+            clinic=f"77{rng.randrange(1, 9999):04d}",
             name_hash=rng.randbytes(8),
         )
     return sorted(out.values(), key=lambda r: int(r.enp))
 
 
-def write(path: Path, recs: list[RegisterRecord], kind: SnapshotKind, seq: int, base: int | None) -> None:
+def write(
+    path: Path, recs: list[RegisterRecord], kind: SnapshotKind, seq: int, base: int | None
+) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     head = SnapshotHeader(
-        kind=kind, region="77", sequence=seq, base_sequence=base, created_at=now,
-        register_valid_until=now + timedelta(days=2), revocations_valid_until=now + timedelta(days=2),
-        counts={Section.RECORDS.value: len(recs)}, key_id=PUB.key_id(),
+        kind=kind,
+        region="77",
+        sequence=seq,
+        base_sequence=base,
+        created_at=now,
+        register_valid_until=now + timedelta(days=2),
+        revocations_valid_until=now + timedelta(days=2),
+        counts={Section.RECORDS.value: len(recs)},
+        key_id=PUB.key_id(),
     )
     with path.open("wb") as f:
         w = SnapshotWriter(f, head)
@@ -94,8 +108,12 @@ def import_in_child(snapshot: Path, db: Path) -> dict[str, float]:
         "'rss_mb': [int(l.split()[1]) for l in open('/proc/self/status')"
         " if l.startswith('VmHWM')][0]/1024}))"
     ) % str(Path(__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", code, str(snapshot), str(db)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(snapshot), str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return dict(json.loads(out.stdout))
 
 
@@ -103,8 +121,10 @@ def raw_insert(rows: list[tuple[object, ...]], db: Path) -> float:
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    con.execute("CREATE TABLE t (enp INTEGER PRIMARY KEY, ptype INT, status INT, since INT, ogrn INT,"
-                " okato INT, start INT, end_ INT, clinic INT, nhash BLOB)")
+    con.execute(
+        "CREATE TABLE t (enp INTEGER PRIMARY KEY, ptype INT, status INT, since INT, ogrn INT,"
+        " okato INT, start INT, end_ INT, clinic INT, nhash BLOB)"
+    )
     t0 = time.perf_counter()
     con.execute("BEGIN")
     con.executemany("INSERT INTO t VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
@@ -135,12 +155,14 @@ def main() -> None:
         d = Path(tmp)
         t0 = time.perf_counter()
         recs = records(n)
-        small = recs[:: 4]
+        small = recs[::4]
         print(f"generated {n} records in {time.perf_counter() - t0:.1f} s")
         write(d / "full.snap", recs, SnapshotKind.FULL, 1, None)
         write(d / "small.snap", small, SnapshotKind.FULL, 1, None)
         changed = [
-            RegisterRecord(**{**{f: getattr(r, f) for f in r.__slots__}, "status": PolicyStatus.SUSPENDED})
+            RegisterRecord(
+                **{**{f: getattr(r, f) for f in r.__slots__}, "status": PolicyStatus.SUSPENDED}
+            )
             for r in random.Random(3).sample(recs, max(1, n // 100))
         ]
         changed.sort(key=lambda r: int(r.enp))
@@ -165,24 +187,37 @@ def main() -> None:
         raw = sqlite3.connect(d / "raw.db")
         stmt = "SELECT * FROM t WHERE enp = ?"
         res["raw_select_median_us"], res["raw_select_p99_us"] = timings(
-            lambda k: raw.execute(stmt, (int(k),)).fetchone(), keys, args.lookups)
-        res["lookup_median_us"], res["lookup_p99_us"] = timings(store.lookup_enp, keys, args.lookups)
+            lambda k: raw.execute(stmt, (int(k),)).fetchone(), keys, args.lookups
+        )
+        res["lookup_median_us"], res["lookup_p99_us"] = timings(
+            store.lookup_enp, keys, args.lookups
+        )
         res["lookup_ratio"] = res["lookup_median_us"] / res["raw_select_median_us"]
         res["rss_mb_N"] = ours["rss_mb"]
         res["rss_mb_N_over_4"] = ours_small["rss_mb"]
         res["projected_13M_import_s"] = 13_000_000 / res["import_rps"]
         res["projected_13M_db_gb"] = 13_000_000 * res["bytes_per_record"] / 1e9
     print(f"\nN = {n:,} records")
-    print(f"import         {res['import_rps']:>12,.0f} rec/s   raw executemany {res['raw_insert_rps']:>12,.0f} rec/s"
-          f"   ratio {res['import_ratio']:.2f}  (target >= 0.6)")
+    print(
+        f"import         {res['import_rps']:>12,.0f} rec/s   raw executemany {res['raw_insert_rps']:>12,.0f} rec/s"
+        f"   ratio {res['import_ratio']:.2f}  (target >= 0.6)"
+    )
     print(f"delta apply    {res['delta_rps']:>12,.0f} rec/s")
-    print(f"db size        {res['bytes_per_record']:>12.1f} B/record (main db file; {res['files_bytes_per_record']:.1f} with WAL)"
-          "  (target <= 64)")
-    print(f"lookup         median {res['lookup_median_us']:.1f} µs p99 {res['lookup_p99_us']:.1f} µs   raw select "
-          f"median {res['raw_select_median_us']:.1f} µs p99 {res['raw_select_p99_us']:.1f} µs   ratio {res['lookup_ratio']:.2f}"
-          "  (target <= 2)")
-    print(f"peak RSS       {res['rss_mb_N']:.0f} MB importing N, {res['rss_mb_N_over_4']:.0f} MB importing N/4")
-    print(f"projection     13 M records: import {res['projected_13M_import_s']:.0f} s, db {res['projected_13M_db_gb']:.2f} GB")
+    print(
+        f"db size        {res['bytes_per_record']:>12.1f} B/record (main db file; {res['files_bytes_per_record']:.1f} with WAL)"
+        "  (target <= 64)"
+    )
+    print(
+        f"lookup         median {res['lookup_median_us']:.1f} µs p99 {res['lookup_p99_us']:.1f} µs   raw select "
+        f"median {res['raw_select_median_us']:.1f} µs p99 {res['raw_select_p99_us']:.1f} µs   ratio {res['lookup_ratio']:.2f}"
+        "  (target <= 2)"
+    )
+    print(
+        f"peak RSS       {res['rss_mb_N']:.0f} MB importing N, {res['rss_mb_N_over_4']:.0f} MB importing N/4"
+    )
+    print(
+        f"projection     13 M records: import {res['projected_13M_import_s']:.0f} s, db {res['projected_13M_db_gb']:.2f} GB"
+    )
     out = Path("artifacts")
     if out.is_dir():
         (out / f"snapshot_bench_{n}.json").write_text(json.dumps(res, indent=2))

@@ -54,30 +54,53 @@ def main() -> None:
         pipeline = assemble(cfg).pipeline
         samples = {label: item for label, _, item in demo.demo_samples(state)}
         rows: list[tuple[str, float]] = []
-        for label in ("paper policy, signed, active", "digital policy QR",
-                      "electronic policy card", "not in the register", "ENP with a typo"):
+        for label in (
+            "paper policy, signed, active",
+            "digital policy QR",
+            "electronic policy card",
+            "not in the register",
+            "ENP with a typo",
+        ):
             item = samples[label]
-            rows.append((f"verify: {label}", median_us(lambda i=item: pipeline.verify(i), args.runs)))
+            rows.append(
+                (f"verify: {label}", median_us(lambda i=item: pipeline.verify(i), args.runs))
+            )
         paper = samples["paper policy, signed, active"].payload
         qr_text = samples["digital policy QR"].payload
         pdf = barcode_image(paper, zxingcpp.BarcodeFormat.PDF417)
         pdf15 = barcode_image(paper, zxingcpp.BarcodeFormat.PDF417, 15)
         qr = barcode_image(qr_text, zxingcpp.BarcodeFormat.QRCode)
         img_runs = max(20, args.runs // 10)
-        rows.append(("decode: PDF417 1280x720 upright",
-                     median_us(lambda: decode_image(pdf, {Symbology.PDF417}), img_runs)))
-        rows.append(("decode: PDF417 1280x720 at 15° (deskew)",
-                     median_us(lambda: decode_image(pdf15, {Symbology.PDF417}), img_runs)))
-        rows.append(("decode: QR 1280x720", median_us(lambda: decode_image(qr, {Symbology.QR}), img_runs)))
+        rows.append(
+            (
+                "decode: PDF417 1280x720 upright",
+                median_us(lambda: decode_image(pdf, {Symbology.PDF417}), img_runs),
+            )
+        )
+        rows.append(
+            (
+                "decode: PDF417 1280x720 at 15° (deskew)",
+                median_us(lambda: decode_image(pdf15, {Symbology.PDF417}), img_runs),
+            )
+        )
+        rows.append(
+            ("decode: QR 1280x720", median_us(lambda: decode_image(qr, {Symbology.QR}), img_runs))
+        )
         print(f"{'what':48} {'median':>12}")
         for what, us in rows:
             print(f"{what:48} {us:10.0f} µs")
         verify_paper = rows[0][1]
-        print(f"\nratio decode(PDF417 upright) / verify(paper policy) = {rows[5][1] / verify_paper:.1f}")
-        print(f"ratio decode(PDF417 15°) / verify(paper policy)     = {rows[6][1] / verify_paper:.1f}")
+        print(
+            f"\nratio decode(PDF417 upright) / verify(paper policy) = {rows[5][1] / verify_paper:.1f}"
+        )
+        print(
+            f"ratio decode(PDF417 15°) / verify(paper policy)     = {rows[6][1] / verify_paper:.1f}"
+        )
         out = Path("artifacts")
         if out.is_dir():
-            (out / "verify_bench.txt").write_text("\n".join(f"{w}\t{u:.0f}" for w, u in rows) + "\n")
+            (out / "verify_bench.txt").write_text(
+                "\n".join(f"{w}\t{u:.0f}" for w, u in rows) + "\n"
+            )
 
 
 if __name__ == "__main__":

@@ -373,23 +373,24 @@ def cmd_registry_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_trust_add(args: argparse.Namespace) -> int:
-    import shutil
-
     from verifier.trust import key_from_mapping
 
     d = args.cfg.effective_trust_dir
-    d.mkdir(parents=True, exist_ok=True)
     src = Path(args.pubkey or args.certificate)
     stem = args.name or f"{args.purpose}-{src.stem}"
-    field = "public_key" if args.pubkey else "certificate"
-    doc: dict[str, Any] = {"purpose": args.purpose, field: f"{stem}.pem"}
-    if args.key_number is not None:
-        doc["key_number"] = args.key_number
+    field = "public_key_pem" if args.pubkey else "certificate_pem"
     try:
-        shutil.copyfile(src, d / f"{stem}.pem")
+        pem = src.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {src}: {exc.strerror}", code="bad_file") from exc
-    key = key_from_mapping(doc, base=d, origin=f"{stem}.toml")  # validates before writing
+    doc: dict[str, Any] = {"purpose": args.purpose, field: pem}
+    if args.key_number is not None:
+        doc["key_number"] = args.key_number
+    key = key_from_mapping(doc, base=None, origin=f"{stem}.toml")  # validate before writing
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{stem}.pem").write_bytes(pem)
+    doc[field.removesuffix("_pem")] = f"{stem}.pem"
+    del doc[field]
     lines = [f"{k} = {json.dumps(v)}" for k, v in doc.items()]
     (d / f"{stem}.toml").write_text("\n".join(lines) + "\n")
     print(f"trusted {key.purpose.value} key {key.key_id} in {d}")

@@ -147,7 +147,10 @@ def demo_issuer(seed: int = DEMO_SEED, *, certs_dir: Path | None = None) -> Demo
     root_pem = certs_dir / "card-root-demo.pem" if certs_dir else None
     leaf_pem = certs_dir / "card-insurer-demo.pem" if certs_dir else None
     if root_pem and leaf_pem and root_pem.exists() and leaf_pem.exists():
-        root, leaf = load_certificate(root_pem.read_bytes()), load_certificate(leaf_pem.read_bytes())
+        root, leaf = (
+            load_certificate(root_pem.read_bytes()),
+            load_certificate(leaf_pem.read_bytes()),
+        )
     else:
         root = build_certificate(
             subject="Демо: корневой УЦ полисов ОМС",
@@ -190,11 +193,12 @@ def write_demo_trust(trust_dir: Path, issuer: DemoIssuer, snapshot_public_pem: b
     (trust_dir / "paper-demo.pub.pem").write_bytes(issuer.paper_key.public_key().to_pem())
     (trust_dir / "paper-demo.toml").write_text(
         'purpose = "paper_barcode"\npublic_key = "paper-demo.pub.pem"\n'
-        f"key_number = {PAPER_KEY_NUMBER}\nstate = \"active\"\n"
+        f'key_number = {PAPER_KEY_NUMBER}\nstate = "active"\n'
         "# The signature-field layout is an assumption (REFERENCE §3); these are the defaults.\n"
         "[paper_layout]\nkey_number_offset = 64\nsignature_offset = 0\n"
         'signature_length = 64\norder = "s||r"\nhash_name = "gost94"\n'
     )
+    (trust_dir / "card-root-demo.pem").write_bytes(issuer.card_root.to_pem())
     (trust_dir / "card-root-demo.toml").write_text(
         'purpose = "card_insurer_root"\ncertificate = "card-root-demo.pem"\nstate = "active"\n'
     )
@@ -239,7 +243,9 @@ def _people(reg: Path) -> list[dict[str, str]]:
 
 
 def _first(rows: list[dict[str, str]], **want: str) -> dict[str, str]:
-    return next(r for r in rows if all(r[k] == v for k, v in want.items()) and not r["revoked_carrier"])
+    return next(
+        r for r in rows if all(r[k] == v for k, v in want.items()) and not r["revoked_carrier"]
+    )
 
 
 def _paper(issuer: DemoIssuer, row: dict[str, str]) -> bytes:
@@ -290,22 +296,50 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
     typo = active["enp"][:-1] + str((int(active["enp"][-1]) + 1) % 10)
     return [
         ("paper policy, signed, active", "valid", CredentialInput(good, "demo", "pdf417")),
-        ("digital policy QR", "valid", CredentialInput.from_text(
-            f"https://www.gosuslugi.ru/oms?enp={digital['enp']}", source="demo", symbology="qr")),
-        ("electronic policy card", "valid",
-         CredentialInput(issuer.card(holder, smo_ogrn=carded["smo_ogrn"]), "demo", "card")),
-        ("temporary certificate", "valid",
-         CredentialInput.from_text(temp["temp_cert_number"], source="demo", manual=True)),
+        (
+            "digital policy QR",
+            "valid",
+            CredentialInput.from_text(
+                f"https://www.gosuslugi.ru/oms?enp={digital['enp']}", source="demo", symbology="qr"
+            ),
+        ),
+        (
+            "electronic policy card",
+            "valid",
+            CredentialInput(issuer.card(holder, smo_ogrn=carded["smo_ogrn"]), "demo", "card"),
+        ),
+        (
+            "temporary certificate",
+            "valid",
+            CredentialInput.from_text(temp["temp_cert_number"], source="demo", manual=True),
+        ),
         ("paper policy, forged name", "invalid", CredentialInput(bytes(forged), "demo", "pdf417")),
         ("ENP with a typo", "invalid", CredentialInput.from_text(typo, source="demo", manual=True)),
-        ("suspended policy", "suspended",
-         CredentialInput.from_text(suspended["enp"], source="demo", manual=True)),
-        ("annulled policy", "annulled",
-         CredentialInput.from_text(annulled["enp"], source="demo", manual=True)),
-        ("expired policy", "expired",
-         CredentialInput.from_text(expired["enp"], source="demo", manual=True)),
-        ("not in the register", "not_insured",
-         CredentialInput.from_text(stranger, source="demo", manual=True)),
-        ("another region's ENP", "unknown", CredentialInput.from_text(
-            make_enp("77", date(1970, 5, 5), Sex.MALE, 1), source="demo", manual=True)),
+        (
+            "suspended policy",
+            "suspended",
+            CredentialInput.from_text(suspended["enp"], source="demo", manual=True),
+        ),
+        (
+            "annulled policy",
+            "annulled",
+            CredentialInput.from_text(annulled["enp"], source="demo", manual=True),
+        ),
+        (
+            "expired policy",
+            "expired",
+            CredentialInput.from_text(expired["enp"], source="demo", manual=True),
+        ),
+        (
+            "not in the register",
+            "not_insured",
+            CredentialInput.from_text(stranger, source="demo", manual=True),
+        ),
+        (
+            "another region's ENP",
+            "unknown",
+            CredentialInput.from_text(
+                make_enp("77", date(1970, 5, 5), Sex.MALE, 1), source="demo", manual=True
+            ),
+        ),
     ]

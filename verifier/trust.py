@@ -32,6 +32,9 @@ class TrustError(OmsError):
     code = "trust_error"
 
 
+FIELD_LENGTH = 65  # the paper policy's signature field
+
+
 class Purpose(StrEnum):
     PAPER_BARCODE = "paper_barcode"
     CARD_INSURER_ROOT = "card_insurer_root"
@@ -58,6 +61,24 @@ class PaperSignatureLayout:
     signature_length: int = 64
     order: str = "s||r"  # or "r||s"
     hash_name: str = hashes.GOST94
+
+    def validate(self) -> None:
+        """Refuse a layout that could never read a 65-byte field: a typo must fail the load,
+        not turn every genuine barcode of the key into a 'forgery'."""
+        if self.order not in ("s||r", "r||s"):
+            raise TrustError(f"paper_layout order must be 's||r' or 'r||s', got {self.order!r}")
+        if self.hash_name not in (hashes.GOST94, hashes.STREEBOG256, hashes.STREEBOG512):
+            raise TrustError(f"paper_layout hash_name {self.hash_name!r} is not a GOST hash")
+        if self.signature_length not in (64, 128):
+            raise TrustError("paper_layout signature_length must be 64 or 128")
+        end = self.signature_offset + self.signature_length
+        if self.signature_offset < 0 or end > FIELD_LENGTH:
+            raise TrustError(f"paper_layout signature bytes {self.signature_offset}..{end} "
+                             f"do not fit the {FIELD_LENGTH}-byte field")
+        if not 0 <= self.key_number_offset < FIELD_LENGTH or (
+            self.signature_offset <= self.key_number_offset < end
+        ):
+            raise TrustError("paper_layout key_number_offset must be a field byte outside the signature")
 
     def split(self, field_: bytes) -> tuple[int, bytes]:
         """(key number, signature in s||r order) from the raw signature field."""
@@ -120,12 +141,16 @@ def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> 
         else:
             pem = doc.get("public_key_pem") or _read(base, doc["public_key"])
             public = load_public_key(pem)
+        if purpose is Purpose.CARD_INSURER_ROOT and cert is None:
+            raise TrustError("a card_insurer_root needs a certificate, not a bare public key")
         layout_doc = doc.get("paper_layout", {})
         layout = PaperSignatureLayout(**layout_doc) if layout_doc else PaperSignatureLayout()
+        layout.validate()
         kid = str(doc.get("id") or public.key_id())
         number = doc.get("key_number")
-        if purpose is Purpose.PAPER_BARCODE and not isinstance(number, int):
-            raise TrustError(f"paper_barcode key {kid} needs an integer key_number")
+        valid_number = isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 255
+        if purpose is Purpose.PAPER_BARCODE and not valid_number:
+            raise TrustError(f"paper_barcode key {kid} needs a key_number from 0 to 255")
         return TrustedKey(
             key_id=kid,
             purpose=purpose,
@@ -134,12 +159,12 @@ def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> 
             not_after=_ts(doc.get("not_after"), "not_after"),
             state=state,
             certificate=cert,
-            paper_key_number=number if isinstance(number, int) else None,
+            paper_key_number=number if valid_number else None,
             paper_layout=layout,
             origin=origin,
         )
-    except TrustError:
-        raise
+    except TrustError as exc:
+        raise TrustError(f"bad key descriptor ({origin}): {exc.message}", code=exc.code) from exc
     except (KeyError, ValueError, TypeError, CryptoError, OSError) as exc:
         raise TrustError(f"bad key descriptor ({origin}): {exc!r}") from exc
 
@@ -175,8 +200,8 @@ class TrustStore:
         for f in sorted(d.glob("*.toml")):
             try:
                 doc = tomllib.loads(f.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise TrustError(f"{f}: {exc}") from exc
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+                raise TrustError(f"bad key descriptor ({f.name}): {exc}") from exc
             keys.append(key_from_mapping(doc, base=d, origin=f.name))
         store = cls(keys)
         lst, sig = d / "trust-list.json", d / "trust-list.sig"
@@ -195,7 +220,11 @@ class TrustStore:
             raise TrustError(
                 f"trust list is malformed: {exc!r}", code="trust_list_malformed"
             ) from exc
-        signer = self._dir_keys.get((Purpose.TRUST_LIST, signer_id))
+        signer = self.get(Purpose.TRUST_LIST, signer_id)
+        if signer is not None and not signer.valid_at(datetime.now(UTC)):
+            raise TrustError(
+                f"trust list signer {signer_id} is outside its validity", code="trust_list_key_expired"
+            )
         if signer is None or signer.state is KeyState.REVOKED:
             raise TrustError(
                 f"trust list signed by unknown key {signer_id}", code="trust_list_key_unknown"
@@ -227,32 +256,47 @@ class TrustStore:
 
     # --- lookups -------------------------------------------------------------------------
 
+    def _effective(self, purpose: Purpose, key_id: str) -> TrustedKey | None:
+        """The list's entry over the directory's, except that revocation sticks: a key revoked
+        by the operator, the list, or the snapshot's revoked-key list is revoked."""
+        listed = self._list_keys.get((purpose, key_id))
+        local = self._dir_keys.get((purpose, key_id))
+        k = listed or local
+        if k is None:
+            return None
+        revoked = (
+            (local is not None and local.state is KeyState.REVOKED)
+            or k.state is KeyState.REVOKED
+            or self.externally_revoked(k.key_id)
+        )
+        return replace(k, state=KeyState.REVOKED) if revoked and k.state is not KeyState.REVOKED else k
+
     def get(self, purpose: Purpose, key_id: str) -> TrustedKey | None:
         with self._lock:
-            k = self._list_keys.get((purpose, key_id)) or self._dir_keys.get((purpose, key_id))
-        if k is not None and self.externally_revoked(k.key_id):
-            k = replace(k, state=KeyState.REVOKED)
-        return k
+            return self._effective(purpose, key_id)
 
     def keys(self, purpose: Purpose | None = None) -> list[TrustedKey]:
         with self._lock:
-            merged = {**self._dir_keys, **self._list_keys}
-        return [k for (p, _), k in sorted(merged.items()) if purpose is None or p is purpose]
+            ids = sorted({*self._dir_keys, *self._list_keys})
+            found = [self._effective(p, kid) for p, kid in ids if purpose is None or p is purpose]
+        return [k for k in found if k is not None]
 
-    def paper_key(self, field_: bytes) -> tuple[TrustedKey | None, int | None]:
-        """The paper key a signature field names: by key number at the offset each layout uses."""
-        candidates = self.keys(Purpose.PAPER_BARCODE)
-        for offset in sorted({k.paper_layout.key_number_offset for k in candidates}):
-            if offset >= len(field_):
-                continue
-            number = field_[offset]
-            for k in candidates:
-                if k.paper_key_number == number and k.paper_layout.key_number_offset == offset:
-                    return self.get(Purpose.PAPER_BARCODE, k.key_id), number
-        if candidates:
-            off = candidates[0].paper_layout.key_number_offset
-            return None, field_[off] if off < len(field_) else None
-        return None, None
+    def paper_keys(self, field_: bytes) -> list[TrustedKey]:
+        """Keys a paper signature field can name: at each layout's key-number offset, the key
+        with that number. Normally one; with several layouts in use, the checker tries each
+        (a byte that happens to equal another layout's number must not hide the real key)."""
+        return [
+            k
+            for k in self.keys(Purpose.PAPER_BARCODE)
+            if k.paper_layout.key_number_offset < len(field_)
+            and field_[k.paper_layout.key_number_offset] == k.paper_key_number
+        ]
+
+    def paper_key_number(self, field_: bytes) -> int | None:
+        """The key number as the (first) configured layout reads it, for messages."""
+        keys = self.keys(Purpose.PAPER_BARCODE)
+        off = keys[0].paper_layout.key_number_offset if keys else FIELD_LENGTH - 1
+        return field_[off] if off < len(field_) else None
 
     def roots(self, purpose: Purpose) -> list[TrustedKey]:
         return [k for k in self.keys(purpose) if k.certificate is not None]

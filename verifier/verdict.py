@@ -39,7 +39,8 @@ class Reason(StrEnum):
     POLICY_EXPIRED = "policy_expired"
     SIGNATURE_INVALID = "signature_invalid"
     SIGNATURE_NOT_CHECKED = "signature_not_checked"
-    KEY_UNKNOWN = "key_unknown"
+    KEY_UNKNOWN = "key_unknown"  # the signature verifies, but no trusted key vouches for it
+    KEY_NOT_FOUND = "key_not_found"  # no trusted key to check the signature with
     KEY_REVOKED = "key_revoked"
     KEY_NOT_VALID_AT_TIME = "key_not_valid_at_time"
     DOCUMENT_REVOKED = "document_revoked"
@@ -67,6 +68,7 @@ REASON_OUTCOME: dict[Reason, Outcome] = {
     Reason.KEY_REVOKED: Outcome.INVALID,
     Reason.KEY_NOT_VALID_AT_TIME: Outcome.UNKNOWN,
     Reason.KEY_UNKNOWN: Outcome.UNKNOWN,
+    Reason.KEY_NOT_FOUND: Outcome.UNKNOWN,
     Reason.DOCUMENT_REVOKED: Outcome.ANNULLED,
     Reason.NOT_IN_REGISTER: Outcome.NOT_INSURED,
     Reason.REGISTER_SUSPENDED: Outcome.SUSPENDED,
@@ -110,6 +112,7 @@ REASON_RU: dict[Reason, str] = {
     Reason.SIGNATURE_INVALID: "электронная подпись неверна — возможна подделка",
     Reason.SIGNATURE_NOT_CHECKED: "подпись не проверена: нет ключа",
     Reason.KEY_UNKNOWN: "подпись верна, но ключ подписи неизвестен",
+    Reason.KEY_NOT_FOUND: "ключ подписи неизвестен — подпись не проверена",
     Reason.KEY_REVOKED: "ключ подписи отозван",
     Reason.KEY_NOT_VALID_AT_TIME: "ключ подписи не действовал на дату документа",
     Reason.DOCUMENT_REVOKED: "полис заявлен утерянным или аннулирован",

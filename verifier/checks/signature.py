@@ -63,25 +63,30 @@ class TrustSignatureChecker:
     def _paper(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         if not self.trust.keys(Purpose.PAPER_BARCODE):
             return _no_key("no paper-policy key in the trust store")
-        key, number = self.trust.paper_key(signed.signature)
-        if key is None:
+        candidates = self.trust.paper_keys(signed.signature)
+        if not candidates:
+            number = self.trust.paper_key_number(signed.signature)
             return SignatureResult(
                 skipped("signature", f"no key with number {number}", Reason.SIGNATURE_NOT_CHECKED),
                 failed(
                     "key_trusted",
-                    Reason.KEY_UNKNOWN,
+                    Reason.KEY_NOT_FOUND,
                     f"key number {number} is not in the trust store",
                 ),
             )
-        label = f"key {key.key_id} (#{number})"
-        try:
-            _, sig = key.paper_layout.split(signed.signature)
-            ok = verify_digest(
-                key.public_key, hashes.digest(key.paper_layout.hash_name, signed.data), sig
-            )
-        except (CryptoError, TrustError):
-            ok = False
-        return SignatureResult(_verify(ok, label), _key_state(key, ctx.now, label))
+        for key in candidates:  # one, unless several layouts read a number here
+            label = f"key {key.key_id} (#{key.paper_key_number})"
+            try:
+                _, sig = key.paper_layout.split(signed.signature)
+                digest = hashes.digest(key.paper_layout.hash_name, signed.data)
+                ok = verify_digest(key.public_key, digest, sig)
+            except (CryptoError, TrustError):
+                ok = False
+            if ok:
+                return SignatureResult(_verify(True, label), _key_state(key, ctx.now, label))
+        first = candidates[0]
+        label = f"key {first.key_id} (#{first.paper_key_number})"
+        return SignatureResult(_verify(False, label), _key_state(first, ctx.now, label))
 
     def _card(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         roots = self.trust.roots(Purpose.CARD_INSURER_ROOT)
@@ -90,11 +95,9 @@ class TrustSignatureChecker:
         if signed.certificate is None:
             return SignatureResult(
                 skipped(
-                    "signature",
-                    "the card holds no insurer certificate",
-                    Reason.SIGNATURE_NOT_CHECKED,
+                    "signature", "the card holds no insurer certificate", Reason.SIGNATURE_NOT_CHECKED
                 ),
-                failed("key_trusted", Reason.KEY_UNKNOWN, "no certificate to trace the signer"),
+                failed("key_trusted", Reason.KEY_NOT_FOUND, "no certificate to trace the signer"),
             )
         try:
             cert = load_certificate(signed.certificate)
@@ -105,7 +108,7 @@ class TrustSignatureChecker:
                     f"insurer certificate unreadable: {exc.code}",
                     Reason.SIGNATURE_NOT_CHECKED,
                 ),
-                failed("key_trusted", Reason.KEY_UNKNOWN, "insurer certificate unreadable"),
+                failed("key_trusted", Reason.KEY_NOT_FOUND, "insurer certificate unreadable"),
             )
         label = f"insurer certificate {cert.subject!r}"
         try:
@@ -125,7 +128,8 @@ class TrustSignatureChecker:
         try:
             path = validate_chain(cert, [], list(certs), at_time=when)
         except CryptoError as exc:
-            reason = _CHAIN_REASON.get(exc.code, Reason.KEY_UNKNOWN)
+            # "valid signature, unknown key" only when the signature did verify
+            reason = _CHAIN_REASON.get(exc.code, Reason.KEY_UNKNOWN if ok else Reason.KEY_NOT_FOUND)
             return SignatureResult(
                 _verify(ok, label), failed("key_trusted", reason, f"{exc.code}: {exc.message}")
             )

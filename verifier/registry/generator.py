@@ -471,7 +471,9 @@ def generate(
         "created_at": latest.isoformat(),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return GeneratedRegister(out, region, files, key.public_key().key_id(), pub, match_key, len(by_enp))
+    return GeneratedRegister(
+        out, region, files, key.public_key().key_id(), pub, match_key, len(by_enp)
+    )
 
 
 def _write(
