@@ -73,12 +73,16 @@ class PaperSignatureLayout:
             raise TrustError("paper_layout signature_length must be 64 or 128")
         end = self.signature_offset + self.signature_length
         if self.signature_offset < 0 or end > FIELD_LENGTH:
-            raise TrustError(f"paper_layout signature bytes {self.signature_offset}..{end} "
-                             f"do not fit the {FIELD_LENGTH}-byte field")
+            raise TrustError(
+                f"paper_layout signature bytes {self.signature_offset}..{end} "
+                f"do not fit the {FIELD_LENGTH}-byte field"
+            )
         if not 0 <= self.key_number_offset < FIELD_LENGTH or (
             self.signature_offset <= self.key_number_offset < end
         ):
-            raise TrustError("paper_layout key_number_offset must be a field byte outside the signature")
+            raise TrustError(
+                "paper_layout key_number_offset must be a field byte outside the signature"
+            )
 
     def split(self, field_: bytes) -> tuple[int, bytes]:
         """(key number, signature in s||r order) from the raw signature field."""
@@ -148,7 +152,9 @@ def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> 
         layout.validate()
         kid = str(doc.get("id") or public.key_id())
         number = doc.get("key_number")
-        valid_number = isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 255
+        valid_number = (
+            isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 255
+        )
         if purpose is Purpose.PAPER_BARCODE and not valid_number:
             raise TrustError(f"paper_barcode key {kid} needs a key_number from 0 to 255")
         return TrustedKey(
@@ -223,7 +229,8 @@ class TrustStore:
         signer = self.get(Purpose.TRUST_LIST, signer_id)
         if signer is not None and not signer.valid_at(datetime.now(UTC)):
             raise TrustError(
-                f"trust list signer {signer_id} is outside its validity", code="trust_list_key_expired"
+                f"trust list signer {signer_id} is outside its validity",
+                code="trust_list_key_expired",
             )
         if signer is None or signer.state is KeyState.REVOKED:
             raise TrustError(
@@ -269,7 +276,9 @@ class TrustStore:
             or k.state is KeyState.REVOKED
             or self.externally_revoked(k.key_id)
         )
-        return replace(k, state=KeyState.REVOKED) if revoked and k.state is not KeyState.REVOKED else k
+        return (
+            replace(k, state=KeyState.REVOKED) if revoked and k.state is not KeyState.REVOKED else k
+        )
 
     def get(self, purpose: Purpose, key_id: str) -> TrustedKey | None:
         with self._lock:

@@ -37,5 +37,7 @@ def test_full_snapshot_when_no_chain_reaches() -> None:
 
 
 def test_broken_chain_falls_back_to_full() -> None:
-    gap = SnapshotIndex("50", "full-000005.omssnap", 5, 8, (DeltaRef("delta-000008.omssnap", 8, 7),))
+    gap = SnapshotIndex(
+        "50", "full-000005.omssnap", 5, 8, (DeltaRef("delta-000008.omssnap", 8, 7),)
+    )
     assert plan(gap, 6) == ["full-000005.omssnap"]

@@ -95,7 +95,9 @@ class TrustSignatureChecker:
         if signed.certificate is None:
             return SignatureResult(
                 skipped(
-                    "signature", "the card holds no insurer certificate", Reason.SIGNATURE_NOT_CHECKED
+                    "signature",
+                    "the card holds no insurer certificate",
+                    Reason.SIGNATURE_NOT_CHECKED,
                 ),
                 failed("key_trusted", Reason.KEY_NOT_FOUND, "no certificate to trace the signer"),
             )
