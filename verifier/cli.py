@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     lk.add_argument("--json", action="store_true")
     lk.set_defaults(func=cmd_lookup)
 
-    rg = sub.add_parser("registry", help="registry side: synthetic registers")
+    rg = sub.add_parser("registry", help="registry side: synthetic registers, reference service")
     rgsub = rg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
     gen = rgsub.add_parser("generate", help="write a synthetic register and signed snapshots")
     gen.add_argument("--persons", type=int, required=True)
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--valid-hours", type=float, default=72.0)
     gen.add_argument("--out", required=True)
     gen.set_defaults(func=cmd_registry_generate)
+    from verifier.registry.server.cli import add_serve_parser
+
+    add_serve_parser(rgsub)
 
     tr = sub.add_parser("trust", help="the trust store: keys by purpose and id")
     trsub = tr.add_subparsers(dest="trust_command", required=True, metavar="ACTION")

@@ -68,7 +68,9 @@ def register(tmp_path_factory: pytest.TempPathFactory) -> Register:
 
 
 @pytest.fixture(scope="session")
-def server(register: Register, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
+def server(
+    register: Register, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadedServer]:
     """SQLite store, two tokens, fault injection on."""
     cfg = ServerConfig(
         data_dir=register.data_dir,
@@ -149,11 +151,33 @@ def pg_cluster() -> Iterator[PgCluster]:
 
     try:
         run("mkdir", str(sockdir))
-        run(str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "-A", "trust",
-            "-E", "UTF8", "--locale=C", "-N")
+        run(
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-N",
+        )
         opts = f"-F -p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB"
-        run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(base / "log"), "-o", opts,
-            "-w", "-t", "30", "start")
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-l",
+            str(base / "log"),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
         try:
             yield PgCluster(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", port)
         finally:
@@ -170,7 +194,9 @@ def pg_cluster() -> Iterator[PgCluster]:
 @pytest.fixture(scope="session")
 def pg_server(register: Register, pg_cluster: PgCluster) -> Iterator[ThreadedServer]:
     """PostgreSQL store, no fault injection."""
-    pytest.importorskip("psycopg", reason="psycopg 3 is not installed (pip install psycopg[binary])")
+    pytest.importorskip(
+        "psycopg", reason="psycopg 3 is not installed (pip install psycopg[binary])"
+    )
     cfg = ServerConfig(
         data_dir=register.data_dir,
         port=0,

@@ -103,7 +103,9 @@ def test_temp_cert_and_old_number_lookups(client: httpx.Client, register: Regist
     resp = client.get("/v1/persons", params={"old_number": spaced})
     assert_matches_row(protocol.parse_person_answer(resp.content), row)
     assert verifies(register, protocol.parse_person_answer(resp.content))
-    assert_problem(client.get("/v1/persons", params={"temp_cert": "999999999999"}), 404, "not_found")
+    assert_problem(
+        client.get("/v1/persons", params={"temp_cert": "999999999999"}), 404, "not_found"
+    )
 
 
 def test_search_finds_the_person(client: httpx.Client, register: Register) -> None:
@@ -155,7 +157,9 @@ def test_search_caps_candidates(tmp_path: Path) -> None:
     rows = read_rows(path)
     live = [r for r in rows if not r["deleted"]]
     for r in live[:7]:
-        r.update(surname="Тестов", given_name="Тест", patronymic="Тестович", birth_date="1980-01-01")
+        r.update(
+            surname="Тестов", given_name="Тест", patronymic="Тестович", birth_date="1980-01-01"
+        )
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -196,9 +200,10 @@ def test_snapshot_index_and_files(client: httpx.Client, register: Register, tmp_
     assert store.info().sequence == 3
     assert store.info().records == len(register.live)
     row = register.live[7]
-    assert store.lookup_enp(row["enp"]) == protocol.parse_person_answer(
-        client.get(f"/v1/persons/{row['enp']}").content
-    ).record
+    assert (
+        store.lookup_enp(row["enp"])
+        == protocol.parse_person_answer(client.get(f"/v1/persons/{row['enp']}").content).record
+    )
     store.close()
 
 
