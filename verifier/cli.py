@@ -46,9 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_enp)
 
-    d = sub.add_parser("demo", help="verify built-in sample credentials and print the verdicts")
+    d = sub.add_parser("demo", help="demo data: verify samples, or write sample credentials")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_demo)
+    dsub = d.add_subparsers(dest="demo_command", metavar="ACTION")
+    dc = dsub.add_parser(
+        "credentials", help="write sample barcode and card images for every outcome"
+    )
+    dc.add_argument("--out", required=True)
+    dc.set_defaults(func=cmd_demo_credentials)
+
+    sv = sub.add_parser("serve", help="run the service: HTTP API, screens, drivers, sync")
+    sv.add_argument(
+        "--demo",
+        action="store_true",
+        help="embedded defaults: demo register and keys, reference registry on loopback",
+    )
+    sv.add_argument("--host", help="override [http] host")
+    sv.add_argument("--port", type=int, help="override [http] port")
+    sv.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        help="driver source (repeatable): camera:0, video:PATH, serial:PATH, pcsc, ...",
+    )
+    sv.set_defaults(func=cmd_serve)
 
     sn = sub.add_parser("snapshot", help="the local register snapshot")
     snsub = sn.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
@@ -418,6 +440,48 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
         if args.json
         else "\n".join(f"{r['purpose']:18} {r['id']:34} {r['state']:8} {r['origin']}" for r in rows)
     )
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from verifier.service.daemon import serve
+
+    def overrides(cfg: config_mod.Config) -> config_mod.Config:
+        http = cfg.http
+        if args.host or args.port is not None:
+            http = replace(
+                http,
+                host=args.host or http.host,
+                port=args.port if args.port is not None else http.port,
+            )
+            config_mod.check_http_exposure(http)
+        service = cfg.service
+        if args.source:
+            service = replace(service, sources=tuple(args.source))
+        return replace(cfg, http=http, service=service)
+
+    def reload_config() -> config_mod.Config:
+        return overrides(
+            config_mod.load(
+                args.config,
+                args.state_dir,
+                registry_url=args.registry_url,
+                registry_token=args.registry_token,
+            )
+        )
+
+    return serve(overrides(args.cfg), demo=args.demo, reload_config=reload_config)
+
+
+def cmd_demo_credentials(args: argparse.Namespace) -> int:
+    from verifier import demo
+
+    state = demo.ensure_demo(args.cfg)
+    written = demo.write_credentials(state, Path(args.out))
+    for name in written:
+        print(name)
     return EXIT_OK
 
 

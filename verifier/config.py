@@ -63,6 +63,34 @@ class RegistryConfig:
     sync_interval_s: float = 900.0
 
 
+ROLES = ("mis", "kiosk", "admin")
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    name: str  # who asked, for the audit log (never the token itself)
+    token: str
+    role: str  # mis | kiosk | admin
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8471
+    tokens: tuple[ApiToken, ...] = ()
+    loopback_role: str | None = "admin"  # role of token-less loopback callers; None: need token
+    max_body_bytes: int = 8 * 1024 * 1024  # images
+    max_json_bytes: int = 16 * 1024
+    history_size: int = 200
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    sources: tuple[str, ...] = ()  # driver source specs, e.g. "camera:0", "pcsc", "serial:/dev/x"
+    audit_retention_days: int = 90
+    watchdog: bool = True
+
+
 @dataclass(frozen=True)
 class Config:
     state_dir: Path = field(default_factory=default_state_dir)
@@ -70,6 +98,8 @@ class Config:
     trust_dir: Path | None = None  # default: /etc/oms-verifier/trust, else <state_dir>/trust
     register: RegisterConfig = field(default_factory=RegisterConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
 
     @property
@@ -118,8 +148,77 @@ def load(
         trust_dir=Path(trust) if trust else None,
         register=_register(_section(data, "register")),
         registry=_registry(_section(data, "registry"), registry_url, registry_token),
+        http=_http(_section(data, "http")),
+        service=_service(_section(data, "service")),
         raw=data,
     )
+
+
+def _http(sec: dict[str, Any]) -> HttpConfig:
+    host = sec.get("host", "127.0.0.1")
+    port = sec.get("port", 8471)
+    if not isinstance(host, str) or not host:
+        raise ConfigError("[http] host must be an address")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ConfigError("[http] port must be 0..65535")
+    tokens = []
+    raw_tokens = sec.get("tokens", [])
+    if not isinstance(raw_tokens, list):
+        raise ConfigError("[[http.tokens]] must be an array of tables")
+    for i, t in enumerate(raw_tokens):
+        if not isinstance(t, dict) or not isinstance(t.get("token"), str) or len(t["token"]) < 16:
+            raise ConfigError(f"[[http.tokens]] #{i + 1}: token must be a string of 16+ chars")
+        role = t.get("role")
+        if role not in ROLES:
+            raise ConfigError(f"[[http.tokens]] #{i + 1}: role must be one of {', '.join(ROLES)}")
+        tokens.append(ApiToken(str(t.get("name", f"token{i + 1}")), t["token"], role))
+    env_token = os.environ.get("OMS_VERIFIER_API_TOKEN")
+    if env_token:
+        tokens.append(ApiToken("env", env_token, "admin"))
+    loopback = sec.get("loopback_role", "admin")
+    if loopback in ("none", "", False):
+        loopback = None
+    if loopback is not None and loopback not in ROLES:
+        raise ConfigError("[http] loopback_role must be mis, kiosk, admin or none")
+    check_http_exposure(HttpConfig(host=host, tokens=tuple(tokens)))
+
+    def size(key: str, default: int) -> int:
+        v = sec.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ConfigError(f"[http] {key} must be a positive integer")
+        return v
+
+    return HttpConfig(
+        host=host,
+        port=port,
+        tokens=tuple(tokens),
+        loopback_role=loopback,
+        max_body_bytes=size("max_body_bytes", 8 * 1024 * 1024),
+        max_json_bytes=size("max_json_bytes", 16 * 1024),
+        history_size=size("history_size", 200),
+    )
+
+
+def check_http_exposure(http: HttpConfig) -> None:
+    """The API never listens beyond loopback without a token configured."""
+    if http.host not in ("127.0.0.1", "::1", "localhost") and not http.tokens:
+        raise ConfigError(
+            f"[http] host {http.host} is not loopback: configure [[http.tokens]] first "
+            "(the API never serves other hosts without a token)"
+        )
+
+
+def _service(sec: dict[str, Any]) -> ServiceConfig:
+    sources = sec.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise ConfigError('[service] sources must be a list of strings such as "pcsc"')
+    days = sec.get("audit_retention_days", 90)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        raise ConfigError("[service] audit_retention_days must be a positive integer")
+    watchdog = sec.get("watchdog", True)
+    if not isinstance(watchdog, bool):
+        raise ConfigError("[service] watchdog must be true or false")
+    return ServiceConfig(sources=tuple(sources), audit_retention_days=days, watchdog=watchdog)
 
 
 def _registry(sec: dict[str, Any], url: str | None, token: str | None) -> RegistryConfig:

@@ -343,3 +343,36 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
             ),
         ),
     ]
+
+
+def write_credentials(state: DemoState, out: Path) -> list[str]:
+    """Sample barcode images (PDF417 / QR), card dumps and typed numbers for every outcome,
+    with a manifest of the expected outcome of each — for a newcomer's first scans."""
+    import cv2
+    import numpy as np
+    import zxingcpp
+
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    written = []
+    for i, (label, expected, item) in enumerate(demo_samples(state), start=1):
+        slug = f"{i:02d}-{expected}-" + "".join(ch if ch.isalnum() else "-" for ch in label)[:40]
+        if item.symbology == "card":
+            name = slug + ".card.bin"
+            (out / name).write_bytes(item.payload)
+        elif item.manual:
+            name = slug + ".txt"
+            (out / name).write_text(item.payload.decode() + "\n")
+        else:
+            fmt = (
+                zxingcpp.BarcodeFormat.PDF417
+                if item.symbology == "pdf417"
+                else zxingcpp.BarcodeFormat.QRCode
+            )
+            img = np.array(zxingcpp.create_barcode(item.payload, fmt).to_image(scale=4))
+            name = slug + ".png"
+            cv2.imwrite(str(out / name), img)
+        manifest.append({"file": name, "label": label, "expected": expected})
+        written.append(name)
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    return written

@@ -132,3 +132,18 @@ class Pipeline:
 def _proven_invalid(checks: list[CheckResult]) -> bool:
     outcome, _ = decide(tuple(c for c in checks if c.status is CheckStatus.FAIL))
     return outcome is _HARD_FAIL
+
+
+def unrecognized_verdict(item: CredentialInput, error: InputError, now: datetime) -> Verdict:
+    """For screens: a read that is no credential at all still gets an answer, not silence."""
+    check = failed("decode", Reason.UNRECOGNIZED, f"{error.code}: {error.message}")
+    return Verdict(
+        outcome=Outcome.UNKNOWN,
+        reasons=(Reason.UNRECOGNIZED,),
+        message=message_ru(Outcome.UNKNOWN, (Reason.UNRECOGNIZED,)),
+        credential=None,
+        checks=(check,),
+        source="none",
+        checked_at=now,
+        input_source=item.source,
+    )

@@ -54,6 +54,7 @@ class Reason(StrEnum):
     REGISTRY_UNAVAILABLE = "registry_unavailable"
     HOLDER_DATA_UNVERIFIED = "holder_data_unverified"
     OTHER_REGION = "other_region"
+    UNRECOGNIZED = "unrecognized"
 
 
 # What each reason implies for the outcome; reasons absent here are informational.
@@ -79,6 +80,7 @@ REASON_OUTCOME: dict[Reason, Outcome] = {
     Reason.SNAPSHOT_EXPIRED: Outcome.UNKNOWN,
     Reason.REGISTRY_UNAVAILABLE: Outcome.UNKNOWN,
     Reason.OTHER_REGION: Outcome.UNKNOWN,
+    Reason.UNRECOGNIZED: Outcome.UNKNOWN,
 }
 
 # When several reasons apply, the first outcome in this order wins.
@@ -126,6 +128,7 @@ REASON_RU: dict[Reason, str] = {
     Reason.REGISTRY_UNAVAILABLE: "реестр недоступен",
     Reason.HOLDER_DATA_UNVERIFIED: "данные владельца прочитаны с карты без проверки подписи",
     Reason.OTHER_REGION: "полис другого региона: нужна проверка в онлайн-реестре",
+    Reason.UNRECOGNIZED: "код не похож на полис ОМС",
 }
 
 

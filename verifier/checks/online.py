@@ -15,7 +15,7 @@ from cache.online_cache import OnlineCache
 from cache.register_model import AliasKind
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.ports import StatusChecker, StatusResult
-from verifier.checks.register import status_check
+from verifier.checks.register import register_summary, status_check
 from verifier.credential import Credential
 from verifier.errors import OmsError
 from verifier.registry.client import RegistryAdapter
@@ -102,6 +102,7 @@ class OnlineStatusChecker:
             "registry",
             answered_at=answer.answered_at,
             proof=answer.raw,
+            extra={"register": register_summary(answer.record)},
         )
 
 

@@ -74,6 +74,20 @@ def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResul
     )
 
 
+def register_summary(record: RegisterRecord) -> dict[str, object]:
+    """What the clerk may see of the register's record: no names, no birth date."""
+    return {
+        "policy_type": record.policy_type.name.lower(),
+        "status": record.status.name.lower(),
+        "status_since": record.status_since.isoformat() if record.status_since else None,
+        "smo_ogrn": record.smo_ogrn or None,
+        "okato": record.okato or None,
+        "start": record.start.isoformat() if record.start else None,
+        "end": record.end.isoformat() if record.end else None,
+        "clinic": record.clinic,
+    }
+
+
 def snapshot_info(info: StoreInfo, fresh: PartFreshness) -> SnapshotInfo:
     return SnapshotInfo(state=fresh.state.value, sequence=info.sequence, age_s=fresh.age_s)
 
@@ -125,7 +139,13 @@ class SnapshotStatusChecker:
                 snap,
             )
         origin = f"snapshot {info.sequence} ({fresh.state.value})"
-        return StatusResult(status_check(record, ctx.today, origin), "snapshot", snap)
+        return StatusResult(
+            status_check(record, ctx.today, origin),
+            "snapshot",
+            snap,
+            answered_at=info.created_at,
+            extra={"register": register_summary(record)},
+        )
 
 
 _CARRIER = {CredentialKind.PAPER_POLICY: Carrier.PAPER, CredentialKind.CARD: Carrier.CARD}

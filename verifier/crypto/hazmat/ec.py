@@ -125,9 +125,7 @@ _KEY_SEEN: dict[tuple[int, int, int], int] = {}
 _KEY_TABLE_LIMIT: Final = 32
 
 
-def _window_table(
-    curve: Curve, x: int, y: int, extra_bits: int = 0
-) -> list[list[Affine]]:
+def _window_table(curve: Curve, x: int, y: int, extra_bits: int = 0) -> list[list[Affine]]:
     """table[i][j-1] = j * 2^(4i) * P, built once per (curve, P) (about 15 ms for 256-bit);
     ``extra_bits`` adds windows for blinded scalars longer than q."""
     key = (id(curve), x, y) if not extra_bits else (id(curve) ^ extra_bits, x, y)

@@ -1,0 +1,326 @@
+"""The local HTTP API for the MIS, the screens' live feed, health and metrics (Starlette).
+
+Every error is RFC 9457 problem+json with a stable ``code``. Bodies are capped before they are
+read in full. Verdicts go to ``mis``/``admin`` callers in full and to ``kiosk`` callers masked.
+The OpenAPI document (``openapi.yaml`` beside this file, copied to docs/api-openapi.yaml) is
+served at ``/v1/openapi.yaml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from cache import name_hash
+from verifier.checks.context import LookupMode
+from verifier.credential import CredentialInput
+from verifier.errors import ImageError, InputError, OmsError, RecognitionError
+from verifier.http.auth import Caller, identify
+from verifier.http.metrics import render_metrics
+from verifier.identifiers import normalize_enp
+from verifier.service.core import Service
+
+HERE = Path(__file__).parent
+PROBLEM = "application/problem+json"
+SSE_HEARTBEAT_S = 15.0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def problem(status: int, code: str, detail: str) -> JSONResponse:
+    body = {
+        "type": f"https://oms-verifier.example/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(service: Service) -> Starlette:
+    def cfg_http() -> Any:
+        return service.cfg.http
+
+    def guard(right: str) -> Callable[[Handler], Handler]:
+        def wrap(fn: Handler) -> Handler:
+            async def inner(request: Request) -> Response:
+                caller = identify(request, cfg_http())
+                if caller.role is None:
+                    return problem(401, "unauthorized", "a valid bearer token is required")
+                if not caller.may(right):
+                    return problem(403, "forbidden", f"role {caller.role} may not do this")
+                request.state.caller = caller
+                try:
+                    return await fn(request)
+                except ApiError as exc:
+                    return problem(exc.status, exc.code, exc.detail)
+                except RecognitionError as exc:
+                    return problem(422, exc.code, exc.message)
+                except InputError as exc:
+                    return problem(400, exc.code, exc.message)
+
+            return inner
+
+        return wrap
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    raise ApiError(413, "too_large", f"body over {limit} bytes")
+            except ValueError:
+                raise ApiError(400, "bad_request", "bad Content-Length") from None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(413, "too_large", f"body over {limit} bytes")
+        return bytes(body)
+
+    def lookup_args(request: Request) -> tuple[LookupMode, bool]:
+        mode_s = request.query_params.get("mode", "auto")
+        try:
+            mode = LookupMode(mode_s)
+        except ValueError:
+            raise ApiError(400, "bad_mode", "mode must be offline, online or auto") from None
+        fresh_s = request.query_params.get("fresh", "false").lower()
+        if fresh_s not in ("true", "false", "1", "0"):
+            raise ApiError(400, "bad_request", "fresh must be true or false")
+        return mode, fresh_s in ("true", "1")
+
+    def render(caller: Caller, verdict_dict: Callable[[bool], dict[str, Any]]) -> JSONResponse:
+        return JSONResponse(verdict_dict(caller.role == "kiosk"))
+
+    # --- routes ------------------------------------------------------------------------------
+
+    @guard("verify")
+    async def policy(request: Request) -> Response:
+        enp = normalize_enp(request.path_params["enp"])
+        if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
+            raise ApiError(400, "bad_enp", "an ENP is 16 digits")
+        mode, fresh = lookup_args(request)
+        caller: Caller = request.state.caller
+        item = CredentialInput.from_text(enp, source=f"api:{caller.name}", manual=True)
+        verdict = await service.verify(item, who=caller.name, channel="api", mode=mode, fresh=fresh)
+        return render(caller, lambda masked: verdict.to_dict(masked=masked))
+
+    @guard("verify")
+    async def verify(request: Request) -> Response:
+        caller: Caller = request.state.caller
+        mode, fresh = lookup_args(request)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        limit = (
+            cfg_http().max_body_bytes
+            if ctype.startswith("image/") or ctype == "application/octet-stream"
+            else cfg_http().max_json_bytes
+        )
+        body = await read_body(request, limit)
+        source = f"api:{caller.name}"
+        typed = request.query_params.get("typed", "false").lower() in ("true", "1")
+        if ctype == "application/json":
+            item = _json_input(body, source)
+        elif ctype == "text/plain":
+            try:
+                item = CredentialInput.from_text(body.decode("utf-8"), source=source, manual=typed)
+            except UnicodeDecodeError:
+                raise ApiError(400, "bad_text", "text/plain body is not UTF-8") from None
+        elif ctype == "application/octet-stream":
+            item = CredentialInput(body, source=source)
+        elif ctype in ("image/png", "image/jpeg"):
+            item = await _image_input(body, source)
+        else:
+            raise ApiError(
+                415, "unsupported_media_type", "send JSON, text/plain, octet-stream or PNG/JPEG"
+            )
+        publish = request.query_params.get("publish", "false").lower() in ("true", "1")
+        channel = "desk" if publish else "api"
+        verdict = await service.verify(
+            item, who=caller.name, channel=channel, mode=mode, fresh=fresh, publish=publish
+        )
+        return render(caller, lambda masked: verdict.to_dict(masked=masked))
+
+    async def _image_input(body: bytes, source: str) -> CredentialInput:
+        from verifier.imaging import decode_image_bytes
+
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(service.executor, decode_image_bytes, body)
+        except ImageError as exc:
+            raise ApiError(422, exc.code, exc.message) from exc
+        first = found[0]
+        return CredentialInput(first.payload, source=source, symbology=first.symbology.value)
+
+    @guard("verify")
+    async def match(request: Request) -> Response:
+        body = await read_body(request, cfg_http().max_json_bytes)
+        doc = _json_object(body)
+        try:
+            enp = str(doc["enp"])
+            surname, given = str(doc["surname"]), str(doc["given_name"])
+            patronymic = doc.get("patronymic")
+            born = date.fromisoformat(str(doc["birth_date"]))
+        except (KeyError, ValueError) as exc:
+            raise ApiError(
+                422, "bad_request", f"need enp, surname, given_name, birth_date: {exc}"
+            ) from None
+        if patronymic is not None and not isinstance(patronymic, str):
+            raise ApiError(422, "bad_request", "patronymic must be a string")
+        key = service.match_key()
+        if key is None:
+            return JSONResponse({"match": None, "detail": "no name-hash key configured"})
+        record = await asyncio.get_running_loop().run_in_executor(
+            service.executor, service.parts.store.lookup_enp, enp
+        )
+        if record is None:
+            return JSONResponse({"match": None, "detail": "ENP not in the local snapshot"})
+        ok = name_hash.matches(key, record.name_hash, surname, given, patronymic, born)
+        return JSONResponse({"match": ok, "detail": "compared with the register's keyed hash"})
+
+    @guard("read")
+    async def scans(request: Request) -> Response:
+        try:
+            limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
+        except ValueError:
+            raise ApiError(400, "bad_request", "limit must be a number") from None
+        return JSONResponse({"scans": [e.to_dict() for e in service.bus.recent(limit)]})
+
+    @guard("read")
+    async def events(request: Request) -> Response:
+        queue = service.bus.subscribe()
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 2000\n: connected\n\n"
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=SSE_HEARTBEAT_S)
+                    except TimeoutError:
+                        yield b": ping\n\n"
+                        continue
+                    data = json.dumps(event.to_dict(), ensure_ascii=False)
+                    yield f"id: {event.id}\nevent: scan\ndata: {data}\n\n".encode()
+            finally:
+                service.bus.unsubscribe(queue)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    @guard("read")
+    async def status(request: Request) -> Response:
+        return JSONResponse(service.status())
+
+    @guard("admin")
+    async def refresh(request: Request) -> Response:
+        if not service.request_sync():
+            raise ApiError(409, "no_registry", "no online registry configured")
+        return JSONResponse({"requested": True}, status_code=202)
+
+    @guard("admin")
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(render_metrics(service), media_type="text/plain; version=0.0.4")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(request: Request) -> Response:
+        if service.ready:
+            return JSONResponse({"ready": True})
+        return problem(503, "not_ready", "the service is starting or stopping")
+
+    async def openapi(request: Request) -> Response:
+        return Response((HERE / "openapi.yaml").read_bytes(), media_type="application/yaml")
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/desk")
+
+    def page(name: str) -> Handler:
+        async def serve(request: Request) -> Response:
+            return Response((HERE / "static" / f"{name}.html").read_bytes(), media_type="text/html")
+
+        return serve
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem(404, "not_found", "no such resource")
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        return problem(405, "method_not_allowed", "method not allowed here")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return problem(500, "internal_error", "internal error; see the service log")
+
+    routes = [
+        Route("/", root),
+        Route("/desk", page("desk")),
+        Route("/kiosk", page("kiosk")),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/v1/openapi.yaml", openapi),
+        Route("/v1/policies/{enp}", policy),
+        Route("/v1/verify", verify, methods=["POST"]),
+        Route("/v1/match", match, methods=["POST"]),
+        Route("/v1/scans", scans),
+        Route("/v1/events", events),
+        Route("/v1/status", status),
+        Route("/v1/snapshot/refresh", refresh, methods=["POST"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "bad_json", "body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ApiError(422, "bad_request", "body must be a JSON object")
+    return doc
+
+
+def _json_input(body: bytes, source: str) -> CredentialInput:
+    doc = _json_object(body)
+    typed = bool(doc.get("typed", False))
+    if isinstance(doc.get("text"), str):
+        return CredentialInput.from_text(doc["text"], source=source, manual=typed)
+    try:
+        if isinstance(doc.get("hex"), str):
+            return CredentialInput(bytes.fromhex(doc["hex"]), source=source)
+        if isinstance(doc.get("base64"), str):
+            return CredentialInput(base64.b64decode(doc["base64"], validate=True), source=source)
+    except (ValueError, binascii.Error):
+        raise ApiError(400, "bad_encoding", "hex/base64 field does not decode") from None
+    raise ApiError(422, "bad_request", "JSON body needs one of text, hex, base64")
+
+
+__all__ = ["OmsError", "create_app"]

@@ -1,0 +1,56 @@
+"""Who is calling: bearer tokens with roles; token-less loopback callers get a configured role.
+
+Roles: ``kiosk`` (read-only screens: scans, events, status), ``mis`` (verdicts, verify, match),
+``admin`` (everything, incl. snapshot refresh and metrics). Tokens are compared in constant time
+and never logged — the audit log records the token's name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from verifier.config import HttpConfig
+
+ROLE_RIGHTS: dict[str, frozenset[str]] = {
+    "kiosk": frozenset({"read"}),
+    "mis": frozenset({"read", "verify"}),
+    "admin": frozenset({"read", "verify", "admin"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    name: str
+    role: str | None  # None: not authenticated
+
+    def may(self, right: str) -> bool:
+        return self.role is not None and right in ROLE_RIGHTS[self.role]
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def identify(conn: HTTPConnection, cfg: HttpConfig) -> Caller:
+    header = conn.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else None
+    if token is None:
+        token = conn.query_params.get("access_token")  # EventSource cannot set headers
+    if token:
+        for t in cfg.tokens:
+            if hmac.compare_digest(t.token.encode(), token.encode()):
+                return Caller(t.name, t.role)
+        return Caller("invalid-token", None)
+    client = conn.client.host if conn.client else None
+    if is_loopback(client) and cfg.loopback_role is not None:
+        return Caller("loopback", cfg.loopback_role)
+    return Caller(client or "unknown", None)

@@ -1,0 +1,290 @@
+"""The daemon core: drivers feed the pipeline, verdicts become scan events, audit and screens.
+
+Runs on one asyncio loop. The pipeline is synchronous (SQLite, GOST arithmetic) and runs in a
+small thread pool so the loop stays responsive; drivers run as supervised tasks that are
+restarted (with backoff) if they ever crash; the snapshot sync runs as a background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cache.freshness import assess, clock_skewed
+from drivers.base import Driver, DriverHealth, DriverState
+from verifier.checks.context import LookupMode
+from verifier.config import Config
+from verifier.credential import CredentialInput
+from verifier.errors import OmsError, RecognitionError
+from verifier.log import get_logger
+from verifier.pipeline import unrecognized_verdict
+from verifier.service.assembly import Assembly, assemble, freshness_policy
+from verifier.service.audit import AuditLog
+from verifier.service.events import EventBus, ScanEvent
+from verifier.service.sync import SnapshotSync
+from verifier.verdict import Verdict
+
+log = get_logger("oms.service")
+
+
+@dataclass
+class Counters:
+    verifications: int = 0
+    by_outcome: dict[str, int] | None = None
+    unrecognized: int = 0
+    errors: int = 0
+
+    def count(self, verdict: Verdict) -> None:
+        self.verifications += 1
+        if self.by_outcome is None:
+            self.by_outcome = {}
+        self.by_outcome[verdict.outcome.value] = self.by_outcome.get(verdict.outcome.value, 0) + 1
+
+
+class Service:
+    def __init__(self, cfg: Config, *, drivers: list[Driver] | None = None) -> None:
+        self.cfg = cfg
+        self.parts: Assembly = assemble(cfg)
+        self.bus = EventBus(history=cfg.http.history_size)
+        self.audit = AuditLog(
+            cfg.state_dir / "audit.sqlite3", timedelta(days=cfg.service.audit_retention_days)
+        )
+        self.drivers: list[Driver] = list(drivers) if drivers is not None else []
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oms-verify")
+        self.sync: SnapshotSync | None = None
+        if self.parts.client is not None:
+            self.sync = self._make_sync(self.parts)
+        self.started_at = datetime.now(UTC)
+        self.counters = Counters()
+        self.latency = LatencyWindow()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._sync_now = asyncio.Event()
+        self.ready = False
+
+    def _make_sync(self, parts: Assembly) -> SnapshotSync:
+        assert parts.client is not None
+        return SnapshotSync(
+            parts.client,
+            parts.store,
+            parts.trust,
+            region=self.cfg.register.region,
+            interval_s=self.cfg.registry.sync_interval_s,
+            download_dir=self.cfg.state_dir,
+        )
+
+    # --- verification ----------------------------------------------------------------------
+
+    async def verify(
+        self,
+        item: CredentialInput,
+        *,
+        who: str,
+        channel: str,
+        mode: LookupMode = LookupMode.AUTO,
+        fresh: bool = False,
+        publish: bool = False,
+    ) -> Verdict:
+        """Verdict for one input; raises RecognitionError for API callers (HTTP 422)."""
+        loop = asyncio.get_running_loop()
+        pipeline = self.parts.pipeline
+        t0 = time.perf_counter()
+        try:
+            verdict = await loop.run_in_executor(
+                self.executor, lambda: pipeline.verify(item, mode=mode, fresh=fresh)
+            )
+        except RecognitionError as exc:
+            self.counters.unrecognized += 1
+            if not publish:
+                raise
+            verdict = unrecognized_verdict(item, exc, datetime.now(UTC))
+        self.latency.add(time.perf_counter() - t0)
+        self.counters.count(verdict)
+        await loop.run_in_executor(
+            self.executor, lambda: self.audit.record(verdict, who=who, channel=channel)
+        )
+        if publish:
+            self.bus.publish(ScanEvent.of(verdict, item.source))
+        log.info(
+            "verified",
+            channel=channel,
+            who=who,
+            outcome=verdict.outcome.value,
+            kind=verdict.credential.kind.value if verdict.credential else None,
+            source=verdict.source,
+        )
+        return verdict
+
+    async def on_credential(self, item: CredentialInput) -> None:
+        """What drivers call: verify, publish to screens, never raise into the driver."""
+        try:
+            await self.verify(item, who=item.source, channel="driver", publish=True)
+        except Exception:  # a driver read must never take the driver down
+            self.counters.errors += 1
+            log.exception("verification of a driver read failed", source=item.source)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stop.clear()
+        for d in self.drivers:
+            self._tasks.append(asyncio.create_task(self._supervise(d), name=f"driver {d.name}"))
+        if self.sync is not None:
+            self._tasks.append(asyncio.create_task(self._sync_loop(), name="snapshot sync"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        self._stop.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.parts.close)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.audit.close()
+
+    async def _supervise(self, driver: Driver) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                await driver.run(self.on_credential, self._stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("driver crashed; restarting", driver=driver.name, in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _sync_loop(self) -> None:
+        assert self.sync is not None
+        while not self._stop.is_set():
+            sync = self.sync
+            client, loop = self.parts.client, self.parts.loop
+            if client is None or loop is None:
+                return
+            # The client lives on its own loop thread (see registry/blocking.py).
+            fut = asyncio.run_coroutine_threadsafe(sync.run_once(), loop.loop)
+            with contextlib.suppress(OmsError, OSError):
+                await asyncio.wrap_future(fut)
+            nxt = sync.status.next_attempt or datetime.now(UTC) + timedelta(seconds=60)
+            wait = max(1.0, (nxt - datetime.now(UTC)).total_seconds())
+            self._sync_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sync_now.wait(), timeout=wait)
+
+    def request_sync(self) -> bool:
+        if self.sync is None:
+            return False
+        self._sync_now.set()
+        return True
+
+    async def _housekeeping(self) -> None:
+        while not self._stop.is_set():
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(Exception):
+                await loop.run_in_executor(self.executor, self.audit.prune)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=3600)
+
+    async def reload(self, cfg: Config) -> None:
+        """SIGHUP: new config, trust store and pipeline swapped in; connections are kept."""
+        old = self.parts
+        self.cfg = cfg
+        self.parts = await asyncio.get_running_loop().run_in_executor(self.executor, assemble, cfg)
+        if self.parts.client is not None:
+            self.sync = self._make_sync(self.parts)
+        await asyncio.get_running_loop().run_in_executor(self.executor, old.close)
+        log.info("configuration reloaded")
+
+    def match_key(self) -> bytes | None:
+        """The register's name-hash key: [register] match_key_file, else the demo's."""
+        path = self.cfg.register.match_key_file
+        if path is None:
+            demo = self.cfg.state_dir / "demo" / "registry" / "match.key"
+            path = demo if demo.exists() else None
+        if path is None:
+            return None
+        try:
+            return bytes.fromhex(path.read_text().strip())
+        except (OSError, ValueError):
+            log.error("match key unreadable", path=str(path))
+            return None
+
+    # --- health ------------------------------------------------------------------------------
+
+    def driver_health(self) -> list[DriverHealth]:
+        return [d.health() for d in self.drivers]
+
+    def healthy(self) -> bool:
+        """For the systemd watchdog: no driver has given up."""
+        return self.ready and all(h.state is not DriverState.FAILED for h in self.driver_health())
+
+    def status(self) -> dict[str, Any]:
+        parts = self.parts
+        info = parts.store.info()
+        policy = freshness_policy(self.cfg)
+        now = datetime.now(UTC)
+        reg = assess(info.created_at, info.register_valid_until, now, policy)
+        rev = assess(info.created_at, info.revocations_valid_until, now, policy)
+        registry: dict[str, Any] = {"configured": parts.client is not None}
+        if parts.client is not None:
+            registry.update(
+                url=self.cfg.registry.url,
+                breaker=parts.client.breaker.state.value,
+                stats=dict(parts.client.stats),
+            )
+        return {
+            "version": "0.1.0",
+            "started_at": self.started_at.isoformat(),
+            "ready": self.ready,
+            "drivers": [h.to_dict() for h in self.driver_health()],
+            "snapshot": {
+                "state": reg.state.value,
+                "region": info.region,
+                "sequence": info.sequence,
+                "records": info.records,
+                "age_s": reg.age_s,
+                "register_valid_until": _iso(info.register_valid_until),
+                "revocations": rev.state.value,
+                "revocations_valid_until": _iso(info.revocations_valid_until),
+                "clock_skew_s": info.clock_skew_s,
+                "clock_skewed": clock_skewed(info.clock_skew_s, policy),
+            },
+            "registry": registry,
+            "sync": self.sync.status.to_dict() if self.sync else None,
+            "trust": {"keys": len(parts.trust.keys()), "list_version": parts.trust.list_version},
+            "events": {"published": self.bus.published, "subscribers": self.bus.subscribers},
+            "verifications": self.counters.verifications,
+        }
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v else None
+
+
+class LatencyWindow:
+    """The last N verification times, for p50/p99 in /v1/status and the soak report."""
+
+    def __init__(self, size: int = 2048) -> None:
+        from collections import deque
+
+        self._d: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        self._d.append(seconds)
+
+    def quantile(self, q: float) -> float | None:
+        if not self._d:
+            return None
+        xs = sorted(self._d)
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
