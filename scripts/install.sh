@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(libengine-gost-openssl openssl python3-venv postgresql)
+DEB_PACKAGES=(libengine-gost-openssl openssl python3-venv postgresql systemd)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

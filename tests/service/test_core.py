@@ -1,0 +1,168 @@
+"""The service core: drivers feed verdicts to the event bus and the audit log; bad reads and a
+crashing driver never take it down; the watchdog health follows the drivers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from drivers.base import DriverHealth, DriverState, Emit
+from verifier import config, demo
+from verifier.credential import CredentialInput
+from verifier.errors import RecognitionError
+from verifier.service.core import Service
+from verifier.verdict import Outcome, Reason
+
+
+class ScriptedDriver:
+    """A driver port implementation that emits fixed reads, then idles (or crashes once)."""
+
+    def __init__(self, reads: list[CredentialInput], crash_first: bool = False) -> None:
+        self.name = "scripted"
+        self.reads = reads
+        self.crash_first = crash_first
+        self.runs = 0
+        self._health = DriverHealth("scripted", "test")
+
+    async def run(self, emit: Emit, stop: asyncio.Event) -> None:
+        self.runs += 1
+        if self.crash_first and self.runs == 1:
+            raise RuntimeError("device exploded")
+        self._health.set(DriverState.OK)
+        for item in self.reads:
+            await emit(item)
+            self._health.reads += 1
+        await stop.wait()
+
+    def health(self) -> DriverHealth:
+        return self._health
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> tuple[config.Config, demo.DemoState]:
+    d = tmp_path_factory.mktemp("svc")
+    cfg = config.load(None, d)
+    return cfg, demo.ensure_demo(cfg, persons=2000)
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_driver_reads_become_masked_events_and_audit_entries(state: tuple[config.Config, demo.DemoState]) -> None:
+    cfg, st = state
+    samples = {label: (expected, item) for label, expected, item in demo.demo_samples(st)}
+    expected, paper = samples["paper policy, signed, active"]
+    garbage = CredentialInput(b"\x00\x01garbage", source="serial:/dev/ttyACM0")
+    driver = ScriptedDriver([paper, garbage])
+
+    async def scenario() -> None:
+        svc = Service(cfg, drivers=[driver])
+        q = svc.bus.subscribe()
+        await svc.start()
+        first = await asyncio.wait_for(q.get(), 10)
+        second = await asyncio.wait_for(q.get(), 10)
+        assert first.verdict.outcome.value == expected
+        d = first.to_dict()
+        text = str(d)
+        assert paper.payload[1:9] and first.verdict.credential is not None
+        enp = first.verdict.credential.enp or ""
+        assert enp not in text and d["verdict"]["credential"]["enp"].endswith(enp[-4:])
+        assert first.verdict.credential.surname not in text  # type: ignore[operator]
+        assert second.verdict.outcome is Outcome.UNKNOWN
+        assert second.verdict.reasons == (Reason.UNRECOGNIZED,)
+        assert svc.audit.count() == 2
+        entries = svc.audit.recent(5)
+        assert {e.channel for e in entries} == {"driver"}
+        assert all(not re.search(r"\d{16}", str(e)) for e in entries)
+        assert svc.healthy()
+        await svc.stop()
+
+    run(scenario())
+
+
+def test_api_verification_raises_for_unrecognizable_input(state: tuple[config.Config, demo.DemoState]) -> None:
+    cfg, _ = state
+
+    async def scenario() -> None:
+        svc = Service(cfg)
+        await svc.start()
+        with pytest.raises(RecognitionError):
+            await svc.verify(CredentialInput.from_text("hello"), who="t", channel="api")
+        await svc.stop()
+
+    run(scenario())
+
+
+def test_a_crashing_driver_is_restarted(state: tuple[config.Config, demo.DemoState]) -> None:
+    cfg, st = state
+    _, _, item = demo.demo_samples(st)[0]
+    driver = ScriptedDriver([item], crash_first=True)
+
+    async def scenario() -> None:
+        svc = Service(cfg, drivers=[driver])
+        q = svc.bus.subscribe()
+        await svc.start()
+        event = await asyncio.wait_for(q.get(), 10)  # after the restart (1 s backoff)
+        assert driver.runs == 2 and event.verdict.outcome is Outcome.VALID
+        await svc.stop()
+
+    run(scenario())
+
+
+def test_health_follows_drivers(state: tuple[config.Config, demo.DemoState]) -> None:
+    cfg, _ = state
+    driver = ScriptedDriver([])
+
+    async def scenario() -> None:
+        svc = Service(cfg, drivers=[driver])
+        await svc.start()
+        await asyncio.sleep(0.05)
+        assert svc.healthy()
+        driver.health().set(DriverState.WAITING, "unplugged")  # waiting for a device is fine
+        assert svc.healthy()
+        driver.health().set(DriverState.FAILED, "gave up")
+        assert not svc.healthy()
+        assert svc.status()["drivers"][0]["state"] == "failed"
+        await svc.stop()
+
+    run(scenario())
+
+
+def test_slow_subscribers_lose_old_events_not_the_service(state: tuple[config.Config, demo.DemoState]) -> None:
+    cfg, st = state
+    _, _, item = demo.demo_samples(st)[1]
+
+    async def scenario() -> None:
+        svc = Service(cfg)
+        svc.bus._queue_size = 3
+        q = svc.bus.subscribe()
+        await svc.start()
+        for _ in range(6):
+            await svc.verify(item, who="t", channel="api", publish=True)
+        assert q.qsize() == 3
+        assert [e.id for e in svc.bus.recent(10)][:1] == [max(e.id for e in svc.bus.recent(10))]
+        await svc.stop()
+
+    run(scenario())
+
+
+def test_audit_retention_prunes_old_entries(tmp_path: Path, state: tuple[config.Config, demo.DemoState]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    cfg, st = state
+    _, _, item = demo.demo_samples(st)[1]
+
+    async def scenario() -> None:
+        svc = Service(cfg)
+        await svc.start()
+        await svc.verify(item, who="t", channel="api")
+        n = svc.audit.count()
+        assert svc.audit.prune(datetime.now(UTC) + timedelta(days=91)) == n
+        assert svc.audit.count() == 0
+        await svc.stop()
+
+    run(scenario())
