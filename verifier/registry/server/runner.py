@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import ssl
 import threading
 import time
@@ -46,9 +47,24 @@ def _uvicorn_config(app: Starlette, config: ServerConfig, **extra: Any) -> uvico
 
 
 def serve(config: ServerConfig) -> None:
-    """Load the register, then serve until SIGINT/SIGTERM."""
+    """Load the register, then serve until SIGINT/SIGTERM (on a socket bound like
+    ThreadedServer's, so TCP_NODELAY applies; the URL goes to stderr, port 0 included)."""
     app = create_app(config)
-    uvicorn.Server(_uvicorn_config(app, config)).run()
+    sock = _bind(config)
+    scheme = "https" if config.tls_cert else "http"
+    url = f"{scheme}://{config.host}:{sock.getsockname()[1]}"
+    print(f"oms-verifier registry: serving on {url}", file=sys.stderr, flush=True)
+    uvicorn.Server(_uvicorn_config(app, config)).run(sockets=[sock])
+
+
+def _bind(config: ServerConfig) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+    # without it every answer waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    return sock
 
 
 class ThreadedServer:
@@ -58,11 +74,7 @@ class ThreadedServer:
     """
 
     def __init__(self, app: Starlette, config: ServerConfig, *, access_log: bool = False) -> None:
-        # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
-        # without it every answer waits ~40 ms for a delayed ACK (Nagle).
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((config.host, config.port))
+        self._sock = _bind(config)
         self.port: int = self._sock.getsockname()[1]
         scheme = "https" if config.tls_cert else "http"
         self.url = f"{scheme}://{config.host}:{self.port}"
