@@ -59,7 +59,9 @@ def to_alias(d: dict[str, Any]) -> Alias:
 
 def to_revocation(d: dict[str, Any]) -> DocumentRevocation:
     return DocumentRevocation(
-        d["enp"], Carrier[d["carrier"].upper()], _day(d["since"]),
+        d["enp"],
+        Carrier[d["carrier"].upper()],
+        _day(d["since"]),
         RevocationReason[d["reason"].upper()],
     )
 

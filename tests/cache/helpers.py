@@ -222,19 +222,28 @@ def snapshot_bytes(
     return out.getvalue()
 
 
-def small_full(key: PrivateKey, *, sequence: int = 1, status: PolicyStatus = PolicyStatus.ACTIVE,
-               first: int = 5000000000000001, n: int = 20, **kw: Any) -> bytes:
+def small_full(
+    key: PrivateKey,
+    *,
+    sequence: int = 1,
+    status: PolicyStatus = PolicyStatus.ACTIVE,
+    first: int = 5000000000000001,
+    n: int = 20,
+    **kw: Any,
+) -> bytes:
     """A full snapshot of ``n`` records with every section present."""
     recs = [record(first + i, status=status) for i in range(n)]
     aliases = [
         Alias(recs[0].enp, AliasKind.TEMP_CERT, "123456789"),
         Alias(recs[1].enp, AliasKind.OLD_NUMBER, "50А1234567"),
     ]
-    revoked = [DocumentRevocation(recs[2].enp, Carrier.PAPER, date(2024, 1, 2),
-                                  RevocationReason.LOST)]
+    revoked = [
+        DocumentRevocation(recs[2].enp, Carrier.PAPER, date(2024, 1, 2), RevocationReason.LOST)
+    ]
     kw.setdefault("revoked_keys", ["0" * 32])
-    return snapshot_bytes(key=key, sequence=sequence, records=recs, aliases=aliases,
-                          revoked_docs=revoked, **kw)
+    return snapshot_bytes(
+        key=key, sequence=sequence, records=recs, aliases=aliases, revoked_docs=revoked, **kw
+    )
 
 
 # --- layout of a file, parsed independently of the reader --------------------------------------
@@ -279,13 +288,16 @@ def layout(data: bytes) -> Layout:
 
 
 def stage_tables(db_path: Path) -> list[str]:
-    with sqlite3.connect(db_path) as db:
+    db = sqlite3.connect(db_path)
+    try:
         return [
             r[0]
             for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 'stage_%'"
             )
         ]
+    finally:
+        db.close()
 
 
 def table_dump(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:

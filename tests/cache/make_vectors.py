@@ -21,16 +21,17 @@ from cache import name_hash
 from cache.snapshot_format import SnapshotKind, SnapshotReader
 from verifier.identifiers import Sex, make_enp
 
-from .helpers import REGION, demo_key
 from .golden import golden_snapshot
+from .helpers import REGION, demo_key
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "cache"
 KEY_SEED = "golden"
 MATCH_KEY = bytes(range(32))
 
 
-def _person(n: int, born: date, sex: Sex, surname: str, given: str, patronymic: str,
-            **fields: Any) -> dict[str, Any]:
+def _person(
+    n: int, born: date, sex: Sex, surname: str, given: str, patronymic: str, **fields: Any
+) -> dict[str, Any]:
     enp = make_enp(REGION, born, sex, 700 + n)
     rec = {
         "enp": enp,
@@ -50,28 +51,81 @@ def _person(n: int, born: date, sex: Sex, surname: str, given: str, patronymic: 
         },
     }
     rec.update(fields)
-    rec["name_hash"] = name_hash.name_hash(
-        MATCH_KEY, surname, given, patronymic, born
-    ).hex()
+    rec["name_hash"] = name_hash.name_hash(MATCH_KEY, surname, given, patronymic, born).hex()
     return rec
 
 
 def spec() -> dict[str, Any]:
     p1 = _person(1, date(1980, 2, 29), Sex.MALE, "Фёдоров", "Пётр", "Ильич")
-    p2 = _person(2, date(1992, 7, 1), Sex.FEMALE, "Семёнова", "Алёна", "Игоревна",
-                 policy_type="digital", status="suspended", status_since="2025-11-03")
-    p3 = _person(3, date(1961, 1, 15), Sex.MALE, "Ткаченко", "Олег", "Петрович",
-                 policy_type="old", start="2004-03-01", status_since="2004-03-01")
-    p4 = _person(4, date(2001, 12, 31), Sex.FEMALE, "Орлова", "Мария", "Сергеевна",
-                 policy_type="temporary", start="2026-02-20", status_since="2026-02-20",
-                 end="2026-04-06")
-    p5 = _person(5, date(1975, 5, 5), Sex.MALE, "Киселёв", "Юрий", "Олегович",
-                 policy_type="card", status="expired", status_since="2025-12-01",
-                 end="2025-12-01", clinic="500007")
-    p6 = _person(6, date(1949, 10, 10), Sex.FEMALE, "Черных", "Вера", "Павловна",
-                 policy_type="uec", status="needs_clarification", status_since="2026-01-09")
-    p7 = _person(7, date(2026, 3, 1), Sex.MALE, "Орлов", "Тимофей", "Андреевич",
-                 policy_type="digital", start="2026-03-01", status_since="2026-03-01")
+    p2 = _person(
+        2,
+        date(1992, 7, 1),
+        Sex.FEMALE,
+        "Семёнова",
+        "Алёна",
+        "Игоревна",
+        policy_type="digital",
+        status="suspended",
+        status_since="2025-11-03",
+    )
+    p3 = _person(
+        3,
+        date(1961, 1, 15),
+        Sex.MALE,
+        "Ткаченко",
+        "Олег",
+        "Петрович",
+        policy_type="old",
+        start="2004-03-01",
+        status_since="2004-03-01",
+    )
+    p4 = _person(
+        4,
+        date(2001, 12, 31),
+        Sex.FEMALE,
+        "Орлова",
+        "Мария",
+        "Сергеевна",
+        policy_type="temporary",
+        start="2026-02-20",
+        status_since="2026-02-20",
+        end="2026-04-06",
+    )
+    p5 = _person(
+        5,
+        date(1975, 5, 5),
+        Sex.MALE,
+        "Киселёв",
+        "Юрий",
+        "Олегович",
+        policy_type="card",
+        status="expired",
+        status_since="2025-12-01",
+        end="2025-12-01",
+        clinic="500007",
+    )
+    p6 = _person(
+        6,
+        date(1949, 10, 10),
+        Sex.FEMALE,
+        "Черных",
+        "Вера",
+        "Павловна",
+        policy_type="uec",
+        status="needs_clarification",
+        status_since="2026-01-09",
+    )
+    p7 = _person(
+        7,
+        date(2026, 3, 1),
+        Sex.MALE,
+        "Орлов",
+        "Тимофей",
+        "Андреевич",
+        policy_type="digital",
+        start="2026-03-01",
+        status_since="2026-03-01",
+    )
     full_aliases = [
         {"enp": p3["enp"], "kind": "old_number", "number": "50А1234567"},
         {"enp": p4["enp"], "kind": "temp_cert", "number": "123456789"},

@@ -207,7 +207,15 @@ def test_days_are_counted_from_1900() -> None:
 def test_okato_with_a_leading_zero_survives_the_round_trip(okato: str) -> None:
     """ОКАТО codes of regions 01-08 (Алтайский край, Краснодарский край, …) begin with 0."""
     rec = RegisterRecord(
-        "0150000000000001", PolicyType.DIGITAL, PolicyStatus.ACTIVE, None, "1027739008440",
-        okato, None, None, None, bytes(8),
+        "0150000000000001",
+        PolicyType.DIGITAL,
+        PolicyStatus.ACTIVE,
+        None,
+        "1027739008440",
+        okato,
+        None,
+        None,
+        None,
+        bytes(8),
     )
     assert RegisterRecord.from_row(RECORD.unpack(pack_record(rec))).okato == okato

@@ -38,8 +38,11 @@ def _mismatches(rec: RegisterRecord | None, row: dict[str, str], key: bytes) -> 
         "end": _day(row["end"]),
         "clinic": row["clinic"] or None,
         "name_hash": name_hash.name_hash(
-            key, row["surname"], row["given_name"], row["patronymic"], _day(row["birth_date"])
-            or date.min,
+            key,
+            row["surname"],
+            row["given_name"],
+            row["patronymic"],
+            date.fromisoformat(row["birth_date"]),
         ),
     }
     got = {
@@ -151,7 +154,11 @@ def test_name_hash_confirms_the_person_and_nobody_else(register: Register, db: P
         assert not name_hash.matches(key, rec.name_hash, *person, born + timedelta(days=1))
         if (other["surname"], other["given_name"], other["patronymic"]) != person:
             assert not name_hash.matches(
-                key, rec.name_hash, other["surname"], other["given_name"], other["patronymic"],
+                key,
+                rec.name_hash,
+                other["surname"],
+                other["given_name"],
+                other["patronymic"],
                 born,
             )
 

@@ -46,10 +46,10 @@ class Held:
         return served(self.store, *_probes(self.reg))
 
     def refuse(
-        self, data: bytes, code: str, check: SignatureCheck | None = None, **kw: object
+        self, data: bytes, code: str, check: SignatureCheck | None = None
     ) -> SnapshotRefused:
         with pytest.raises(SnapshotRefused) as err:
-            self.store.import_stream(io.BytesIO(data), check or self.reg.check, **kw)  # type: ignore[arg-type]
+            self.store.import_stream(io.BytesIO(data), check or self.reg.check)
         assert err.value.code == code, err.value.message
         self.assert_intact()
         return err.value
@@ -63,7 +63,9 @@ class Held:
 def _probes(reg: Register) -> tuple[list[str], list[tuple[AliasKind, str]]]:
     enps = [r["enp"] for r in reg.rows]
     aliases = [(AliasKind.OLD_NUMBER, r["old_number"]) for r in reg.rows if r["old_number"]]
-    aliases += [(AliasKind.TEMP_CERT, r["temp_cert_number"]) for r in reg.rows if r["temp_cert_number"]]
+    aliases += [
+        (AliasKind.TEMP_CERT, r["temp_cert_number"]) for r in reg.rows if r["temp_cert_number"]
+    ]
     return enps, aliases
 
 
@@ -102,8 +104,9 @@ def test_delta_already_applied(held: Held) -> None:
 
 def test_delta_that_does_not_advance(held: Held) -> None:
     key = demo_key(held.reg.seed)
-    data = snapshot_bytes(key=key, kind=SnapshotKind.DELTA, sequence=2, base=2,
-                          records=_other_records())
+    data = snapshot_bytes(
+        key=key, kind=SnapshotKind.DELTA, sequence=2, base=2, records=_other_records()
+    )
     held.refuse(data, "snapshot_old")
 
 
@@ -160,30 +163,43 @@ def test_one_flipped_byte_in_the_signature(held: Held, where: str) -> None:
 
 def test_signed_by_another_key_under_the_trusted_key_id(held: Held) -> None:
     key = demo_key(held.reg.seed)
-    data = snapshot_bytes(key=key, kind=SnapshotKind.DELTA, sequence=3, base=2,
-                          records=_other_records(), sign_with=OTHER_KEY)
+    data = snapshot_bytes(
+        key=key,
+        kind=SnapshotKind.DELTA,
+        sequence=3,
+        base=2,
+        records=_other_records(),
+        sign_with=OTHER_KEY,
+    )
     held.refuse(data, "snapshot_signature")
 
 
 def test_signed_by_an_unknown_key(held: Held) -> None:
     """The check function raises an OmsError for a key id it does not know."""
-    data = snapshot_bytes(key=OTHER_KEY, kind=SnapshotKind.DELTA, sequence=3, base=2,
-                          records=_other_records())
+    data = snapshot_bytes(
+        key=OTHER_KEY, kind=SnapshotKind.DELTA, sequence=3, base=2, records=_other_records()
+    )
     err = held.refuse(data, "snapshot_key_unknown")
     assert OTHER_KEY.public_key().key_id() in err.message
 
 
 def test_unknown_key_through_the_trust_store(held: Held) -> None:
     trust = TrustStore(
-        [TrustedKey(demo_key(held.reg.seed).public_key().key_id(), Purpose.SNAPSHOT,
-                    demo_key(held.reg.seed).public_key())]
+        [
+            TrustedKey(
+                demo_key(held.reg.seed).public_key().key_id(),
+                Purpose.SNAPSHOT,
+                demo_key(held.reg.seed).public_key(),
+            )
+        ]
     )
 
     def check(key_id: str, digest: bytes, signature: bytes) -> bool:
         return trust.check_snapshot_signature(key_id, digest, signature, CREATED)
 
-    data = snapshot_bytes(key=OTHER_KEY, kind=SnapshotKind.DELTA, sequence=3, base=2,
-                          records=_other_records())
+    data = snapshot_bytes(
+        key=OTHER_KEY, kind=SnapshotKind.DELTA, sequence=3, base=2, records=_other_records()
+    )
     held.refuse(data, "snapshot_key_unknown", check)
     held.store.import_stream(io.BytesIO(_file(held.reg, 3)), check)  # the real key still works
     assert held.store.info().sequence == 3
@@ -208,6 +224,21 @@ def test_signature_of_a_wrong_length(held: Held, length: int) -> None:
     sig = layout(data).sig
     body = data[: sig + 4] + struct.pack(">H", length) + bytes(length)
     held.refuse(body, "bad_snapshot")
+
+
+def test_signature_of_512_bit_length_for_a_256_bit_key(held: Held) -> None:
+    """128 bytes is a GOST 2012-512 signature: the trust store calls that a bad signature."""
+    key = demo_key(held.reg.seed)
+    trust = TrustStore([TrustedKey(key.public_key().key_id(), Purpose.SNAPSHOT, key.public_key())])
+
+    def check(key_id: str, digest: bytes, signature: bytes) -> bool:
+        return trust.check_snapshot_signature(key_id, digest, signature, CREATED)
+
+    data = _file(held.reg, 3)
+    sig = layout(data).sig
+    held.refuse(
+        data[: sig + 4] + struct.pack(">H", 128) + bytes(range(128)), "snapshot_signature", check
+    )
 
 
 # --- truncation ---------------------------------------------------------------------------------
@@ -285,8 +316,14 @@ def test_not_a_snapshot_at_all(held: Held) -> None:
 
 
 def test_unsupported_format_version(held: Held) -> None:
-    data = snapshot_bytes(key=demo_key(held.reg.seed), kind=SnapshotKind.DELTA, sequence=3,
-                          base=2, records=_other_records(), format_version=2)
+    data = snapshot_bytes(
+        key=demo_key(held.reg.seed),
+        kind=SnapshotKind.DELTA,
+        sequence=3,
+        base=2,
+        records=_other_records(),
+        format_version=2,
+    )
     held.refuse(data, "snapshot_version")
 
 
@@ -316,15 +353,27 @@ def test_header_counts_that_do_not_match_the_sections(
     held: Held, counts: dict[str, int], why: str
 ) -> None:
     """Signed by the real key: the refusal comes from the structure, not the signature."""
-    data = snapshot_bytes(key=demo_key(held.reg.seed), kind=SnapshotKind.DELTA, sequence=3,
-                          base=2, records=_other_records(3), counts=counts)
+    data = snapshot_bytes(
+        key=demo_key(held.reg.seed),
+        kind=SnapshotKind.DELTA,
+        sequence=3,
+        base=2,
+        records=_other_records(3),
+        counts=counts,
+    )
     held.refuse(data, "bad_snapshot")
 
 
 def test_header_announces_a_section_the_file_lacks(held: Held) -> None:
     key = demo_key(held.reg.seed)
-    data = snapshot_bytes(key=key, kind=SnapshotKind.DELTA, sequence=3, base=2,
-                          records=_other_records(), revoked_keys=["ab" * 16])
+    data = snapshot_bytes(
+        key=key,
+        kind=SnapshotKind.DELTA,
+        sequence=3,
+        base=2,
+        records=_other_records(),
+        revoked_keys=["ab" * 16],
+    )
     lay = layout(data)
     without_revk = data[: lay.sections["REVK"][0]] + data[lay.end :]  # header still says REVK 1
     held.refuse(without_revk, "bad_snapshot")
@@ -332,8 +381,13 @@ def test_header_announces_a_section_the_file_lacks(held: Held) -> None:
 
 def test_duplicate_enp_in_a_snapshot(held: Held) -> None:
     recs = _other_records(2)
-    data = snapshot_bytes(key=demo_key(held.reg.seed), kind=SnapshotKind.DELTA, sequence=3,
-                          base=2, records=[*recs, recs[0]])
+    data = snapshot_bytes(
+        key=demo_key(held.reg.seed),
+        kind=SnapshotKind.DELTA,
+        sequence=3,
+        base=2,
+        records=[*recs, recs[0]],
+    )
     held.refuse(data, "bad_snapshot")
 
 
@@ -365,8 +419,9 @@ def test_snapshot_of_another_region_than_the_held_one(held: Held) -> None:
     key = demo_key(held.reg.seed)
     full = snapshot_bytes(key=key, sequence=9, region="77", records=_other_records())
     held.refuse(full, "snapshot_region")
-    delta = snapshot_bytes(key=key, kind=SnapshotKind.DELTA, sequence=3, base=2, region="77",
-                           records=_other_records())
+    delta = snapshot_bytes(
+        key=key, kind=SnapshotKind.DELTA, sequence=3, base=2, region="77", records=_other_records()
+    )
     held.refuse(delta, "snapshot_region")
 
 
