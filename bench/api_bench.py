@@ -41,8 +41,13 @@ def serve_bare(port: int) -> None:
     async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
         if scope["type"] != "http":
             return
-        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,  # type: ignore[operator]
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})  # type: ignore[operator]
 
     sock = bind("127.0.0.1", port)
@@ -99,16 +104,31 @@ def main() -> None:
         env["OMS_VERIFIER_LOG_LEVEL"] = "WARNING"
         (Path(tmp) / "c.toml").write_text('[log]\nlevel = "WARNING"\n')
         api, api_url = start(
-            [sys.executable, "-m", "verifier.cli", "--config", str(Path(tmp) / "c.toml"),
-             "serve", "--demo", "--port", "0"], env, Path(tmp) / "api.log")
-        bare, bare_url = start([sys.executable, __file__, "--serve-bare", "0"], env,
-                               Path(tmp) / "bare.log")
+            [
+                sys.executable,
+                "-m",
+                "verifier.cli",
+                "--config",
+                str(Path(tmp) / "c.toml"),
+                "serve",
+                "--demo",
+                "--port",
+                "0",
+            ],
+            env,
+            Path(tmp) / "api.log",
+        )
+        bare, bare_url = start(
+            [sys.executable, __file__, "--serve-bare", "0"], env, Path(tmp) / "bare.log"
+        )
         try:
             with (state / "demo" / "registry" / "persons.csv").open() as f:
                 enps = [r["enp"] for r in csv.DictReader(f) if not r["deleted"]][:2000]
             api_paths = [f"/v1/policies/{e}?mode=offline" for e in enps]
             bare_rps, bare_lat = asyncio.run(load(bare_url, ["/"], args.requests, args.concurrency))
-            api_rps, api_lat = asyncio.run(load(api_url, api_paths, args.requests, args.concurrency))
+            api_rps, api_lat = asyncio.run(
+                load(api_url, api_paths, args.requests, args.concurrency)
+            )
         finally:
             for p in (api, bare):
                 p.send_signal(signal.SIGTERM)
@@ -118,8 +138,12 @@ def main() -> None:
         return sorted(xs)[int(len(xs) * 0.99)] * 1000
 
     print(f"{'endpoint':40} {'req/s':>8} {'median ms':>10} {'p99 ms':>8}")
-    print(f"{'bare ASGI JSON (same uvicorn setup)':40} {bare_rps:8.0f} {statistics.median(bare_lat)*1000:10.2f} {p99(bare_lat):8.2f}")
-    print(f"{'GET /v1/policies/{enp} (offline)':40} {api_rps:8.0f} {statistics.median(api_lat)*1000:10.2f} {p99(api_lat):8.2f}")
+    print(
+        f"{'bare ASGI JSON (same uvicorn setup)':40} {bare_rps:8.0f} {statistics.median(bare_lat) * 1000:10.2f} {p99(bare_lat):8.2f}"
+    )
+    print(
+        f"{'GET /v1/policies/{enp} (offline)':40} {api_rps:8.0f} {statistics.median(api_lat) * 1000:10.2f} {p99(api_lat):8.2f}"
+    )
     print(f"\nratio api/bare = {api_rps / bare_rps:.2f}  (target >= 0.5)")
 
 

@@ -80,8 +80,12 @@ async def main_async(args: argparse.Namespace, url: str, enps: list[str], pub_pe
     ours_rps, ours_lat = await run_load(args.requests, args.concurrency, lookup)
     await client.aclose()
     print(f"{'path':34} {'req/s':>9} {'median ms':>10} {'p99 ms':>8}")
-    print(f"{'bare httpx GET /v1/ping':34} {bare_rps:9.0f} {statistics.median(bare_lat) * 1000:10.2f} {p99(bare_lat):8.2f}")
-    print(f"{'client lookup (signed, verified)':34} {ours_rps:9.0f} {statistics.median(ours_lat) * 1000:10.2f} {p99(ours_lat):8.2f}")
+    print(
+        f"{'bare httpx GET /v1/ping':34} {bare_rps:9.0f} {statistics.median(bare_lat) * 1000:10.2f} {p99(bare_lat):8.2f}"
+    )
+    print(
+        f"{'client lookup (signed, verified)':34} {ours_rps:9.0f} {statistics.median(ours_lat) * 1000:10.2f} {p99(ours_lat):8.2f}"
+    )
     print(f"\nratio client/bare = {ours_rps / bare_rps:.2f}  (target >= 0.5)")
 
 
@@ -98,8 +102,13 @@ def main() -> None:
         with (g.out_dir / "persons.csv").open() as f:
             enps = [r["enp"] for r in csv.DictReader(f) if not r["deleted"]]
         random.Random(1).shuffle(enps)
-        cfg = ServerConfig(data_dir=g.out_dir, port=0, tokens=(TOKEN,), state_dir=Path(tmp) / "s",
-                           log_level="warning")
+        cfg = ServerConfig(
+            data_dir=g.out_dir,
+            port=0,
+            tokens=(TOKEN,),
+            state_dir=Path(tmp) / "s",
+            log_level="warning",
+        )
         with ThreadedServer(create_app(cfg), cfg) as srv:
             asyncio.run(main_async(args, srv.url, enps, g.public_key_pem.read_bytes()))
 

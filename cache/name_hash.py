@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import unicodedata
 from datetime import date
 
 from verifier.crypto import hashes
@@ -22,10 +23,10 @@ _DROP = re.compile(r"[^0-9A-ZА-Я \-]")
 
 
 def normalize_name(part: str | None) -> str:
-    """Upper case, Ё→Е, no punctuation but hyphens, single spaces."""
-    text = (part or "").upper().replace("Ё", "Е")
-    text = _DROP.sub("", text)
-    return _SPACES.sub(" ", text).strip()
+    """NFC, upper case, Ё→Е, any whitespace as one space, no punctuation but hyphens."""
+    text = unicodedata.normalize("NFC", part or "").upper().replace("Ё", "Е")
+    text = _SPACES.sub(" ", text)
+    return _SPACES.sub(" ", _DROP.sub("", text)).strip()
 
 
 def canonical(surname: str, given_name: str, patronymic: str | None, birth_date: date) -> bytes:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import IntEnum
 
+from verifier.identifiers import okato_text
+
 EPOCH = date(1900, 1, 1)
 
 
@@ -109,7 +111,7 @@ class RegisterRecord:
             status=PolicyStatus(status),
             status_since=from_days(since),
             smo_ogrn=str(ogrn) if ogrn else "",
-            okato=str(okato) if okato else "",
+            okato=okato_text(okato),
             start=from_days(start),
             end=from_days(end),
             clinic=f"{clinic:06d}" if clinic else None,

@@ -8,10 +8,12 @@ serving; leftover stage tables are dropped when the store is next opened.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +23,8 @@ from cache.register_model import (
     AliasKind,
     Carrier,
     DocumentRevocation,
+    PolicyStatus,
+    PolicyType,
     RegisterRecord,
     RevocationReason,
     from_days,
@@ -123,12 +127,31 @@ class SnapshotStore:
             for t in _LIVE:
                 db.execute(_create(t, t))
             db.execute("CREATE INDEX IF NOT EXISTS aliases_enp ON aliases(enp)")
-            self._drop_stage(db)
+            # Stage tables left by a crashed import are dropped — but only when no import is
+            # running in another process (it holds the import lock for its whole run).
+            with self._import_lock(block=False) as free:
+                if free:
+                    self._drop_stage(db)
             db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
 
     # --- connections ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _import_lock(self, *, block: bool) -> Iterator[bool]:
+        """An flock on ``<db>.import.lock``, shared by every process using this store."""
+        lock_path = self.path.with_name(self.path.name + ".import.lock")
+        with open(lock_path, "a+b") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -283,7 +306,7 @@ class SnapshotStore:
     ) -> ImportResult:
         """Verify and apply one full snapshot or delta; raises :class:`SnapshotRefused`."""
         t0 = time.perf_counter()
-        with self._writer() as db:
+        with self._import_lock(block=True), self._writer() as db:
             try:
                 reader = SnapshotReader(src)
                 head = reader.header
@@ -361,6 +384,10 @@ class SnapshotStore:
                 raise SnapshotFormatError(
                     f"duplicate entry in {chunk.section.value}: {exc}"
                 ) from exc
+            except OverflowError as exc:  # a u64 field >= 2**63: no register value is that big
+                raise SnapshotFormatError(
+                    f"value out of range in {chunk.section.value}: {exc}"
+                ) from exc
             if chunk.section is Section.RECORDS:
                 staged += len(chunk.rows)
             pending += len(chunk.rows)
@@ -369,7 +396,26 @@ class SnapshotStore:
                 db.execute("BEGIN")
                 pending = 0
         db.execute("COMMIT")
+        self._check_staged_values(db)
         return staged
+
+    @staticmethod
+    def _check_staged_values(db: sqlite3.Connection) -> None:
+        """Codes the reader cannot judge per record (cheap in SQL, one scan): a signed file with
+        an unknown policy type or status would otherwise break every later lookup of it."""
+        bad = db.execute(
+            "SELECT enp FROM stage_records WHERE enp < 0 OR enp >= 10000000000000000"
+            f" OR ptype NOT BETWEEN 1 AND {max(PolicyType)}"
+            f" OR status NOT BETWEEN 1 AND {max(PolicyStatus)} LIMIT 1"
+        ).fetchone()
+        if bad is None:
+            bad = db.execute(
+                "SELECT enp FROM stage_aliases WHERE kind NOT IN (1, 2) OR enp >= 10000000000000000"
+                " UNION ALL SELECT enp FROM stage_revoked_docs WHERE carrier NOT IN (1, 2)"
+                f" OR reason NOT BETWEEN 1 AND {max(RevocationReason)} LIMIT 1"
+            ).fetchone()
+        if bad is not None:
+            raise SnapshotFormatError("snapshot holds a record with an out-of-range value")
 
     def _new_meta(self, head: SnapshotHeader, records: int) -> list[tuple[str, str]]:
         return [

@@ -4,7 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(libengine-gost-openssl openssl python3-venv postgresql systemd)
+DEB_PACKAGES=(
+  libengine-gost-openssl openssl  # GOST hashes in C, OpenSSL interop tests
+  python3-venv python3-dev gcc swig libpcsclite-dev  # pyscard builds against pcsc-lite
+  pcscd vsmartcard-vpcd  # PC/SC daemon and the virtual reader for chip-card tests
+  postgresql  # the registry's PostgreSQL store tests
+  systemd  # systemd-analyze for the unit tests
+  chromium  # browser tests of the desk and kiosk pages (Playwright drives Debian's Chromium)
+)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

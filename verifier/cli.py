@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -55,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dc.add_argument("--out", required=True)
     dc.set_defaults(func=cmd_demo_credentials)
+
+    dv = sub.add_parser("devices", help="list cameras, scanners and card readers found")
+    dv.add_argument("--json", action="store_true")
+    dv.set_defaults(func=cmd_devices)
+
+    sc = sub.add_parser("scan", help="read one credential from a device and print its verdict")
+    sc.add_argument(
+        "--source",
+        required=True,
+        help="camera:INDEX|PATH, video:PATH, serial:PATH, hidraw:PATH, evdev:PATH, pcsc[:READER]",
+    )
+    sc.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a read")
+    sc.add_argument("--json", action="store_true")
+    sc.set_defaults(func=cmd_scan)
 
     sv = sub.add_parser("serve", help="run the service: HTTP API, screens, drivers, sync")
     sv.add_argument(
@@ -243,9 +258,15 @@ def cmd_snapshot_import(args: argparse.Namespace) -> int:
         if not files:
             raise InputError(f"{path} holds no *.omssnap files", code="bad_file")
         held = parts.store.info().sequence
-        files = [f for f in files if held is None or _seq_of(f) > held]
-        if held is not None:
-            files = [f for f in files if f.name.startswith("delta-")]
+        fulls = [f for f in files if f.name.startswith("full-")]
+        newest_full = max(fulls, key=_seq_of, default=None)
+        if held is None or (newest_full is not None and _seq_of(newest_full) > held):
+            start = _seq_of(newest_full) if newest_full is not None else 0
+            files = ([newest_full] if newest_full is not None else []) + [
+                f for f in files if f.name.startswith("delta-") and _seq_of(f) > start
+            ]
+        else:
+            files = [f for f in files if f.name.startswith("delta-") and _seq_of(f) > held]
     else:
         files = [path]
     results = [import_snapshot(args.cfg, parts.store, parts.trust, str(f)) for f in files]
@@ -439,6 +460,61 @@ def cmd_trust_list(args: argparse.Namespace) -> int:
         json.dumps(rows)
         if args.json
         else "\n".join(f"{r['purpose']:18} {r['id']:34} {r['state']:8} {r['origin']}" for r in rows)
+    )
+    return EXIT_OK
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from drivers.sources import list_devices
+
+    found = [d.to_dict() for d in list_devices()]
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False))
+    elif not found:
+        print("no cameras, scanners or card readers found")
+    else:
+        for d in found:
+            print("  ".join(str(d.get(k) or "") for k in ("kind", "path", "name", "usb")))
+    return EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """One read from one source, verified; exit 2 if nothing was read within the timeout."""
+    import asyncio
+
+    from drivers.sources import open_source
+
+    driver = open_source(args.source)
+    reads: list[CredentialInput] = []
+
+    async def run() -> None:
+        stop = asyncio.Event()
+
+        async def emit(item: CredentialInput) -> None:
+            reads.append(item)
+            stop.set()
+
+        task = asyncio.create_task(driver.run(emit, stop))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=args.timeout)
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+    asyncio.run(run())
+    if not reads:
+        health = driver.health()
+        raise InputError(
+            f"nothing read from {args.source} within {args.timeout:g} s "
+            f"(device {health.state.value}: {health.detail or 'no detail'})",
+            code="no_read",
+        )
+    parts = assemble(args.cfg)
+    try:
+        verdict = parts.pipeline.verify(reads[0])
+    finally:
+        parts.close()
+    print(
+        json.dumps(verdict.to_dict(), ensure_ascii=False) if args.json else render_verdict(verdict)
     )
     return EXIT_OK
 

@@ -134,6 +134,22 @@ def mask_enp(enp: str) -> str:
     return enp[:2] + "*" * (len(enp) - 6) + enp[-4:]
 
 
+# --- ОКАТО -----------------------------------------------------------------------------
+
+_OKATO_LENGTHS = (2, 5, 8, 11)
+
+
+def okato_text(value: int) -> str:
+    """ОКАТО as text from the integer that carriers store: the code is hierarchical with
+    2/5/8/11 digits and may start with 0 (regions 01–08), which an integer loses; pad to the
+    shortest level that fits. 0 means "not given"."""
+    if value == 0:
+        return ""
+    digits = str(value)
+    width = next((n for n in _OKATO_LENGTHS if n >= len(digits)), len(digits))
+    return digits.zfill(width)
+
+
 # --- СНИЛС -----------------------------------------------------------------------------
 
 

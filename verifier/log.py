@@ -6,6 +6,7 @@ masks known personal fields by name and any ENP- or СНИЛС-shaped number ins
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
@@ -62,6 +63,21 @@ def mask_personal_data(
     return event_dict
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at write time; a log line that cannot be written is dropped —
+    logging must never take the service down (a closed or full stderr, a test's capture)."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+
+
 def configure(*, json: bool | None = None, level: str = "INFO") -> None:
     """Call once at process start; ``json=None`` picks JSON unless stderr is a terminal."""
     if json is None:
@@ -83,7 +99,7 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

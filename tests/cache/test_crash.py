@@ -217,13 +217,6 @@ def test_kill_9_during_import_leaves_the_old_snapshot_serving(
     assert stage_tables(db) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sqlite3.OperationalError,
-    reason="BUG: opening a SnapshotStore drops the stage_* tables of an import in progress in "
-    "another process (SnapshotStore.__init__ -> _drop_stage, cache/snapshot_store.py); the "
-    "import then dies with sqlite3.OperationalError 'no such table: stage_records'",
-)
 def test_opening_the_store_elsewhere_does_not_break_an_import(tmp_path: Path) -> None:
     """The daemon imports while a clerk runs ``oms-verifier snapshot status`` (a new process)."""
     db = tmp_path / "register.sqlite3"

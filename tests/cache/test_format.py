@@ -198,11 +198,6 @@ def test_days_are_counted_from_1900() -> None:
     assert from_days(to_days(date(2026, 3, 10))) == date(2026, 3, 10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RegisterRecord.from_row drops leading zeros of ОКАТО ('03000' -> '3000'); "
-    "cache/register_model.py from_row",
-)
 @pytest.mark.parametrize("okato", ["01000", "03000", "08000"])
 def test_okato_with_a_leading_zero_survives_the_round_trip(okato: str) -> None:
     """ОКАТО codes of regions 01-08 (Алтайский край, Краснодарский край, …) begin with 0."""

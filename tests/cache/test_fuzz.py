@@ -33,10 +33,8 @@ ENPS = sorted(
 )
 ALIASES = [(AliasKind.OLD_NUMBER, "50А1234567"), (AliasKind.TEMP_CERT, "123456789")]
 
-# BUG (see test_out_of_range_integers_are_refused below): a record field >= 2**63 escapes as
-# OverflowError from sqlite3 instead of SnapshotRefused. Tolerated here only so this test keeps
-# checking that the store is untouched; remove once the xfail tests below pass.
-KNOWN_CRASHES: tuple[type[BaseException], ...] = (OverflowError,)
+# Nothing but SnapshotRefused may escape an import (test_out_of_range_integers_are_refused).
+KNOWN_CRASHES: tuple[type[BaseException], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,13 +138,6 @@ _FIELDS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: a u64 field >= 2**63 (ENP, ОГРН, ОКАТО) reaches sqlite3 executemany and raises "
-    "OverflowError instead of SnapshotRefused (cache/snapshot_store.py _stage catches only "
-    "IntegrityError); any unsigned file can do this, before the signature is checked",
-)
 @pytest.mark.parametrize("field", sorted(_FIELDS))
 def test_out_of_range_integers_are_refused(field: str, tmp_path: Path) -> None:
     name, section, offset = _FIELDS[field]

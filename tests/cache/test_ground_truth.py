@@ -8,8 +8,6 @@ import threading
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-
 from cache import name_hash
 from cache.register_model import AliasKind, Carrier, RegisterRecord
 from cache.snapshot_format import Section, SnapshotKind, SnapshotReader
@@ -193,11 +191,6 @@ def test_import_result_reports_bytes_and_records(small_register: Register, db: P
     assert res.bytes_read == full.stat().st_size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ОКАТО '03000' of region 03 comes back as '3000' (RegisterRecord.from_row, "
-    "cache/register_model.py)",
-)
 def test_ground_truth_of_a_region_whose_okato_starts_with_zero(tmp_path: Path) -> None:
     reg = generate_register(tmp_path / "r03", persons=50, deltas=0, region="03")
     store = SnapshotStore(tmp_path / "db.sqlite3")

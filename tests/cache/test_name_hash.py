@@ -108,12 +108,6 @@ def test_matches_rejects_a_stored_hash_of_the_wrong_length() -> None:
     assert not name_hash.matches(KEY, stored + b"\x00", *person)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalize_name drops tabs/no-break spaces/newlines (and combining marks) "
-    "instead of turning them into a space (and composing NFC) — _DROP runs before _SPACES, "
-    "cache/name_hash.py normalize_name",
-)
 @pytest.mark.parametrize("case", DOC["bugs"], ids=lambda c: c["why"])
 def test_any_whitespace_and_decomposed_letters_normalise(case: dict[str, Any]) -> None:
     assert name_hash.name_hash(KEY, *_args(case["b"])) == name_hash.name_hash(

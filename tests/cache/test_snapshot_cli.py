@@ -267,12 +267,6 @@ def test_import_directory_skips_what_the_store_holds(run: Run, tmp_path: Path) -
     assert [json.loads(line)["sequence"] for line in out.splitlines()] == [2, 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `snapshot import DIR` drops every full-*.omssnap once the store holds anything, "
-    "even a full snapshot newer than the held sequence (verifier/cli.py cmd_snapshot_import), so "
-    "after the registry publishes a new base the directory import fails with delta_base_mismatch",
-)
 def test_import_directory_takes_a_newer_full_snapshot(run: Run, tmp_path: Path) -> None:
     _generate(run, tmp_path, "registry", seed=16, persons=200)
     registry = tmp_path / "registry"

@@ -103,7 +103,9 @@ def test_unknown_enp_online_is_not_insured(online: Assembly, register: Register)
     assert v.outcome is Outcome.NOT_INSURED and v.source == "registry"
 
 
-def test_answers_are_cached_with_a_shorter_negative_ttl(online: Assembly, register: Register) -> None:
+def test_answers_are_cached_with_a_shorter_negative_ttl(
+    online: Assembly, register: Register
+) -> None:
     r = any_row(register, "active")
     verify(online, r["enp"], LookupMode.ONLINE)
     requests = online.client.stats["requests"]  # type: ignore[union-attr]
@@ -185,7 +187,9 @@ def test_breaker_opens_and_closes(register: Register, faults: ThreadedServer) ->
     asyncio.run(run())
 
 
-def test_answer_signature_is_verified_with_the_trust_store(online: Assembly, register: Register) -> None:
+def test_answer_signature_is_verified_with_the_trust_store(
+    online: Assembly, register: Register
+) -> None:
     async def run() -> None:
         client = HttpRegistryClient(
             ClientConfig(online.client.cfg.base_url, TOKEN),  # type: ignore[union-attr]

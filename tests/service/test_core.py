@@ -52,7 +52,9 @@ def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def test_driver_reads_become_masked_events_and_audit_entries(state: tuple[config.Config, demo.DemoState]) -> None:
+def test_driver_reads_become_masked_events_and_audit_entries(
+    state: tuple[config.Config, demo.DemoState],
+) -> None:
     cfg, st = state
     samples = {label: (expected, item) for label, expected, item in demo.demo_samples(st)}
     expected, paper = samples["paper policy, signed, active"]
@@ -84,7 +86,9 @@ def test_driver_reads_become_masked_events_and_audit_entries(state: tuple[config
     run(scenario())
 
 
-def test_api_verification_raises_for_unrecognizable_input(state: tuple[config.Config, demo.DemoState]) -> None:
+def test_api_verification_raises_for_unrecognizable_input(
+    state: tuple[config.Config, demo.DemoState],
+) -> None:
     cfg, _ = state
 
     async def scenario() -> None:
@@ -132,7 +136,9 @@ def test_health_follows_drivers(state: tuple[config.Config, demo.DemoState]) -> 
     run(scenario())
 
 
-def test_slow_subscribers_lose_old_events_not_the_service(state: tuple[config.Config, demo.DemoState]) -> None:
+def test_slow_subscribers_lose_old_events_not_the_service(
+    state: tuple[config.Config, demo.DemoState],
+) -> None:
     cfg, st = state
     _, _, item = demo.demo_samples(st)[1]
 
@@ -150,7 +156,9 @@ def test_slow_subscribers_lose_old_events_not_the_service(state: tuple[config.Co
     run(scenario())
 
 
-def test_audit_retention_prunes_old_entries(tmp_path: Path, state: tuple[config.Config, demo.DemoState]) -> None:
+def test_audit_retention_prunes_old_entries(
+    tmp_path: Path, state: tuple[config.Config, demo.DemoState]
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     cfg, st = state

@@ -43,7 +43,10 @@ def start(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "verifier.cli", *args],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -75,13 +78,26 @@ def test_soak_with_a_flapping_registry(tmp_path: Path) -> None:
     env = {**os.environ, "OMS_VERIFIER_STATE_DIR": str(state), "OMS_REGISTRY_TOKENS": TOKEN}
     env.pop("OMS_VERIFIER_CONFIG", None)
     registry, reg_url = start(
-        ["registry", "serve", "--data", str(st.registry_dir), "--port", "0", "--faults",
-         "--work-dir", str(tmp_path / "reg")],
-        env, r"serving on (http://127\.0\.0\.1:\d+)", tmp_path / "registry.log",
+        [
+            "registry",
+            "serve",
+            "--data",
+            str(st.registry_dir),
+            "--port",
+            "0",
+            "--faults",
+            "--work-dir",
+            str(tmp_path / "reg"),
+        ],
+        env,
+        r"serving on (http://127\.0\.0\.1:\d+)",
+        tmp_path / "registry.log",
     )
     daemon, api = start(
         ["--registry-url", reg_url, "--registry-token", TOKEN, "serve", "--port", "0"],
-        env, r"serving on (http://127\.0\.0\.1:\d+)", tmp_path / "daemon.log",
+        env,
+        r"serving on (http://127\.0\.0\.1:\d+)",
+        tmp_path / "daemon.log",
     )
     latencies: list[float] = []
     errors: list[str] = []

@@ -34,11 +34,13 @@ def test_unit_verifies(tmp_path: Path) -> None:
     assert ANALYZE is not None
     proc = subprocess.run(
         [ANALYZE, "verify", str(installed_unit(tmp_path))],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     problems = [
-        line for line in (proc.stdout + proc.stderr).splitlines()
-        if "oms-verifier.service" in line
+        line for line in (proc.stdout + proc.stderr).splitlines() if "oms-verifier.service" in line
     ]
     assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
 
@@ -48,7 +50,10 @@ def test_exposure_score_is_at_most_2(tmp_path: Path) -> None:
     assert ANALYZE is not None
     proc = subprocess.run(
         [ANALYZE, "security", "--offline=true", str(installed_unit(tmp_path))],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     m = re.search(r"Overall exposure level for .*?: (\d+\.\d+)", proc.stdout + proc.stderr)
     assert m, proc.stdout + proc.stderr
@@ -57,9 +62,16 @@ def test_exposure_score_is_at_most_2(tmp_path: Path) -> None:
 
 def test_unit_is_hardened_as_documented() -> None:
     text = UNIT.read_text()
-    for line in ("Type=notify", "DynamicUser=yes", "StateDirectory=oms-verifier",
-                 "ConfigurationDirectory=oms-verifier", "WatchdogSec=", "NoNewPrivileges=yes",
-                 "ProtectSystem=strict", "ExecReload=/bin/kill -HUP $MAINPID"):
+    for line in (
+        "Type=notify",
+        "DynamicUser=yes",
+        "StateDirectory=oms-verifier",
+        "ConfigurationDirectory=oms-verifier",
+        "WatchdogSec=",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ):
         assert line in text
 
 
@@ -93,13 +105,16 @@ def test_daemon_sends_ready_watchdog_reload_and_stopping(tmp_path: Path) -> None
     env.pop("OMS_VERIFIER_CONFIG", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "verifier.cli", "serve", "--demo", "--port", "0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
     )
     try:
         assert notes.wait_for("READY=1", 120), notes.seen
         ready_at = len(notes.seen)
         assert notes.wait_for("WATCHDOG=1", 5), notes.seen
-        assert all("WATCHDOG" not in m for m in notes.seen[:ready_at - 1])  # not before READY
+        assert all("WATCHDOG" not in m for m in notes.seen[: ready_at - 1])  # not before READY
         proc.send_signal(signal.SIGHUP)
         assert notes.wait_for("RELOADING=1", 10), notes.seen
         proc.send_signal(signal.SIGTERM)

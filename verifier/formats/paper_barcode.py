@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from enum import IntEnum
 
 from verifier.errors import BarcodeError
-from verifier.identifiers import ENP_LENGTH, Sex
+from verifier.identifiers import ENP_LENGTH, Sex, okato_text
 
 SIGNATURE_LENGTH = 65
 DATA_LENGTH = 65
@@ -195,8 +195,9 @@ def decode(raw: bytes) -> PaperPolicy:
         raise BarcodeError(f"expiry {expiry} precedes birth date {birth}", code="bad_date")
     ogrn = okato = None
     if lay.has_insurer:
-        ogrn = str(int.from_bytes(raw[_OGRN_OFFSET : _OGRN_OFFSET + 6], "big"))
-        okato = str(int.from_bytes(raw[_OKATO_OFFSET : _OKATO_OFFSET + 3], "big"))
+        ogrn_i = int.from_bytes(raw[_OGRN_OFFSET : _OGRN_OFFSET + 6], "big")
+        ogrn = str(ogrn_i) if ogrn_i else None  # 0: not given
+        okato = okato_text(int.from_bytes(raw[_OKATO_OFFSET : _OKATO_OFFSET + 3], "big")) or None
     data_len = len(raw) - SIGNATURE_LENGTH
     return PaperPolicy(
         barcode_type=btype,

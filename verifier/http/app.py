@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -35,11 +36,13 @@ from verifier.credential import CredentialInput
 from verifier.errors import ImageError, InputError, OmsError, RecognitionError
 from verifier.http.auth import Caller, identify
 from verifier.http.metrics import render_metrics
-from verifier.identifiers import normalize_enp
 from verifier.service.core import Service
 
 HERE = Path(__file__).parent
 PROBLEM = "application/problem+json"
+MEDIA_TYPES = frozenset(
+    {"application/json", "text/plain", "application/octet-stream", "image/png", "image/jpeg"}
+)
 SSE_HEARTBEAT_S = 15.0
 
 
@@ -49,7 +52,9 @@ class ApiError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-def problem(status: int, code: str, detail: str) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {
         "type": f"https://oms-verifier.example/problems/{code}",
         "title": code.replace("_", " "),
@@ -57,7 +62,7 @@ def problem(status: int, code: str, detail: str) -> JSONResponse:
         "detail": detail,
         "code": code,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -72,7 +77,12 @@ def create_app(service: Service) -> Starlette:
             async def inner(request: Request) -> Response:
                 caller = identify(request, cfg_http())
                 if caller.role is None:
-                    return problem(401, "unauthorized", "a valid bearer token is required")
+                    return problem(
+                        401,
+                        "unauthorized",
+                        "a valid bearer token is required",
+                        {"WWW-Authenticate": 'Bearer realm="oms-verifier"'},
+                    )
                 if not caller.may(right):
                     return problem(403, "forbidden", f"role {caller.role} may not do this")
                 request.state.caller = caller
@@ -110,10 +120,13 @@ def create_app(service: Service) -> Starlette:
             mode = LookupMode(mode_s)
         except ValueError:
             raise ApiError(400, "bad_mode", "mode must be offline, online or auto") from None
-        fresh_s = request.query_params.get("fresh", "false").lower()
-        if fresh_s not in ("true", "false", "1", "0"):
-            raise ApiError(400, "bad_request", "fresh must be true or false")
-        return mode, fresh_s in ("true", "1")
+        return mode, flag(request, "fresh")
+
+    def flag(request: Request, name: str) -> bool:
+        value = request.query_params.get(name, "false").lower()
+        if value not in ("true", "false", "1", "0"):
+            raise ApiError(400, "bad_parameter", f"{name} must be true or false")
+        return value in ("true", "1")
 
     def render(caller: Caller, verdict_dict: Callable[[bool], dict[str, Any]]) -> JSONResponse:
         return JSONResponse(verdict_dict(caller.role == "kiosk"))
@@ -122,9 +135,7 @@ def create_app(service: Service) -> Starlette:
 
     @guard("verify")
     async def policy(request: Request) -> Response:
-        enp = normalize_enp(request.path_params["enp"])
-        if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
-            raise ApiError(400, "bad_enp", "an ENP is 16 digits")
+        enp = _enp(request.path_params["enp"])
         mode, fresh = lookup_args(request)
         caller: Caller = request.state.caller
         item = CredentialInput.from_text(enp, source=f"api:{caller.name}", manual=True)
@@ -135,17 +146,21 @@ def create_app(service: Service) -> Starlette:
     async def verify(request: Request) -> Response:
         caller: Caller = request.state.caller
         mode, fresh = lookup_args(request)
+        typed, publish = flag(request, "typed"), flag(request, "publish")
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         limit = (
             cfg_http().max_body_bytes
             if ctype.startswith("image/") or ctype == "application/octet-stream"
             else cfg_http().max_json_bytes
         )
+        if ctype not in MEDIA_TYPES:
+            raise ApiError(
+                415, "unsupported_media_type", "send JSON, text/plain, octet-stream or PNG/JPEG"
+            )
         body = await read_body(request, limit)
         source = f"api:{caller.name}"
-        typed = request.query_params.get("typed", "false").lower() in ("true", "1")
         if ctype == "application/json":
-            item = _json_input(body, source)
+            item = _json_input(body, source, typed)
         elif ctype == "text/plain":
             try:
                 item = CredentialInput.from_text(body.decode("utf-8"), source=source, manual=typed)
@@ -153,13 +168,8 @@ def create_app(service: Service) -> Starlette:
                 raise ApiError(400, "bad_text", "text/plain body is not UTF-8") from None
         elif ctype == "application/octet-stream":
             item = CredentialInput(body, source=source)
-        elif ctype in ("image/png", "image/jpeg"):
+        else:  # image/png, image/jpeg
             item = await _image_input(body, source)
-        else:
-            raise ApiError(
-                415, "unsupported_media_type", "send JSON, text/plain, octet-stream or PNG/JPEG"
-            )
-        publish = request.query_params.get("publish", "false").lower() in ("true", "1")
         channel = "desk" if publish else "api"
         verdict = await service.verify(
             item, who=caller.name, channel=channel, mode=mode, fresh=fresh, publish=publish
@@ -181,17 +191,21 @@ def create_app(service: Service) -> Starlette:
     async def match(request: Request) -> Response:
         body = await read_body(request, cfg_http().max_json_bytes)
         doc = _json_object(body)
-        try:
-            enp = str(doc["enp"])
-            surname, given = str(doc["surname"]), str(doc["given_name"])
-            patronymic = doc.get("patronymic")
-            born = date.fromisoformat(str(doc["birth_date"]))
-        except (KeyError, ValueError) as exc:
+        fields = {k: doc.get(k) for k in ("enp", "surname", "given_name", "birth_date")}
+        missing = [k for k, v in fields.items() if not isinstance(v, str)]
+        if missing:
             raise ApiError(
-                422, "bad_request", f"need enp, surname, given_name, birth_date: {exc}"
-            ) from None
+                422,
+                "bad_request",
+                f"need string fields enp, surname, given_name, birth_date: "
+                f"{', '.join(missing)} missing or not a string",
+            )
+        patronymic = doc.get("patronymic")
         if patronymic is not None and not isinstance(patronymic, str):
-            raise ApiError(422, "bad_request", "patronymic must be a string")
+            raise ApiError(422, "bad_request", "patronymic must be a string or null")
+        born = _iso_date(str(fields["birth_date"]))
+        enp = _enp(str(fields["enp"]), status=422)
+        surname, given = str(fields["surname"]), str(fields["given_name"])
         key = service.match_key()
         if key is None:
             return JSONResponse({"match": None, "detail": "no name-hash key configured"})
@@ -208,7 +222,7 @@ def create_app(service: Service) -> Starlette:
         try:
             limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
         except ValueError:
-            raise ApiError(400, "bad_request", "limit must be a number") from None
+            raise ApiError(400, "bad_parameter", "limit must be an integer") from None
         return JSONResponse({"scans": [e.to_dict() for e in service.bus.recent(limit)]})
 
     @guard("read")
@@ -270,7 +284,9 @@ def create_app(service: Service) -> Starlette:
         return problem(404, "not_found", "no such resource")
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return problem(405, "method_not_allowed", "method not allowed here")
+        allow = getattr(exc, "headers", None) or {}
+        headers = {"Allow": allow["Allow"]} if "Allow" in allow else None
+        return problem(405, "method_not_allowed", "method not allowed here", headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         return problem(500, "internal_error", "internal error; see the service log")
@@ -308,19 +324,60 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def _json_input(body: bytes, source: str) -> CredentialInput:
-    doc = _json_object(body)
-    typed = bool(doc.get("typed", False))
-    if isinstance(doc.get("text"), str):
-        return CredentialInput.from_text(doc["text"], source=source, manual=typed)
+def _enp(value: str, *, status: int = 400) -> str:
+    """Exactly 16 ASCII digits (the check digit is the verdict's business, not a 4xx)."""
+    if not _ENP.fullmatch(value):
+        raise ApiError(status, "bad_enp", "an ENP is exactly 16 digits")
+    return value
+
+
+def _iso_date(value: str) -> date:
     try:
-        if isinstance(doc.get("hex"), str):
-            return CredentialInput(bytes.fromhex(doc["hex"]), source=source)
-        if isinstance(doc.get("base64"), str):
-            return CredentialInput(base64.b64decode(doc["base64"], validate=True), source=source)
+        if not _DATE.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, "bad_request", "birth_date must be a date, YYYY-MM-DD") from None
+
+
+def _json_input(body: bytes, source: str, typed_default: bool) -> CredentialInput:
+    """``{"text": …, "typed": bool}``, ``{"hex": …}`` or ``{"base64": …}``: exactly one."""
+    doc = _json_object(body)
+    unknown = sorted(set(doc) - {"text", "hex", "base64", "typed"})
+    if unknown:
+        raise ApiError(422, "bad_request", f"unknown field(s): {', '.join(unknown)}")
+    given = [k for k in ("text", "hex", "base64") if k in doc]
+    if len(given) != 1:
+        raise ApiError(422, "bad_request", "JSON body needs exactly one of text, hex, base64")
+    field = given[0]
+    value = doc[field]
+    if not isinstance(value, str):
+        raise ApiError(422, "bad_request", f"{field} must be a string")
+    typed = doc.get("typed", typed_default)
+    if not isinstance(typed, bool):
+        raise ApiError(422, "bad_request", "typed must be true or false")
+    if field == "text":
+        try:
+            payload = value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escaped in the JSON
+            raise ApiError(400, "bad_text", "text is not valid Unicode") from None
+        return CredentialInput(payload, source=source, manual=typed)
+    if field == "hex":
+        if not _HEX.fullmatch(value):
+            raise ApiError(400, "bad_encoding", "hex must be an even number of hex digits")
+        return CredentialInput(bytes.fromhex(value), source=source)
+    try:
+        if not _B64.fullmatch(value):
+            raise ValueError(value)
+        return CredentialInput(base64.b64decode(value, validate=True), source=source)
     except (ValueError, binascii.Error):
-        raise ApiError(400, "bad_encoding", "hex/base64 field does not decode") from None
-    raise ApiError(422, "bad_request", "JSON body needs one of text, hex, base64")
+        raise ApiError(400, "bad_encoding", "base64 field does not decode") from None
+
+
+_ENP = re.compile(r"[0-9]{16}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
+_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 __all__ = ["OmsError", "create_app"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from verifier.config import HttpConfig
+from verifier.config import ApiToken, HttpConfig
 
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
     "kiosk": frozenset({"read"}),
@@ -41,14 +41,20 @@ def is_loopback(host: str | None) -> bool:
 
 
 def identify(conn: HTTPConnection, cfg: HttpConfig) -> Caller:
-    header = conn.headers.get("authorization", "")
-    token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    if token is None:
+    header = conn.headers.get("authorization")
+    if header is not None:
+        # Any Authorization header must carry a valid bearer token: a malformed or foreign
+        # scheme is a wrong credential (401), never a fall-back to the loopback role.
+        token: str | None = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    else:
         token = conn.query_params.get("access_token")  # EventSource cannot set headers
-    if token:
-        for t in cfg.tokens:
-            if hmac.compare_digest(t.token.encode(), token.encode()):
-                return Caller(t.name, t.role)
+    if token is not None:
+        found: ApiToken | None = None
+        for t in cfg.tokens:  # no early exit: the time taken does not say which token matched
+            if hmac.compare_digest(t.token.encode(), token.encode()) and token:
+                found = found or t
+        if found is not None:
+            return Caller(found.name, found.role)
         return Caller("invalid-token", None)
     client = conn.client.host if conn.client else None
     if is_loopback(client) and cfg.loopback_role is not None:

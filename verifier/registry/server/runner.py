@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-import sys
 import ssl
+import sys
 import threading
 import time
 from pathlib import Path

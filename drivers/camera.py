@@ -1,0 +1,505 @@
+"""Cameras and video files as barcode sources (OpenCV capture + zxing-cpp decoding).
+
+Two threads per driver, nothing on the event loop but the hand-over:
+
+* the **capture** thread reads frames (``cv2.VideoCapture``: a device index, a V4L2 path, an
+  RTSP/HTTP URL, or a video file) into a one-slot :class:`LatestFrame` mailbox.  A new frame
+  replaces an undecoded one, so decoding never lags behind the camera (drop, don't queue);
+* the **decode** thread takes the latest frame, decodes it with
+  :func:`verifier.imaging.try_decode_image` (formats restricted, PDF417 deskew fallback) and
+  passes codes through :class:`HoldOff`: a code is reported at once when it first appears and
+  not again while it stays in view, nor until it has been out of view for ``hold_off`` seconds.
+
+Device cameras and streams reconnect with backoff when they disappear.  A ``video`` source
+plays a file at its native frame rate (``realtime=True``) or frame by frame as fast as the
+decoder goes without dropping any (``realtime=False``, deterministic, for tests and benches);
+at its end it loops (``loop=True``) or the driver stops cleanly.  For video files hold-off
+time is the position in the media, for live sources the monotonic clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Collection, Hashable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.base import DriverHealth, DriverState, Emit
+from drivers.serial_scanner import Backoff
+from verifier.credential import CredentialInput
+from verifier.imaging import DecodedBarcode, Symbology, try_decode_image
+
+DEFAULT_FORMATS: tuple[Symbology, ...] = (
+    Symbology.PDF417,
+    Symbology.QR,
+    Symbology.DATAMATRIX,
+    Symbology.AZTEC,
+)
+
+SourceKind = Literal["device", "path", "url", "video"]
+Image = npt.NDArray[np.uint8]
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSource:
+    kind: SourceKind
+    target: int | str
+
+    @classmethod
+    def parse(cls, source: int | str, *, video: bool = False) -> CameraSource:
+        """``0`` / ``"0"`` (device index), ``/dev/video0``, ``rtsp://...`` / ``http(s)://...``;
+        ``video=True``: a file path."""
+        if isinstance(source, int):
+            return cls("device", source)
+        text = source.strip()
+        if not text:
+            raise ValueError("empty camera source")
+        if video:
+            return cls("video", text)
+        if text.isdigit():
+            return cls("device", int(text))
+        if "://" in text:
+            return cls("url", text)
+        return cls("path", text)
+
+    @property
+    def live(self) -> bool:
+        return self.kind != "video"
+
+
+# --- pure parts ------------------------------------------------------------------------------
+
+
+class HoldOff(Generic[K]):
+    """Report a key when it appears; again only after it was unseen for ``seconds``."""
+
+    def __init__(self, seconds: float = 3.0) -> None:
+        if seconds < 0:
+            raise ValueError("hold-off must be >= 0")
+        self.seconds = seconds
+        self._last_seen: dict[K, float] = {}
+
+    def update(self, keys: Iterable[K], now: float) -> list[K]:
+        new = []
+        for key in keys:
+            prev = self._last_seen.get(key)
+            if prev is None or now - prev > self.seconds or now < prev:
+                new.append(key)
+            self._last_seen[key] = now
+        if len(self._last_seen) > 64:
+            self._last_seen = {k: t for k, t in self._last_seen.items() if now - t <= self.seconds}
+        return new
+
+    def clear(self) -> None:
+        self._last_seen.clear()
+
+
+class FrameProcessor:
+    """Decode one frame, then filter through :class:`HoldOff` (no threads, no capture)."""
+
+    def __init__(
+        self,
+        formats: Collection[Symbology] = DEFAULT_FORMATS,
+        *,
+        deskew: bool = True,
+        hold_off: float = 3.0,
+        max_results: int = 4,
+    ) -> None:
+        self.formats = frozenset(Symbology(f) for f in formats)
+        if not self.formats:
+            raise ValueError("no barcode formats to decode")
+        self.deskew = deskew
+        self.max_results = max_results
+        self.hold_off: HoldOff[tuple[Symbology, bytes]] = HoldOff(hold_off)
+        self.frames = 0
+        self.frames_with_code = 0
+        self.decode_seconds = 0.0
+        self.errors = 0
+
+    def decode(self, image: npt.NDArray[np.generic]) -> list[DecodedBarcode]:
+        t0 = time.perf_counter()
+        try:
+            found = try_decode_image(
+                image, self.formats, deskew=self.deskew, max_results=self.max_results
+            )
+        except Exception:  # a broken frame must not stop the camera
+            self.errors += 1
+            found = []
+        self.decode_seconds += time.perf_counter() - t0
+        self.frames += 1
+        if found:
+            self.frames_with_code += 1
+        return found
+
+    def process(self, image: npt.NDArray[np.generic], now: float) -> list[DecodedBarcode]:
+        """The codes in ``image`` that are new at time ``now`` (seconds)."""
+        found = self.decode(image)
+        by_key = {(b.symbology, b.payload): b for b in found}
+        return [by_key[k] for k in self.hold_off.update(list(by_key), now)]
+
+    @property
+    def decode_rate(self) -> float:
+        return self.frames_with_code / self.frames if self.frames else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    image: Image
+    index: int  # frame number since the driver started (across reconnects and loops)
+    media_time: float  # seconds: position in the video file, or monotonic clock when live
+    captured: float  # time.monotonic() when read
+
+
+class LatestFrame:
+    """A one-slot mailbox: ``put`` replaces an unread frame (counted as dropped)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify_all()
+
+    def put_wait(self, frame: Frame, stop: threading.Event) -> None:
+        """Lossless hand-over: wait until the previous frame was taken (offline playback)."""
+        with self._cond:
+            while self._frame is not None and not self._closed and not stop.is_set():
+                self._cond.wait(0.1)
+            self._frame = frame
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Frame | None:
+        """The latest frame, or ``None`` on timeout / when closed and empty."""
+        with self._cond:
+            if self._frame is None and not self._closed:
+                self._cond.wait(timeout)
+            frame, self._frame = self._frame, None
+            self._cond.notify_all()
+            return frame
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed and self._frame is None
+
+
+class _Rate:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            self._times.append(now)
+            while self._times and now - self._times[0] > self.window:
+                self._times.popleft()
+
+    def rate(self, now: float) -> float:
+        with self._lock:
+            while self._times and now - self._times[0] > self.window:
+                self._times.popleft()
+            n = len(self._times)
+            if n < 2:
+                return 0.0
+            span = max(now - self._times[0], self._times[-1] - self._times[0])
+            return (n - 1) / span if span > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraEvent:
+    """One reported code, with timings (kept in :attr:`CameraDriver.events`)."""
+
+    symbology: Symbology
+    payload: bytes
+    frame_index: int
+    media_time: float
+    captured: float  # monotonic time the frame was read
+    decoded: float  # monotonic time decoding finished
+    deskewed: bool
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+class CameraDriver:
+    """A camera, stream or video file as a :class:`drivers.base.Driver`.
+
+    Options: ``formats`` (symbologies to look for, default PDF417+QR+DataMatrix+Aztec),
+    ``hold_off`` (seconds, default 3), ``deskew`` (PDF417 rotation fallback, default on),
+    ``video`` (source is a file), ``loop`` / ``realtime`` (video playback), ``width`` /
+    ``height`` / ``fps`` (requested from a device), ``max_decode_fps`` (CPU cap, default
+    none: decode as fast as frames come), ``backoff`` (reconnect delays).
+    """
+
+    def __init__(
+        self,
+        source: int | str,
+        *,
+        video: bool = False,
+        name: str | None = None,
+        formats: Collection[Symbology | str] = DEFAULT_FORMATS,
+        hold_off: float = 3.0,
+        deskew: bool = True,
+        loop: bool = True,
+        realtime: bool = True,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        max_decode_fps: float | None = None,
+        backoff: Backoff | None = None,
+        keep_events: int = 256,
+    ) -> None:
+        self.source = CameraSource.parse(source, video=video)
+        prefix = "video" if self.source.kind == "video" else "camera"
+        self.name = name or f"{prefix}:{self.source.target}"
+        self.processor = FrameProcessor(
+            [Symbology(f) for f in formats], deskew=deskew, hold_off=hold_off
+        )
+        self.loop = loop
+        self.realtime = realtime
+        self.width, self.height, self.fps = width, height, fps
+        self.max_decode_fps = max_decode_fps
+        self.backoff = backoff or Backoff(0.5, 10.0)
+        self.events: deque[CameraEvent] = deque(maxlen=keep_events)
+        self.mailbox = LatestFrame()
+        self._health = DriverHealth(name=self.name, kind=prefix)
+        self._captured = _Rate()
+        self._decoded = _Rate()
+        self.frames_captured = 0
+        self.reconnects = 0
+        self.native_fps: float | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- health ------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, float | int | None]:
+        now = time.monotonic()
+        p = self.processor
+        return {
+            "fps_captured": round(self._captured.rate(now), 2),
+            "fps_decoded": round(self._decoded.rate(now), 2),
+            "frames_captured": self.frames_captured,
+            "frames_decoded": p.frames,
+            "frames_dropped": self.mailbox.dropped,
+            "frames_with_code": p.frames_with_code,
+            "decode_rate": round(p.decode_rate, 4),
+            "mean_decode_ms": round(1000 * p.decode_seconds / p.frames, 2) if p.frames else None,
+            "native_fps": self.native_fps,
+            "reconnects": self.reconnects,
+            "events": len(self.events),
+        }
+
+    def health(self) -> DriverHealth:
+        s = self.stats()
+        h = self._health
+        h.errors = self.processor.errors
+        if h.state in (DriverState.OK, DriverState.STOPPED):
+            base = h.detail.split(" | ")[0]
+            h.detail = (
+                f"{base} | {s['fps_captured']} fps captured, {s['fps_decoded']} fps decoded, "
+                f"decode rate {s['decode_rate']:.0%}"
+            )
+        return h
+
+    def _set(self, state: DriverState, detail: str = "") -> None:
+        with self._lock:
+            self._health.set(state, detail)
+
+    # -- capture thread ----------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        import cv2
+
+        src = self.source
+        if src.kind == "device":
+            cap = cv2.VideoCapture(int(src.target))
+        elif src.kind == "path":
+            cap = cv2.VideoCapture(str(src.target), cv2.CAP_V4L2)
+        else:
+            cap = cv2.VideoCapture(str(src.target))
+        if src.live:
+            if self.width:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            if self.height:
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            if self.fps:
+                cap.set(cv2.CAP_PROP_FPS, self.fps)
+            with contextlib.suppress(Exception):
+                cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver's queue short too
+        return cap
+
+    def _capture(self) -> None:
+        import cv2
+
+        delay = 0.0
+        index = 0
+        media_offset = 0.0  # seconds of video played in earlier loops
+        try:
+            while not self._stop.is_set():
+                if delay and self._stop.wait(delay):
+                    break
+                cap = self._open()
+                if not cap.isOpened():
+                    cap.release()
+                    self._set(DriverState.WAITING, f"cannot open {self.source.target}")
+                    delay = self.backoff.next(delay)
+                    continue
+                fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+                self.native_fps = fps if fps > 0 else None
+                frame_period = 1.0 / fps if 0 < fps < 1000 else 1.0 / 25.0
+                self._set(DriverState.OK, str(self.source.target))
+                delay = 0.0
+                start = time.monotonic()
+                local = 0  # frames read since this open
+                try:
+                    while not self._stop.is_set():
+                        ok, image = cap.read()
+                        now = time.monotonic()
+                        if not ok or image is None:
+                            break
+                        if self.source.kind == "video":
+                            media = media_offset + local * frame_period
+                            if self.realtime:
+                                ahead = start + local * frame_period - now
+                                if ahead > 0 and self._stop.wait(ahead):
+                                    break
+                                now = time.monotonic()
+                        else:
+                            media = now
+                        frame = Frame(image, index, media, now)
+                        index += 1
+                        local += 1
+                        self.frames_captured += 1
+                        self._captured.tick(now)
+                        if self.source.kind == "video" and not self.realtime:
+                            self.mailbox.put_wait(frame, self._stop)
+                        else:
+                            self.mailbox.put(frame)
+                finally:
+                    cap.release()
+                if self._stop.is_set():
+                    break
+                if self.source.kind == "video":
+                    if local == 0:  # opened but no frames: broken file
+                        self._set(DriverState.WAITING, f"no frames in {self.source.target}")
+                        delay = self.backoff.next(delay)
+                        continue
+                    if self.loop:
+                        media_offset += local * frame_period
+                        continue
+                    break  # end of the file: stop cleanly
+                self.reconnects += 1
+                self._set(DriverState.WAITING, f"{self.source.target}: no frames, reconnecting")
+                delay = self.backoff.initial
+        except Exception as exc:  # keep the driver's contract: never die silently
+            self._set(DriverState.FAILED, f"capture crashed: {exc!r}")
+        finally:
+            self.mailbox.close()
+
+    # -- decode thread -----------------------------------------------------------------------
+
+    def _decode(self, post: Any) -> None:
+        min_period = 1.0 / self.max_decode_fps if self.max_decode_fps else 0.0
+        last = 0.0
+        try:
+            while True:
+                frame = self.mailbox.get(0.2)
+                if frame is None:
+                    if self.mailbox.closed or self._stop.is_set():
+                        break
+                    continue
+                if min_period:
+                    wait = last + min_period - time.monotonic()
+                    if wait > 0 and self._stop.wait(wait):
+                        break
+                last = time.monotonic()
+                new = self.processor.process(frame.image, frame.media_time)
+                done = time.monotonic()
+                self._decoded.tick(done)
+                for b in new:
+                    ev = CameraEvent(
+                        b.symbology,
+                        b.payload,
+                        frame.index,
+                        frame.media_time,
+                        frame.captured,
+                        done,
+                        b.deskewed,
+                    )
+                    self.events.append(ev)
+                    post(ev)
+        finally:
+            post(None)
+
+    # -- asyncio side ------------------------------------------------------------------------
+
+    async def run(self, emit: Emit, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[CameraEvent | None] = asyncio.Queue()
+
+        def post(item: CameraEvent | None) -> None:
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        self._stop.clear()
+        self.mailbox = LatestFrame()
+        self._set(DriverState.STARTING, str(self.source.target))
+        capture = threading.Thread(target=self._capture, name=f"{self.name} capture", daemon=True)
+        decode = threading.Thread(
+            target=self._decode, args=(post,), name=f"{self.name} decode", daemon=True
+        )
+        capture.start()
+        decode.start()
+
+        async def watch_stop() -> None:
+            await stop.wait()
+            self._stop.set()
+            self.mailbox.close()
+
+        stopper = asyncio.create_task(watch_stop())
+        try:
+            while True:
+                ev = await queue.get()
+                if ev is None:
+                    break
+                self._health.reads += 1
+                self._health.last_read_at = datetime.now(UTC)
+                await emit(
+                    CredentialInput(
+                        payload=ev.payload, source=self.name, symbology=ev.symbology.value
+                    )
+                )
+        finally:
+            self._stop.set()
+            self.mailbox.close()
+            stopper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+            await asyncio.to_thread(capture.join, 5.0)
+            await asyncio.to_thread(decode.join, 5.0)
+            if self._health.state is not DriverState.FAILED:
+                self._set(DriverState.STOPPED, "end of video" if not stop.is_set() else "")

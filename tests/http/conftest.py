@@ -1,0 +1,143 @@
+"""Live daemons on loopback for the HTTP API tests.
+
+Each server is a real :class:`Daemon` (the code ``oms-verifier serve --demo`` runs) on its own
+event loop in a background thread, bound to port 0, over a copy of one small demo state
+(3000 persons). ``api`` keeps the default token-less loopback role (admin); ``locked`` reads
+``[http] loopback_role = "none"`` from a config file, so a token-less call is what an
+off-loopback caller sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from verifier import config as config_mod
+from verifier import demo
+from verifier.config import Config
+from verifier.service.daemon import Daemon
+
+KIOSK_TOKEN = "kiosk-token-0123456789abcdef"
+MIS_TOKEN = "mis-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-token-0123456789abcdef"
+MAX_JSON = 4096
+MAX_BODY = 256 * 1024
+
+TOKENS_TOML = f"""
+[[http.tokens]]
+name = "kiosk-hall"
+token = "{KIOSK_TOKEN}"
+role = "kiosk"
+
+[[http.tokens]]
+name = "mis-main"
+token = "{MIS_TOKEN}"
+role = "mis"
+
+[[http.tokens]]
+name = "ops"
+token = "{ADMIN_TOKEN}"
+role = "admin"
+"""
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class LiveDaemon:
+    def __init__(self, cfg: Config) -> None:
+        self.daemon = Daemon(cfg, demo=True)
+        self.loop = asyncio.new_event_loop()
+        self.result: list[int | BaseException] = []
+        self.thread = threading.Thread(target=self._run, name="oms-daemon", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result.append(self.loop.run_until_complete(self.daemon.run()))
+        except BaseException as exc:
+            self.result.append(exc)
+
+    def start(self, timeout: float = 60.0) -> LiveDaemon:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not (self.daemon.service is not None and self.daemon.service.ready):
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"daemon did not start: {self.result}")
+            time.sleep(0.02)
+        assert self.daemon.url is not None
+        self.url: str = self.daemon.url
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.daemon.stop_event.set)
+        self.thread.join(20)
+
+
+@dataclass
+class Server:
+    url: str
+    state_dir: Path
+    live: LiveDaemon
+
+    def client(
+        self, token: str | None = None, *, headers: dict[str, str] | None = None
+    ) -> httpx.Client:
+        merged = {**(auth(token) if token else {}), **(headers or {})}
+        return httpx.Client(base_url=self.url, headers=merged, timeout=10.0)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, demo.DemoState]:
+    state_dir = tmp_path_factory.mktemp("demo-template")
+    cfg = Config(state_dir=state_dir)
+    return state_dir, demo.ensure_demo(cfg, persons=3000)
+
+
+@pytest.fixture(scope="session")
+def demo_state(demo_template: tuple[Path, demo.DemoState]) -> demo.DemoState:
+    return demo_template[1]
+
+
+def _start(
+    tmp_path_factory: pytest.TempPathFactory, template: Path, name: str, extra_http: str
+) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp(name)
+    state_dir = base / "state"
+    shutil.copytree(template, state_dir)
+    conf = base / "config.toml"
+    conf.write_text(
+        "[http]\nport = 0\n"
+        f"max_json_bytes = {MAX_JSON}\nmax_body_bytes = {MAX_BODY}\n" + extra_http + TOKENS_TOML,
+        encoding="utf-8",
+    )
+    cfg = config_mod.load(conf, state_dir)
+    live = LiveDaemon(cfg).start()
+    try:
+        yield Server(live.url, state_dir, live)
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="session")
+def api(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: tuple[Path, demo.DemoState]
+) -> Iterator[Server]:
+    """Token-less loopback callers are admin (the default)."""
+    yield from _start(tmp_path_factory, demo_template[0], "api", "")
+
+
+@pytest.fixture(scope="session")
+def locked(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: tuple[Path, demo.DemoState]
+) -> Iterator[Server]:
+    """``loopback_role = "none"``: every caller needs a token, as off loopback."""
+    yield from _start(tmp_path_factory, demo_template[0], "locked", 'loopback_role = "none"\n')
