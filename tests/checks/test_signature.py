@@ -8,7 +8,6 @@ full :class:`verifier.pipeline.Pipeline` with a :class:`TrustSignatureChecker`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import subprocess
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.trust_helpers import write_key
 from tests.vectors import load_json
 from verifier.checks.context import CheckContext
 from verifier.checks.ports import SignatureResult, StatusResult
@@ -44,33 +44,6 @@ SAYS_SIGNATURE_VALID = "подпись верна"  # what REASON_RU[KEY_UNKNOWN
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, datetime):
-        return v.isoformat()
-    return json.dumps(v, ensure_ascii=False)
-
-
-def write_key(
-    d: Path,
-    name: str,
-    purpose: str,
-    pem: bytes,
-    *,
-    field: str = "public_key",
-    layout: dict[str, Any] | None = None,
-    **extra: Any,
-) -> None:
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{name}.pem").write_bytes(pem)
-    lines = [f'purpose = "{purpose}"', f'{field} = "{name}.pem"']
-    lines += [f"{k} = {_toml_value(v)}" for k, v in extra.items()]
-    if layout:
-        lines += ["[paper_layout]", *(f"{k} = {_toml_value(v)}" for k, v in layout.items())]
-    (d / f"{name}.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def person(who: str) -> dict[str, Any]:
