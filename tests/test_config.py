@@ -20,7 +20,7 @@ def test_the_documented_example_config_loads(tmp_path: Path) -> None:
     ("toml", "needle"),
     [
         ('[http]\nhost = "0.0.0.0"\n', "not loopback"),
-        ('[http]\nport = 70000\n', "port"),
+        ("[http]\nport = 70000\n", "port"),
         ('[[http.tokens]]\ntoken = "short"\nrole = "mis"\n', "16+"),
         ('[[http.tokens]]\ntoken = "0123456789abcdefXYZ"\nrole = "root"\n', "role"),
         ('[register]\nregion = "5"\n', "2-digit"),
