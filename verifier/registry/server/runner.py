@@ -54,7 +54,8 @@ def serve(config: ServerConfig) -> None:
     scheme = "https" if config.tls_cert else "http"
     url = f"{scheme}://{config.host}:{sock.getsockname()[1]}"
     print(f"oms-verifier registry: serving on {url}", file=sys.stderr, flush=True)
-    uvicorn.Server(_uvicorn_config(app, config)).run(sockets=[sock])
+    # No access log: request paths carry full ENPs, and logs never hold personal data.
+    uvicorn.Server(_uvicorn_config(app, config, access_log=False)).run(sockets=[sock])
 
 
 def _bind(config: ServerConfig) -> socket.socket:
