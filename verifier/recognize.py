@@ -28,6 +28,8 @@ from verifier.identifiers import (
 
 MAX_PAYLOAD = 4096
 _PAPER_TYPE_BYTES = (0x01, 0x02)
+# What clerks type before the number: "ЕНП 5056…", "полис ОМС № 5056…".
+_LABEL = re.compile(r"^(?:ЕНП|ENP|ПОЛИС(?:\s+ОМС)?)\s*(?:№|N|:)?\s*", re.IGNORECASE)
 _SNILS = re.compile(r"^\d{3}-?\d{3}-?\d{3}[ -]?\d{2}$")
 
 
@@ -124,7 +126,7 @@ def _from_card(raw: bytes) -> Credential:
 
 def _from_typed(text: str) -> Credential:
     """A clerk typed it: digits are what they look like, whatever the check digit says."""
-    value = text.strip()
+    value = _LABEL.sub("", text.strip())
     compact = normalize_enp(value)
     if compact.isdigit() and len(compact) == 16:
         return Credential(kind=CredentialKind.MANUAL, enp=compact)

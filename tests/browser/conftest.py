@@ -1,0 +1,94 @@
+"""Fixtures for the browser tests: one demo state, a pseudo-terminal scanner, a daemon reading
+it, and Debian's headless Chromium (the tests skip only when /usr/bin/chromium is absent)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, sync_playwright
+
+from tests.browser.helpers import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KIOSK_TOKEN,
+    VIEWPORT,
+    WAIT_MS,
+    DaemonProcess,
+    PtyScanner,
+    Screen,
+    new_daemon,
+    open_screen,
+)
+from verifier import demo
+from verifier.config import Config
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, demo.DemoState]:
+    """A small demo state made once (the daemon's own ``ensure_demo`` then finds it fresh)."""
+    state_dir = tmp_path_factory.mktemp("browser-demo-template")
+    return state_dir, demo.ensure_demo(Config(state_dir=state_dir), persons=3000)
+
+
+@pytest.fixture(scope="session")
+def scanner() -> Iterator[PtyScanner]:
+    s = PtyScanner()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def daemon(
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_template: tuple[Path, demo.DemoState],
+    scanner: PtyScanner,
+    chromium: BrowserContext,  # no daemon when the browser tests are skipped
+) -> Iterator[DaemonProcess]:
+    d = new_daemon(tmp_path_factory, demo_template[0], "browser-daemon", scanner.source).start()
+    yield d
+    d.stop()
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: the browser tests need Debian's chromium package")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+            locale="ru-RU",
+            timezone_id="Europe/Moscow",
+        )
+        ctx.set_default_timeout(WAIT_MS)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+@pytest.fixture
+def desk(chromium: BrowserContext, daemon: DaemonProcess) -> Iterator[Screen]:
+    """A fresh desk page; token-less on loopback, i.e. the default admin role."""
+    screen = open_screen(chromium, f"{daemon.url}/desk")
+    yield screen
+    screen.close()
+
+
+@pytest.fixture
+def kiosk(chromium: BrowserContext, daemon: DaemonProcess) -> Iterator[Screen]:
+    """A fresh kiosk page with a kiosk-role token, as a hall screen is set up."""
+    screen = open_screen(chromium, f"{daemon.url}/kiosk?token={KIOSK_TOKEN}")
+    yield screen
+    screen.close()
