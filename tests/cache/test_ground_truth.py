@@ -144,7 +144,7 @@ def test_name_hash_confirms_the_person_and_nobody_else(register: Register, db: P
     rows = register.live[:300]
     for row, other in zip(rows, rows[1:] + rows[:1], strict=True):
         rec = store.lookup_enp(row["enp"])
-        assert rec is not None
+        assert rec is not None and rec.enp == row["enp"]
         born = date.fromisoformat(row["birth_date"])
         person = (row["surname"], row["given_name"], row["patronymic"])
         assert name_hash.matches(key, rec.name_hash, *person, born)
@@ -197,5 +197,4 @@ def test_ground_truth_of_a_region_whose_okato_starts_with_zero(tmp_path: Path) -
     store.import_file(reg.gen.files[0], reg.check)
     row = reg.live[0]
     rec = store.lookup_enp(row["enp"])
-    assert rec is not None
-    assert rec.okato == row["okato"] == "03000"
+    assert rec is not None and rec.okato == row["okato"] == "03000"

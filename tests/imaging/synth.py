@@ -63,7 +63,8 @@ def jpeg(img: Gray, quality: int = 40) -> Gray:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-    assert out is not None
+    if out is None:
+        raise ValueError("OpenCV could not decode its own JPEG")
     return out
 
 

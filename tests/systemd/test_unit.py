@@ -31,9 +31,8 @@ def installed_unit(tmp_path: Path) -> Path:
 
 @needs_analyze
 def test_unit_verifies(tmp_path: Path) -> None:
-    assert ANALYZE is not None
     proc = subprocess.run(
-        [ANALYZE, "verify", str(installed_unit(tmp_path))],
+        [str(ANALYZE), "verify", str(installed_unit(tmp_path))],
         capture_output=True,
         text=True,
         timeout=60,
@@ -47,9 +46,8 @@ def test_unit_verifies(tmp_path: Path) -> None:
 
 @needs_analyze
 def test_exposure_score_is_at_most_2(tmp_path: Path) -> None:
-    assert ANALYZE is not None
     proc = subprocess.run(
-        [ANALYZE, "security", "--offline=true", str(installed_unit(tmp_path))],
+        [str(ANALYZE), "security", "--offline=true", str(installed_unit(tmp_path))],
         capture_output=True,
         text=True,
         timeout=60,
