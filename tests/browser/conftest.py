@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
+# Fixtures are package-scoped, not session-scoped: Playwright's sync API keeps an event loop
+# running in the main thread while it is open, which breaks asyncio.run() in later test modules.
+
 from tests.browser.helpers import (
     ARTIFACTS,
     CHROMIUM,
@@ -26,21 +29,21 @@ from verifier import demo
 from verifier.config import Config
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, demo.DemoState]:
     """A small demo state made once (the daemon's own ``ensure_demo`` then finds it fresh)."""
     state_dir = tmp_path_factory.mktemp("browser-demo-template")
     return state_dir, demo.ensure_demo(Config(state_dir=state_dir), persons=3000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scanner() -> Iterator[PtyScanner]:
     s = PtyScanner()
     yield s
     s.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def daemon(
     tmp_path_factory: pytest.TempPathFactory,
     demo_template: tuple[Path, demo.DemoState],
@@ -55,7 +58,7 @@ def daemon(
 # --- the browser ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: the browser tests need Debian's chromium package")

@@ -124,7 +124,7 @@ def expected_for(item: CredentialInput | None) -> Expected:
     return Expected(text, ())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def samples(demo_template: tuple[Path, demo.DemoState]) -> dict[str, CredentialInput]:
     out = {label: item for label, _, item in demo.demo_samples(demo_template[1])}
     payload, _ = signed_policy_with_crlf()
