@@ -9,9 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
-# Fixtures are package-scoped, not session-scoped: Playwright's sync API keeps an event loop
-# running in the main thread while it is open, which breaks asyncio.run() in later test modules.
-
 from tests.browser.helpers import (
     ARTIFACTS,
     CHROMIUM,
@@ -29,6 +26,8 @@ from verifier import demo
 from verifier.config import Config
 
 
+# Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in the
+# main thread while it is open, which would break asyncio.run() in later test modules.
 @pytest.fixture(scope="package")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, demo.DemoState]:
     """A small demo state made once (the daemon's own ``ensure_demo`` then finds it fresh)."""
