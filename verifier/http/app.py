@@ -72,9 +72,19 @@ def create_app(service: Service) -> Starlette:
     def cfg_http() -> Any:
         return service.cfg.http
 
-    def guard(right: str) -> Callable[[Handler], Handler]:
+    def guard(right: str, params: frozenset[str] = frozenset()) -> Callable[[Handler], Handler]:
+        """Authorise, refuse unknown query parameters (a misspelt ``mode`` must not silently
+        mean the default), and turn typed errors into problems."""
+
         def wrap(fn: Handler) -> Handler:
             async def inner(request: Request) -> Response:
+                unknown = set(request.query_params) - params
+                if unknown:
+                    return problem(
+                        400,
+                        "bad_parameter",
+                        f"unknown query parameter(s): {', '.join(sorted(unknown))}",
+                    )
                 caller = identify(request, cfg_http())
                 if caller.role is None:
                     return problem(
@@ -133,7 +143,7 @@ def create_app(service: Service) -> Starlette:
 
     # --- routes ------------------------------------------------------------------------------
 
-    @guard("verify")
+    @guard("verify", frozenset({"mode", "fresh"}))
     async def policy(request: Request) -> Response:
         enp = _enp(request.path_params["enp"])
         mode, fresh = lookup_args(request)
@@ -142,7 +152,7 @@ def create_app(service: Service) -> Starlette:
         verdict = await service.verify(item, who=caller.name, channel="api", mode=mode, fresh=fresh)
         return render(caller, lambda masked: verdict.to_dict(masked=masked))
 
-    @guard("verify")
+    @guard("verify", frozenset({"mode", "fresh", "typed", "publish"}))
     async def verify(request: Request) -> Response:
         caller: Caller = request.state.caller
         mode, fresh = lookup_args(request)
@@ -217,7 +227,7 @@ def create_app(service: Service) -> Starlette:
         ok = name_hash.matches(key, record.name_hash, surname, given, patronymic, born)
         return JSONResponse({"match": ok, "detail": "compared with the register's keyed hash"})
 
-    @guard("read")
+    @guard("read", frozenset({"limit"}))
     async def scans(request: Request) -> Response:
         try:
             limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
@@ -225,7 +235,7 @@ def create_app(service: Service) -> Starlette:
             raise ApiError(400, "bad_parameter", "limit must be an integer") from None
         return JSONResponse({"scans": [e.to_dict() for e in service.bus.recent(limit)]})
 
-    @guard("read")
+    @guard("read", frozenset({"access_token"}))
     async def events(request: Request) -> Response:
         queue = service.bus.subscribe()
 
@@ -261,9 +271,13 @@ def create_app(service: Service) -> Starlette:
         return PlainTextResponse(render_metrics(service), media_type="text/plain; version=0.0.4")
 
     async def healthz(request: Request) -> Response:
+        if request.query_params:
+            return problem(400, "bad_parameter", "healthz takes no query parameters")
         return JSONResponse({"ok": True})
 
     async def readyz(request: Request) -> Response:
+        if request.query_params:
+            return problem(400, "bad_parameter", "readyz takes no query parameters")
         if service.ready:
             return JSONResponse({"ready": True})
         return problem(503, "not_ready", "the service is starting or stopping")

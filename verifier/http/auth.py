@@ -46,8 +46,12 @@ def identify(conn: HTTPConnection, cfg: HttpConfig) -> Caller:
         # Any Authorization header must carry a valid bearer token: a malformed or foreign
         # scheme is a wrong credential (401), never a fall-back to the loopback role.
         token: str | None = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    elif conn.url.path == "/v1/events":
+        # EventSource cannot set headers; only the event stream takes the token in its URL,
+        # because URLs end up in logs and browser history.
+        token = conn.query_params.get("access_token")
     else:
-        token = conn.query_params.get("access_token")  # EventSource cannot set headers
+        token = None
     if token is not None:
         found: ApiToken | None = None
         for t in cfg.tokens:  # no early exit: the time taken does not say which token matched
