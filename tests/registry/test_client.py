@@ -229,7 +229,7 @@ def test_sync_recovers_after_an_outage(
 ) -> None:
     sync = _sync(online)
     loop = online.loop
-    assert loop is not None
+    assert loop is not None and loop.loop.is_running()  # a registry URL starts the loop thread
     put_faults(faults, error_rate=1.0)
     with pytest.raises(RegistryUnavailable):
         loop.call(sync.run_once, 30)
