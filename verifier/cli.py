@@ -13,10 +13,10 @@ from typing import Any
 
 from verifier import config as config_mod
 from verifier import log
+from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
 from verifier.errors import IdentifierError, InputError, OmsError
 from verifier.identifiers import normalize_enp, parse_enp
-from verifier.pipeline import Pipeline
 from verifier.service.assembly import assemble, import_snapshot
 from verifier.trust import Purpose
 from verifier.verdict import CheckStatus, Verdict
@@ -153,9 +153,24 @@ def _fail(message: str, code: str) -> int:
     return EXIT_USAGE
 
 
-def make_pipeline(cfg: config_mod.Config) -> Pipeline:
-    """The pipeline with every part the configuration enables."""
-    return assemble(cfg).pipeline
+def _verify_and_print(
+    args: argparse.Namespace,
+    item: CredentialInput,
+    *,
+    mode: LookupMode = LookupMode.AUTO,
+    fresh: bool = False,
+) -> int:
+    """One verdict with every configured part, printed; the parts (store, registry loop
+    thread) are closed afterwards."""
+    parts = assemble(args.cfg)
+    try:
+        verdict = parts.pipeline.verify(item, mode=mode, fresh=fresh)
+    finally:
+        parts.close()
+    print(
+        json.dumps(verdict.to_dict(), ensure_ascii=False) if args.json else render_verdict(verdict)
+    )
+    return EXIT_OK
 
 
 def _inputs_from_args(args: argparse.Namespace) -> list[CredentialInput]:
@@ -183,16 +198,8 @@ def _inputs_from_args(args: argparse.Namespace) -> list[CredentialInput]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    pipeline = make_pipeline(args.cfg)
-    verdicts: list[Verdict] = []
-    for item in _inputs_from_args(args):
-        verdicts.append(pipeline.verify(item))
-    for verdict in verdicts[:1]:  # one credential per call; extra codes in an image are ignored
-        if args.json:
-            print(json.dumps(verdict.to_dict(), ensure_ascii=False))
-        else:
-            print(render_verdict(verdict))
-    return EXIT_OK
+    # One credential per call: further codes in an image are ignored, not verified.
+    return _verify_and_print(args, _inputs_from_args(args)[0])
 
 
 def render_verdict(verdict: Verdict) -> str:
@@ -240,13 +247,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     state = demo.ensure_demo(args.cfg)
     parts = assemble(args.cfg)
-    for label, expected, item in demo.demo_samples(state):
-        verdict = parts.pipeline.verify(item)
-        if args.json:
-            row = {"sample": label, "expected": expected, **verdict.to_dict()}
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            print(f"== {label} (ожидается: {expected})\n{render_verdict(verdict)}\n")
+    try:
+        for label, expected, item in demo.demo_samples(state):
+            verdict = parts.pipeline.verify(item)
+            if args.json:
+                row = {"sample": label, "expected": expected, **verdict.to_dict()}
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(f"== {label} (ожидается: {expected})\n{render_verdict(verdict)}\n")
+    finally:
+        parts.close()
     return EXIT_OK
 
 
@@ -342,8 +352,6 @@ def _iso(value: object) -> str | None:
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
-    from verifier.checks.context import LookupMode
-
     mode = (
         LookupMode.OFFLINE
         if args.offline
@@ -351,16 +359,8 @@ def cmd_lookup(args: argparse.Namespace) -> int:
         if args.online
         else LookupMode.AUTO
     )
-    parts = assemble(args.cfg)
     item = CredentialInput.from_text(args.enp, source="cli", manual=True)
-    try:
-        verdict = parts.pipeline.verify(item, mode=mode, fresh=args.fresh)
-    finally:
-        parts.close()
-    print(
-        json.dumps(verdict.to_dict(), ensure_ascii=False) if args.json else render_verdict(verdict)
-    )
-    return EXIT_OK
+    return _verify_and_print(args, item, mode=mode, fresh=args.fresh)
 
 
 def cmd_snapshot_update(args: argparse.Namespace) -> int:
@@ -508,15 +508,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"(device {health.state.value}: {health.detail or 'no detail'})",
             code="no_read",
         )
-    parts = assemble(args.cfg)
-    try:
-        verdict = parts.pipeline.verify(reads[0])
-    finally:
-        parts.close()
-    print(
-        json.dumps(verdict.to_dict(), ensure_ascii=False) if args.json else render_verdict(verdict)
-    )
-    return EXIT_OK
+    return _verify_and_print(args, reads[0])
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
