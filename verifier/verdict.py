@@ -55,6 +55,12 @@ class Reason(StrEnum):
     HOLDER_DATA_UNVERIFIED = "holder_data_unverified"
     OTHER_REGION = "other_region"
     UNRECOGNIZED = "unrecognized"
+    SIGNATURE_MISSING = "signature_missing"  # an always-signed carrier arrived unsigned
+    HOLDER_MISMATCH = "holder_mismatch"  # name/birth date disagree with the register's hash
+    HOLDER_NOT_CHECKED = "holder_not_checked"  # no match key or no hash: name not compared
+    HOLDER_NAME_TRUNCATED = "holder_name_truncated"  # the carrier's name field is full
+    REVOCATION_UNKNOWN = "revocation_unknown"  # no fresh source said the document is not revoked
+    CLOCK_INCONSISTENT = "clock_inconsistent"  # data dated beyond now + max_clock_skew
 
 
 # What each reason implies for the outcome; reasons absent here are informational.
@@ -81,6 +87,11 @@ REASON_OUTCOME: dict[Reason, Outcome] = {
     Reason.REGISTRY_UNAVAILABLE: Outcome.UNKNOWN,
     Reason.OTHER_REGION: Outcome.UNKNOWN,
     Reason.UNRECOGNIZED: Outcome.UNKNOWN,
+    Reason.SIGNATURE_MISSING: Outcome.UNKNOWN,
+    Reason.HOLDER_MISMATCH: Outcome.UNKNOWN,
+    Reason.HOLDER_NAME_TRUNCATED: Outcome.UNKNOWN,
+    Reason.REVOCATION_UNKNOWN: Outcome.UNKNOWN,
+    Reason.CLOCK_INCONSISTENT: Outcome.UNKNOWN,
 }
 
 # When several reasons apply, the first outcome in this order wins.
@@ -129,6 +140,25 @@ REASON_RU: dict[Reason, str] = {
     Reason.HOLDER_DATA_UNVERIFIED: "данные владельца прочитаны с карты без проверки подписи",
     Reason.OTHER_REGION: "полис другого региона: нужна проверка в онлайн-реестре",
     Reason.UNRECOGNIZED: "код не похож на полис ОМС",
+    Reason.SIGNATURE_MISSING: (
+        "документ должен быть подписан, но подписи нет — проверьте документ, удостоверяющий"
+        " личность"
+    ),
+    Reason.HOLDER_MISMATCH: (
+        "ФИО или дата рождения не совпадают с реестром — сверьте документ, удостоверяющий"
+        " личность, с данными реестра"
+    ),
+    Reason.HOLDER_NOT_CHECKED: "ФИО владельца с реестром не сверялось",
+    Reason.HOLDER_NAME_TRUNCATED: (
+        "ФИО в полисе обрезано и не может быть сверено с реестром — проверьте документ,"
+        " удостоверяющий личность"
+    ),
+    Reason.REVOCATION_UNKNOWN: (
+        "не удалось проверить, не заявлен ли документ утерянным: список отзыва устарел"
+    ),
+    Reason.CLOCK_INCONSISTENT: (
+        "часы компьютера расходятся с данными реестра — проверьте дату и время"
+    ),
 }
 
 

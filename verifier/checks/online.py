@@ -8,6 +8,7 @@ the registry wins and the disagreement is reported in the verdict.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -103,6 +104,7 @@ class OnlineStatusChecker:
             answered_at=answer.answered_at,
             proof=answer.raw,
             extra={"register": register_summary(answer.record)},
+            record=answer.record,
         )
 
 
@@ -152,7 +154,7 @@ class FallbackStatusChecker:
 def _with_note(kept: StatusResult, failed_online: StatusResult) -> StatusResult:
     """The registry could not answer: keep the snapshot's answer and say why it stands alone."""
     extra = {**kept.extra, "registry_error": failed_online.check.detail}
-    return StatusResult(kept.check, kept.source, kept.snapshot, kept.answered_at, kept.proof, extra)
+    return dataclasses.replace(kept, extra=extra)
 
 
 def _compare(online: StatusResult, local: StatusResult) -> StatusResult:
@@ -166,6 +168,4 @@ def _compare(online: StatusResult, local: StatusResult) -> StatusResult:
             "registry": online.check.reason.value if online.check.reason else "active",
             "winner": "registry",
         }
-    return StatusResult(
-        online.check, online.source, local.snapshot, online.answered_at, online.proof, extra
-    )
+    return dataclasses.replace(online, snapshot=local.snapshot, extra=extra)

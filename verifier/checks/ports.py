@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from cache.register_model import RegisterRecord
 from verifier.checks.context import CheckContext
 from verifier.credential import SignedPart
 from verifier.verdict import CheckResult, Reason, SnapshotInfo, skipped
@@ -29,6 +30,10 @@ class StatusResult:
     answered_at: datetime | None = None  # when the answering source stated it
     proof: bytes | None = None  # a signed online answer, verbatim, for the audit log
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. a snapshot/registry disagreement
+    # The record that answered (for the holder match), and what the answering source said of the
+    # physical document's revocation (None: it said nothing, e.g. an answer about a number).
+    record: RegisterRecord | None = None
+    revocation: CheckResult | None = None
 
 
 class SignatureChecker(Protocol):

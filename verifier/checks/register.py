@@ -145,6 +145,7 @@ class SnapshotStatusChecker:
             snap,
             answered_at=info.created_at,
             extra={"register": register_summary(record)},
+            record=record,
         )
 
 
