@@ -59,5 +59,14 @@ def assess(
     return PartFreshness(state, max(age, 0.0), valid_until)
 
 
+def from_the_future(stated_at: datetime | None, now: datetime, policy: FreshnessPolicy) -> bool:
+    """Data dated after now + the allowed skew: the device clock is behind (or the data lies).
+
+    Such data would count as brand new for as long as the clock stays wrong, so it never
+    vouches for anything (a snapshot made "tomorrow" is not fresh today).
+    """
+    return stated_at is not None and stated_at > now + policy.max_clock_skew
+
+
 def clock_skewed(skew_s: float | None, policy: FreshnessPolicy) -> bool:
     return skew_s is not None and abs(skew_s) > policy.max_clock_skew.total_seconds()

@@ -64,6 +64,7 @@ class StoreInfo:
     key_id: str | None
     last_sync_at: datetime | None
     clock_skew_s: float | None
+    name_key_id: str | None = None  # the key id of the name hashes the records carry
 
     @property
     def present(self) -> bool:
@@ -225,6 +226,7 @@ class SnapshotStore:
             key_id=m.get("key_id"),
             last_sync_at=ts("last_sync_at"),
             clock_skew_s=float(m["clock_skew_s"]) if m.get("clock_skew_s") else None,
+            name_key_id=m.get("name_key_id") or None,
         )
 
     def record_sync(self, registry_time: datetime, device_time: datetime | None = None) -> float:

@@ -33,7 +33,8 @@ class RegisterStub:
 
     def check_status(self, ctx: CheckContext) -> StatusResult:
         self.calls.append(ctx.credential.enp or "")
-        return StatusResult(self.result, "snapshot")
+        # The answering source also vouches that the document is not revoked.
+        return StatusResult(self.result, "snapshot", revocation=passed("revocation", "stub"))
 
 
 @dataclass
@@ -68,6 +69,7 @@ def test_checks_run_in_the_documented_order() -> None:
         "key_trusted",
         "revocation",
         "register_status",
+        "holder",
     ]
 
 
@@ -179,12 +181,15 @@ def test_unrecognisable_input_raises() -> None:
         _pipeline().verify(CredentialInput.from_text("no policy here"))
 
 
-def test_card_holder_data_is_flagged_unverified() -> None:
+def test_unsigned_card_is_never_valid() -> None:
+    """Finding 1 of the trust review: stripping the insurer signature must not beat forging it."""
     v = _pipeline(passed("register_status")).verify(
         CredentialInput(card_dump_bytes(), symbology="card")
     )
-    assert Reason.HOLDER_DATA_UNVERIFIED in v.reasons
-    assert v.outcome is Outcome.VALID
+    assert v.outcome is Outcome.UNKNOWN
+    assert Reason.SIGNATURE_MISSING in v.reasons and Reason.HOLDER_DATA_UNVERIFIED in v.reasons
+    assert _check(v.checks, "signature").reason is Reason.SIGNATURE_MISSING
+    assert "подписи нет" in v.message and "удостоверяющий личность" in v.message
     assert v.to_dict()["credential"]["holder_verified"] is False
 
 

@@ -23,6 +23,10 @@ class CredentialKind(StrEnum):
     CARD = "card"  # Goznak electronic policy card, data read from the chip
 
 
+# Carriers that are always signed when genuine: arriving unsigned is never "valid".
+ALWAYS_SIGNED = frozenset({CredentialKind.PAPER_POLICY, CredentialKind.CARD})
+
+
 class SignaturePurpose(StrEnum):
     PAPER_BARCODE = "paper_barcode"
     CARD_INSURER = "card_insurer"
@@ -72,6 +76,7 @@ class Credential:
     snils: str | None = None
     signed: SignedPart | None = None
     holder_verified: bool = False  # card holder data is read, not cryptographically verified
+    name_field_full: bool = False  # the carrier's fixed name field is full: maybe truncated
     notes: tuple[str, ...] = ()
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:

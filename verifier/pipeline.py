@@ -1,8 +1,17 @@
 """decode → verify as a chain of small checks, each returning a typed result.
 
 Order: decode, format, enp_checksum, enp_facet, expiry, signature, key_trusted, revocation,
-register_status. Once a credential is proven invalid the remaining checks are skipped rather
-than run (no registry traffic for forgeries), and the verdict says so.
+register_status, holder. Once a credential is proven invalid the remaining checks are skipped
+rather than run (no registry traffic for forgeries), and the verdict says so.
+
+Three rules hold here whatever the checkers plugged in say, because each is the difference
+between a forgery and a genuine document:
+- a carrier that is always signed (paper policy, chip card) and arrives unsigned is never
+  ``valid`` (``signature_missing``): stripping a signature must not beat forging one;
+- a physical document is never ``valid`` unless a fresh source said it is not revoked
+  (``revocation_unknown``): the snapshot's list, or the registry's answer;
+- a credential carrying a name and birth date is compared with the register's keyed name hash
+  (``holder``), since the signature, where there is one, does not bind the holder.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from datetime import UTC, datetime
 
 from verifier.checks import basic
 from verifier.checks.context import CheckContext, LookupMode
+from verifier.checks.holder import NoHolderMatcher
 from verifier.checks.ports import (
+    HolderChecker,
     NoRevocationChecker,
     NoSignatureChecker,
     NoStatusChecker,
@@ -22,7 +33,7 @@ from verifier.checks.ports import (
     StatusChecker,
     StatusResult,
 )
-from verifier.credential import Credential, CredentialInput, CredentialKind
+from verifier.credential import ALWAYS_SIGNED, Credential, CredentialInput, CredentialKind
 from verifier.errors import InputError, RecognitionError
 from verifier.recognize import recognize
 from verifier.verdict import (
@@ -56,6 +67,7 @@ class Pipeline:
     signature: SignatureChecker = field(default_factory=NoSignatureChecker)
     revocation: RevocationChecker = field(default_factory=NoRevocationChecker)
     status: StatusChecker = field(default_factory=NoStatusChecker)
+    holder: HolderChecker = field(default_factory=NoHolderMatcher)
     clock: Callable[[], datetime] = _utcnow
 
     def verify(
@@ -85,17 +97,34 @@ class Pipeline:
         if credential.signed is not None:
             sig = self.signature.check_signature(credential.signed, ctx)
             checks += [sig.signature, sig.key_trusted]
+        elif credential.kind in ALWAYS_SIGNED:
+            checks += [
+                failed(
+                    "signature",
+                    Reason.SIGNATURE_MISSING,
+                    f"a {credential.kind.value} is always signed; this one carries no signature",
+                ),
+                skipped("key_trusted", "no signature to trace to a key"),
+            ]
         else:
             why = "the credential carries no signature"
             checks += [skipped("signature", why), skipped("key_trusted", why)]
         status: StatusResult | None = None
         if _proven_invalid(checks):
             why = "credential already invalid"
-            checks += [skipped("revocation", why), skipped("register_status", why)]
+            checks += [
+                skipped("revocation", why),
+                skipped("register_status", why),
+                skipped("holder", why),
+            ]
         else:
-            checks.append(self.revocation.check_revocation(ctx))
+            revocation = self.revocation.check_revocation(ctx)
             status = self.status.check_status(ctx)
-            checks.append(status.check)
+            checks += [
+                _revocation(credential, revocation, status),
+                status.check,
+                self.holder.check_holder(credential, status.record),
+            ]
         return self._verdict(ctx.now, credential, tuple(checks), input_source, status)
 
     def _undecodable(self, item: CredentialInput, exc: InputError) -> Verdict:
@@ -127,6 +156,23 @@ class Pipeline:
             proof=status.proof if status else None,
             extra=dict(status.extra) if status else {},
         )
+
+
+def _revocation(credential: Credential, local: CheckResult, status: StatusResult) -> CheckResult:
+    """The snapshot's word on revocation, or the answering registry's when it has one.
+
+    A revocation found anywhere stands; a physical document nobody vouched for is unknown.
+    """
+    result = local
+    if local.status is not CheckStatus.FAIL and status.revocation is not None:
+        result = status.revocation
+    if (
+        credential.kind in ALWAYS_SIGNED
+        and result.status is CheckStatus.SKIP
+        and result.reason not in (Reason.REVOCATION_UNKNOWN, Reason.CLOCK_INCONSISTENT)
+    ):
+        result = skipped("revocation", result.detail, Reason.REVOCATION_UNKNOWN)
+    return result
 
 
 def _proven_invalid(checks: list[CheckResult]) -> bool:

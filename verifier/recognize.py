@@ -70,6 +70,8 @@ def _as_text(raw: bytes) -> str | None:
 
 
 def from_paper(p: paper_barcode.PaperPolicy) -> Credential:
+    capacity = paper_barcode.name_capacity(p.barcode_type)
+    written = len(p.surname) + len(p.given_name) + len(p.patronymic) + 2  # two '|'
     return Credential(
         kind=CredentialKind.PAPER_POLICY,
         enp=p.enp,
@@ -82,6 +84,7 @@ def from_paper(p: paper_barcode.PaperPolicy) -> Credential:
         smo_ogrn=p.smo_ogrn,
         okato=p.okato,
         signed=SignedPart(SignaturePurpose.PAPER_BARCODE, p.signed_data, p.signature),
+        name_field_full=written >= capacity,
         notes=(f"{p.stray_bytes} stray byte(s) in the read",) if p.stray_bytes else (),
     )
 
@@ -107,6 +110,8 @@ def _from_card(raw: bytes) -> Credential:
             snils = validate_snils(h.snils)
         except IdentifierError:
             snils = None
+    # A policy number of the wrong length stays as read: the format check turns it into an
+    # "invalid" verdict the desk can show, rather than an input error nobody sees.
     return Credential(
         kind=CredentialKind.CARD,
         enp=normalize_enp(h.policy_number),

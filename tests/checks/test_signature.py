@@ -131,7 +131,8 @@ class FixedRegister:
     """The register port always finds the policy active: only signatures are under test."""
 
     def check_status(self, ctx: CheckContext) -> StatusResult:
-        return StatusResult(passed("register_status", "active"), "snapshot")
+        not_revoked = passed("revocation", "stub: not revoked")
+        return StatusResult(passed("register_status", "active"), "snapshot", revocation=not_revoked)
 
 
 def verify(trust: TrustStore, raw: bytes, symbology: str | None = None) -> Verdict:
@@ -233,8 +234,9 @@ def test_demo_signed_barcode_passes(demo_trust: TrustStore, issuer: DemoIssuer, 
     assert r.key_trusted.status is CheckStatus.PASS
     assert issuer.paper_key.public_key().key_id() in r.key_trusted.detail
     v = verify(demo_trust, raw)
-    assert v.outcome is Outcome.VALID and v.reasons == ()
-    assert v.message == "Полис действителен"
+    # No name-hash key in this pipeline: the only reason left is that the name was not compared.
+    assert v.outcome is Outcome.VALID and v.reasons == (Reason.HOLDER_NOT_CHECKED,)
+    assert v.message == "Полис действителен: ФИО владельца с реестром не сверялось"
 
 
 @pytest.mark.parametrize("offset", range(paper_barcode.DATA_LENGTH))
@@ -535,7 +537,8 @@ def test_demo_card_verifies_through_the_chain(demo_trust: TrustStore, issuer: De
     assert issuer.card_root.public_key.key_id() in r.key_trusted.detail
     v = verify(demo_trust, raw, "card")
     assert v.outcome is Outcome.VALID
-    assert v.reasons == (Reason.HOLDER_DATA_UNVERIFIED,)  # the insurer record is what is signed
+    # the insurer record is what is signed; no name-hash key here, so the name was not compared
+    assert v.reasons == (Reason.HOLDER_NOT_CHECKED, Reason.HOLDER_DATA_UNVERIFIED)
 
 
 def test_card_from_an_untrusted_ca_is_key_unknown(

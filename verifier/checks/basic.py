@@ -20,7 +20,7 @@ _ENP_KINDS = frozenset(
 
 def check_format(ctx: CheckContext) -> CheckResult:
     c = ctx.credential
-    if c.kind in _ENP_KINDS and (not c.enp or len(c.enp) != 16 or not c.enp.isdigit()):
+    if c.kind in _ENP_KINDS and (not c.enp or not _well_formed(c.enp)):
         return failed("format", Reason.BAD_FORMAT, "ENP is not 16 digits")
     if c.kind in (CredentialKind.PAPER_POLICY, CredentialKind.CARD) and not c.surname:
         return failed("format", Reason.BAD_FORMAT, "no surname on the credential")
@@ -35,10 +35,16 @@ def check_format(ctx: CheckContext) -> CheckResult:
     return passed("format", c.kind.value)
 
 
+def _well_formed(enp: str) -> bool:
+    return len(enp) == 16 and enp.isascii() and enp.isdigit()
+
+
 def check_enp_checksum(ctx: CheckContext) -> CheckResult:
     enp = ctx.credential.enp
     if enp is None:
         return skipped("enp_checksum", "credential carries no ENP")
+    if not _well_formed(enp):
+        return skipped("enp_checksum", "ENP is not 16 digits")
     if not enp_checksum_ok(enp):
         return failed("enp_checksum", Reason.ENP_CHECKSUM, "check digit (Luhn) does not match")
     return passed("enp_checksum")
@@ -48,6 +54,8 @@ def check_enp_facet(ctx: CheckContext) -> CheckResult:
     c = ctx.credential
     if c.enp is None:
         return skipped("enp_facet", "credential carries no ENP")
+    if not _well_formed(c.enp):
+        return skipped("enp_facet", "ENP is not 16 digits")
     try:
         born, sex = decode_facet(c.enp[2:10])
     except IdentifierError as exc:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from cache.register_model import RegisterRecord
 from verifier.checks.context import CheckContext
-from verifier.credential import SignedPart
+from verifier.credential import Credential, SignedPart
 from verifier.verdict import CheckResult, Reason, SnapshotInfo, skipped
 
 
@@ -46,6 +46,10 @@ class RevocationChecker(Protocol):
 
 class StatusChecker(Protocol):
     def check_status(self, ctx: CheckContext) -> StatusResult: ...
+
+
+class HolderChecker(Protocol):
+    def check_holder(self, c: Credential, record: RegisterRecord | None) -> CheckResult: ...
 
 
 class NoSignatureChecker:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Protocol
 
-from cache.freshness import Freshness, FreshnessPolicy, PartFreshness, assess
+from cache.freshness import Freshness, FreshnessPolicy, PartFreshness, assess, from_the_future
 from cache.register_model import (
     AliasKind,
     Carrier,
@@ -108,6 +108,17 @@ class SnapshotStatusChecker:
             return StatusResult(
                 skipped("register_status", "no register snapshot held"), "none", snap
             )
+        if from_the_future(info.created_at, ctx.now, self.policy):
+            return StatusResult(
+                skipped(
+                    "register_status",
+                    f"snapshot {info.sequence} is dated {info.created_at:%Y-%m-%d %H:%M} UTC, "
+                    f"after the device clock's {ctx.now:%Y-%m-%d %H:%M} UTC",
+                    Reason.CLOCK_INCONSISTENT,
+                ),
+                "snapshot",
+                snap,
+            )
         if fresh.state is Freshness.EXPIRED:
             return StatusResult(
                 skipped(
@@ -163,9 +174,17 @@ class SnapshotRevocationChecker:
         if carrier is None or c.enp is None:
             return skipped("revocation", "no physical document to revoke")
         info = self.store.info()
+        if from_the_future(info.created_at, ctx.now, self.policy):
+            return skipped(
+                "revocation",
+                "revocation list dated after the device clock",
+                Reason.CLOCK_INCONSISTENT,
+            )
         fresh = assess(info.created_at, info.revocations_valid_until, ctx.now, self.policy)
         if fresh.state in (Freshness.ABSENT, Freshness.EXPIRED):
-            return skipped("revocation", f"revocation list {fresh.state.value}")
+            return skipped(
+                "revocation", f"revocation list {fresh.state.value}", Reason.REVOCATION_UNKNOWN
+            )
         rev = self.store.document_revocation(c.enp, carrier)
         if rev is None:
             return passed("revocation", f"not on the revocation list ({fresh.state.value})")

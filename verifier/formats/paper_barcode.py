@@ -79,6 +79,11 @@ class PaperPolicy:
     stray_bytes: int = 0
 
 
+def name_capacity(barcode_type: BarcodeType) -> int:
+    """How many 6-bit characters the type's name field holds (56 or 68)."""
+    return _LAYOUTS[barcode_type].name_bytes * 8 // 6
+
+
 # --- 6-bit names ---------------------------------------------------------------------------
 
 

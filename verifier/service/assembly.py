@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from cache.freshness import FreshnessPolicy
 from cache.online_cache import OnlineCache
 from cache.snapshot_store import ImportResult, SnapshotStore
+from verifier.checks.holder import HolderMatcher, MatchKey
 from verifier.checks.online import FallbackStatusChecker, OnlineStatusChecker
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
 from verifier.checks.signature import TrustSignatureChecker
-from verifier.config import Config
+from verifier.config import Config, ConfigError
 from verifier.crypto import hashes
 from verifier.crypto.signatures import verify_digest
 from verifier.errors import CryptoError
@@ -100,6 +101,27 @@ class Assembly:
         self.store.close()
 
 
+def load_match_key(cfg: Config) -> MatchKey | None:
+    """The register's name-hash key from ``[register] match_key_file``; None when not set.
+
+    An unreadable or malformed key file is a configuration error, not a silent "no key":
+    without the key every holder check says "not checked".
+    """
+    path = cfg.register.match_key_file
+    if path is None:
+        demo = cfg.state_dir / "demo" / "registry" / "match.key"
+        path = demo if demo.exists() else None
+    if path is None:
+        return None
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: name-hash key unreadable: {exc}", code="bad_match_key") from exc
+    if len(key) < 16:
+        raise ConfigError(f"{path}: name-hash key is too short", code="bad_match_key")
+    return MatchKey.of(key)
+
+
 def assemble(cfg: Config) -> Assembly:
     store = open_store(cfg)
     trust = load_trust(cfg, store)
@@ -119,6 +141,7 @@ def assemble(cfg: Config) -> Assembly:
         signature=TrustSignatureChecker(trust),
         revocation=SnapshotRevocationChecker(store, policy),
         status=FallbackStatusChecker(snapshot, online),
+        holder=HolderMatcher(load_match_key(cfg), lambda: store.info().name_key_id),
     )
     return Assembly(pipeline, store, trust, client, loop, cache)
 

@@ -1,0 +1,85 @@
+"""``holder``: does the name and birth date on the credential belong to the register's person?
+
+Without the paper-policy signing key (it is not public, so every real deployment lacks it) a
+forger can print a genuine ENP under another name; a chip card's holder data is not signed at
+all. The register's keyed name hash is what binds the person to the policy. A mismatch is
+``unknown``, not ``invalid``: a genuine old policy can carry a name changed since (marriage),
+so the clerk compares the identity document with the register.
+
+Paper name fields are fixed (56/68 six-bit characters): a full field may be cut short, so a
+full field that does not match is "cannot compare" (still ``unknown``), never a silent pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cache import name_hash
+from cache.register_model import RegisterRecord
+from verifier.credential import Credential
+from verifier.verdict import CheckResult, Reason, failed, passed, skipped
+
+NAME = "holder"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKey:
+    """The register's name-hash key, and the key id the snapshot says its hashes use."""
+
+    key: bytes
+    key_id: str
+
+    @classmethod
+    def of(cls, key: bytes) -> MatchKey:
+        return cls(key, name_hash.key_id(key))
+
+
+def carries_holder(c: Credential) -> bool:
+    return bool(c.surname and c.given_name and c.birth_date)
+
+
+class HolderMatcher:
+    """Compares the credential's holder with the register record that answered."""
+
+    def __init__(
+        self, key: MatchKey | None, snapshot_key_id: Callable[[], str | None] = lambda: None
+    ) -> None:
+        self.key = key
+        self.snapshot_key_id = snapshot_key_id  # read per check: the snapshot can be replaced
+
+    def check_holder(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
+        if not carries_holder(c):
+            return skipped(NAME, "the credential carries no name and birth date")
+        if record is None:
+            return skipped(NAME, "no register record to compare with")
+        if self.key is None:
+            return skipped(NAME, "no name-hash key configured", Reason.HOLDER_NOT_CHECKED)
+        expected = self.snapshot_key_id()
+        if expected and expected != self.key.key_id:
+            return skipped(
+                NAME,
+                f"the configured name-hash key {self.key.key_id} is not the snapshot's {expected}",
+                Reason.HOLDER_NOT_CHECKED,
+            )
+        if not record.name_hash.strip(b"\0"):
+            return skipped(NAME, "the register holds no name hash", Reason.HOLDER_NOT_CHECKED)
+        assert c.surname is not None and c.given_name is not None and c.birth_date is not None
+        if name_hash.matches(
+            self.key.key, record.name_hash, c.surname, c.given_name, c.patronymic, c.birth_date
+        ):
+            return passed(NAME, "name and birth date match the register")
+        if c.name_field_full:
+            return failed(
+                NAME,
+                Reason.HOLDER_NAME_TRUNCATED,
+                "the name field is full (possibly cut short) and does not match the register",
+            )
+        return failed(NAME, Reason.HOLDER_MISMATCH, "name or birth date differ from the register")
+
+
+class NoHolderMatcher:
+    def check_holder(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
+        if not carries_holder(c):
+            return skipped(NAME, "the credential carries no name and birth date")
+        return skipped(NAME, "no name-hash key configured", Reason.HOLDER_NOT_CHECKED)
