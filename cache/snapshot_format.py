@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 from cache.register_model import (
     Alias,
@@ -35,6 +35,8 @@ from cache.register_model import (
 )
 from verifier.crypto import hashes
 from verifier.errors import OmsError
+from verifier.safejson import JsonError
+from verifier.safejson import loads as safe_loads
 
 MAGIC = b"OMSSNAP\x01"
 SIG_MAGIC = b"SIG1"
@@ -120,37 +122,104 @@ class SnapshotHeader:
 
     @classmethod
     def from_json(cls, raw: bytes) -> SnapshotHeader:
+        """Parse and type-check a header; anything else is a SnapshotFormatError.
+
+        The header is read before the signature is checked, so it is hostile until proven
+        otherwise: nesting and size are bounded, every field must have its exact JSON type
+        (``"sequence": "5"`` is refused, not coerced), and the message names the field.
+        """
         try:
-            doc = json.loads(raw.decode("utf-8"))
-            if doc.get("format_version") != FORMAT_VERSION:
-                raise SnapshotFormatError(
-                    f"snapshot format version {doc.get('format_version')!r} is not supported",
-                    code="snapshot_version",
-                )
-            if doc.get("hash") != HASH_NAME:
-                raise SnapshotFormatError(f"unsupported snapshot hash {doc.get('hash')!r}")
-            kind = SnapshotKind(doc["kind"])
-            base = doc.get("base_sequence")
-            if kind is SnapshotKind.DELTA and not isinstance(base, int):
-                raise SnapshotFormatError("delta snapshot without base_sequence")
-            counts = {str(k): int(v) for k, v in doc["counts"].items()}
-            return cls(
-                kind=kind,
-                region=str(doc["region"]),
-                sequence=int(doc["sequence"]),
-                base_sequence=base if kind is SnapshotKind.DELTA else None,
-                created_at=_aware(doc["created_at"]),
-                register_valid_until=_aware(doc["parts"]["register"]["valid_until"]),
-                revocations_valid_until=_aware(doc["parts"]["revocations"]["valid_until"]),
-                counts=counts,
-                key_id=str(doc["key_id"]),
-                name_hash=str(doc["name_hash"]["alg"]),
-                name_key_id=str(doc["name_hash"].get("key_id", "")),
+            doc = safe_loads(raw, max_bytes=MAX_HEADER, what="snapshot header")
+        except JsonError as exc:  # not JSON, too deep, too large: one code, the message says
+            raise SnapshotFormatError(exc.message) from exc
+        h = _Fields(doc, "header")
+        version = h.doc.get("format_version")
+        if not _is_int(version) or version != FORMAT_VERSION:
+            raise SnapshotFormatError(
+                f"snapshot format version {version!r} is not supported", code="snapshot_version"
             )
-        except SnapshotFormatError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-            raise SnapshotFormatError(f"snapshot header is malformed: {exc!r}") from exc
+        if h.text("hash") != HASH_NAME:
+            raise SnapshotFormatError(f"unsupported snapshot hash {h.doc.get('hash')!r}")
+        try:
+            kind = SnapshotKind(h.text("kind"))
+        except ValueError:
+            raise SnapshotFormatError(f"snapshot kind {h.doc.get('kind')!r} is unknown") from None
+        base = h.seq("base_sequence") if kind is SnapshotKind.DELTA else None
+        counts_doc = h.obj("counts")
+        counts: dict[str, int] = {}
+        for tag, n in counts_doc.doc.items():
+            if not _is_int(n) or not 0 <= n <= 0xFFFFFFFF:
+                raise SnapshotFormatError(f"snapshot header counts.{tag} must be a u32 integer")
+            counts[tag] = n
+        parts = h.obj("parts")
+        name_hash = h.obj("name_hash")
+        name_key_id = name_hash.doc.get("key_id", "")
+        if not isinstance(name_key_id, str):
+            raise SnapshotFormatError("snapshot header name_hash.key_id must be a string")
+        return cls(
+            kind=kind,
+            region=h.text("region"),
+            sequence=h.seq("sequence"),
+            base_sequence=base,
+            created_at=h.timestamp("created_at"),
+            register_valid_until=parts.obj("register").timestamp("valid_until"),
+            revocations_valid_until=parts.obj("revocations").timestamp("valid_until"),
+            counts=counts,
+            key_id=h.text("key_id"),
+            name_hash=name_hash.text("alg"),
+            name_key_id=name_key_id,
+        )
+
+
+MAX_SEQUENCE = (1 << 63) - 1  # SQLite INTEGER
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Fields:
+    """Typed access to one JSON object of the header; errors name the dotted field path."""
+
+    def __init__(self, doc: object, path: str) -> None:
+        if not isinstance(doc, dict):
+            raise SnapshotFormatError(f"snapshot {path} must be a JSON object")
+        self.doc: dict[str, Any] = doc
+        self.path = "" if path == "header" else path + "."
+
+    def _get(self, name: str) -> Any:
+        if name not in self.doc:
+            raise SnapshotFormatError(f"snapshot header lacks {self.path}{name}")
+        return self.doc[name]
+
+    def text(self, name: str) -> str:
+        value = self._get(name)
+        if not isinstance(value, str):
+            raise SnapshotFormatError(f"snapshot header {self.path}{name} must be a string")
+        return value
+
+    def seq(self, name: str) -> int:
+        value = self._get(name)
+        if not _is_int(value) or not 0 <= value <= MAX_SEQUENCE:
+            raise SnapshotFormatError(
+                f"snapshot header {self.path}{name} must be a non-negative integer"
+            )
+        return value
+
+    def obj(self, name: str) -> _Fields:
+        value = self._get(name)
+        if not isinstance(value, dict):
+            raise SnapshotFormatError(f"snapshot header {self.path}{name} must be an object")
+        return _Fields(value, self.path + name)
+
+    def timestamp(self, name: str) -> datetime:
+        value = self.text(name)
+        try:
+            return _aware(value)
+        except ValueError:
+            raise SnapshotFormatError(
+                f"snapshot header {self.path}{name} must be an ISO 8601 time with a zone"
+            ) from None
 
 
 def _aware(text: str) -> datetime:

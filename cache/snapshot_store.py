@@ -155,9 +155,19 @@ class SnapshotStore:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
+        try:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA schema_version").fetchone()  # a corrupt file fails here, typed
+        except sqlite3.DatabaseError as exc:
+            raise SnapshotRefused(
+                f"register database {self.path} is unusable: {exc}; move it aside and import "
+                "a snapshot again",
+                code="store_unusable",
+            ) from exc
         return db
 
     def _reader(self) -> sqlite3.Connection:

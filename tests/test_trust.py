@@ -84,7 +84,8 @@ class FixedRegister:
     """A StatusChecker port that always finds the policy active (the register is not tested)."""
 
     def check_status(self, ctx: CheckContext) -> StatusResult:
-        return StatusResult(passed("register_status", "active"), "snapshot")
+        not_revoked = passed("revocation", "stub: not revoked")
+        return StatusResult(passed("register_status", "active"), "snapshot", revocation=not_revoked)
 
 
 def pipeline(trust: TrustStore, now: datetime = NOW) -> Pipeline:
@@ -359,7 +360,7 @@ def test_retired_key_still_verifies_old_documents(
     assert r.key_trusted.status is CheckStatus.PASS
     assert "retired" in r.key_trusted.detail
     v = pipeline(store).verify(CredentialInput(sign_paper(keys["paper1"], 1)))
-    assert v.outcome is Outcome.VALID and v.reasons == ()
+    assert v.outcome is Outcome.VALID and v.reasons == (Reason.HOLDER_NOT_CHECKED,)
 
 
 def test_revoked_key_fails_even_for_old_documents(
@@ -841,3 +842,152 @@ def test_cli_trust_add_refuses_bad_input(
                 str(pem),
             ]
         )
+
+
+# --- hostile trust lists and descriptors: typed errors, never a crash (issue 10, finding 8) ----
+
+
+NESTED = b"[" * 8000 + b"]" * 8000
+
+
+def signed_doc(signer: PrivateKey, raw: bytes) -> tuple[bytes, bytes]:
+    return raw, sign(signer, raw)
+
+
+def list_with(tl: PrivateKey, **fields: Any) -> tuple[bytes, bytes]:
+    """A list signed by the real trust-list key whose top-level fields are overridden."""
+    doc = {"signer": tl.public_key().key_id(), "version": 2, "keys": [], **fields}
+    return signed_doc(tl, json.dumps(doc).encode())
+
+
+HOSTILE_LISTS: dict[str, Any] = {
+    "nested": lambda tl: (NESTED, b"\x00" * 64),
+    "nested_keys": lambda tl: signed_doc(
+        tl,
+        b'{"signer": "%s", "version": 2, "keys": %s}' % (tl.public_key().key_id().encode(), NESTED),
+    ),
+    "over_the_size_cap": lambda tl: signed_doc(tl, b" " * (4 * 1024 * 1024) + list_with(tl)[0]),
+    "signer_int": lambda tl: list_with(tl, signer=5),
+    "signer_list": lambda tl: list_with(tl, signer=[tl.public_key().key_id()]),
+    "version_string": lambda tl: list_with(tl, version="2"),
+    "version_float": lambda tl: list_with(tl, version=2.5),
+    "version_bool": lambda tl: list_with(tl, version=True),
+    "version_negative": lambda tl: list_with(tl, version=-1),
+    "keys_int": lambda tl: list_with(tl, keys=5),
+    "keys_object": lambda tl: list_with(tl, keys={"purpose": "snapshot"}),
+    "keys_string": lambda tl: list_with(tl, keys="snapshot"),
+    "entry_int": lambda tl: list_with(tl, keys=[5]),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_LISTS, ids=list(HOSTILE_LISTS))
+def test_hostile_trust_list_is_malformed_and_the_current_list_stays(
+    listed: TrustStore, keys: dict[str, PrivateKey], case: str
+) -> None:
+    doc, sig = HOSTILE_LISTS[case](keys["trust_list"])
+    with pytest.raises(TrustError) as exc:
+        listed.apply_trust_list(doc, sig)
+    assert exc.value.code == "trust_list_malformed", exc.value.message
+    assert listed.list_version == 1
+    assert check(listed, sign_paper(keys["paper3"], 3)).key_trusted.status is CheckStatus.PASS
+
+
+def _entry_cases(tmp: Path, keys: dict[str, PrivateKey], issuer: DemoIssuer) -> dict[str, Any]:
+    pem_file = tmp / "local.pem"
+    pem_file.write_bytes(keys["paper2"].public_key().to_pem())
+    cert_file = tmp / "root.pem"
+    cert_file.write_bytes(issuer.card_root.to_pem())
+    paper = paper_entry(keys["paper2"], 4)
+    return {
+        # case: (entry, text the message must hold)
+        "purpose_int": ({**paper, "purpose": 5}, "purpose"),
+        "state_int": ({**paper, "state": 5}, "state"),
+        "id_int": ({**paper, "id": 5}, "id must be a string"),
+        "public_key_pem_int": ({**paper, "public_key_pem": 5}, "public_key_pem"),
+        "public_key_pem_list": ({**paper, "public_key_pem": ["x"]}, "public_key_pem"),
+        # A list is not the operator: it may not make the daemon read local files.
+        "public_key_names_a_file": (
+            {"purpose": "paper_barcode", "public_key": str(pem_file), "key_number": 4},
+            "files cannot be named",
+        ),
+        "certificate_names_a_file": (
+            {"purpose": "card_insurer_root", "certificate": str(cert_file)},
+            "files cannot be named",
+        ),
+        "layout_not_an_object": ({**paper, "paper_layout": "s||r"}, "paper_layout"),
+        "layout_float_offset": (
+            {**paper, "paper_layout": {"key_number_offset": 64.0}},
+            "key_number_offset must be an integer",
+        ),
+        "layout_float_length": (
+            {**paper, "paper_layout": {"signature_length": 64.0}},
+            "signature_length must be an integer",
+        ),
+        "layout_bool_offset": (
+            {**paper, "paper_layout": {"signature_offset": False}},
+            "signature_offset must be an integer",
+        ),
+        "layout_order_list": (
+            {**paper, "paper_layout": {"order": ["s||r"]}},
+            "order must be a string",
+        ),
+        "not_before_garbage": ({**paper, "not_before": "soon"}, "not_before"),
+    }
+
+
+ENTRY_CASES = [
+    "purpose_int",
+    "state_int",
+    "id_int",
+    "public_key_pem_int",
+    "public_key_pem_list",
+    "public_key_names_a_file",
+    "certificate_names_a_file",
+    "layout_not_an_object",
+    "layout_float_offset",
+    "layout_float_length",
+    "layout_bool_offset",
+    "layout_order_list",
+    "not_before_garbage",
+]
+
+
+@pytest.mark.parametrize("case", ENTRY_CASES)
+def test_trust_list_entry_of_a_wrong_type_is_a_typed_error_naming_the_field(
+    listed: TrustStore,
+    keys: dict[str, PrivateKey],
+    issuer: DemoIssuer,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    entry, names = _entry_cases(tmp_path, keys, issuer)[case]
+    with pytest.raises(TrustError) as exc:
+        listed.apply_trust_list(*make_list(keys["trust_list"], 2, [entry]))
+    assert exc.value.code == "trust_error"
+    assert names in exc.value.message, exc.value.message
+    assert listed.list_version == 1
+    assert listed.get(Purpose.PAPER_BARCODE, keys["paper2"].public_key().key_id()) is None
+
+
+@pytest.mark.parametrize(
+    ("toml", "names"),
+    [
+        ("x = " + "[" * 8000 + "]" * 8000 + "\n", "bad.toml"),
+        ('purpose = "snapshot"\npublic_key = 5\n', "public_key must be a string"),
+        (
+            'purpose = "paper_barcode"\npublic_key = "paper.pub.pem"\nkey_number = 2\n'
+            "[paper_layout]\nkey_number_offset = 64.0\n",
+            "key_number_offset must be an integer",
+        ),
+    ],
+    ids=["nested_toml", "public_key_int", "layout_float_offset"],
+)
+def test_hostile_directory_descriptor_fails_the_load_typed(
+    tmp_path: Path, keys: dict[str, PrivateKey], toml: str, names: str
+) -> None:
+    (tmp_path / "paper.pub.pem").write_bytes(keys["paper2"].public_key().to_pem())
+    (tmp_path / "bad.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(TrustError) as exc:
+        TrustStore.from_directory(tmp_path)
+    assert exc.value.code == "trust_error"
+    assert names in exc.value.message and "bad.toml" in exc.value.message

@@ -11,7 +11,6 @@ setting, :class:`PaperSignatureLayout`, and lives only here.
 
 from __future__ import annotations
 
-import json
 import threading
 import tomllib
 from collections.abc import Callable, Iterable
@@ -19,13 +18,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from verifier.crypto import hashes
 from verifier.crypto.keys import PublicKey, load_public_key
 from verifier.crypto.signatures import verify_digest
 from verifier.crypto.x509 import Certificate, load_certificate
 from verifier.errors import CryptoError, OmsError
+from verifier.safejson import JsonError
+from verifier.safejson import loads as safe_loads
 
 
 class TrustError(OmsError):
@@ -33,6 +34,7 @@ class TrustError(OmsError):
 
 
 FIELD_LENGTH = 65  # the paper policy's signature field
+MAX_TRUST_LIST = 4 * 1024 * 1024  # a few thousand keys in PEM; a list is a few KiB in practice
 
 
 class Purpose(StrEnum):
@@ -65,6 +67,12 @@ class PaperSignatureLayout:
     def validate(self) -> None:
         """Refuse a layout that could never read a 65-byte field: a typo must fail the load,
         not turn every genuine barcode of the key into a 'forgery'."""
+        for name in ("key_number_offset", "signature_offset", "signature_length"):
+            if not _is_int(getattr(self, name)):
+                raise TrustError(f"paper_layout {name} must be an integer")
+        for name in ("order", "hash_name"):
+            if not isinstance(getattr(self, name), str):
+                raise TrustError(f"paper_layout {name} must be a string")
         if self.order not in ("s||r", "r||s"):
             raise TrustError(f"paper_layout order must be 's||r' or 'r||s', got {self.order!r}")
         if self.hash_name not in (hashes.GOST94, hashes.STREEBOG256, hashes.STREEBOG512):
@@ -118,13 +126,43 @@ class TrustedKey:
         )
 
 
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(doc: dict[str, Any], name: str) -> str | None:
+    """An optional string field; another type is a TrustError naming the field."""
+    value = doc.get(name)
+    if value is not None and not isinstance(value, str):
+        raise TrustError(f"{name} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _pem(doc: dict[str, Any], inline: str, file: str, base: Path | None) -> bytes | str:
+    """Inline PEM (``*_pem``), else the named file; a trust list (no base) may not name files."""
+    value = doc.get(inline)
+    if value is not None:
+        if not isinstance(value, str | bytes) or not value:
+            raise TrustError(f"{inline} must be a non-empty PEM string")
+        return value
+    if base is None:
+        raise TrustError(f"{inline} is required here (files cannot be named)")
+    name = _text(doc, file)
+    if not name:
+        raise TrustError(f"{inline} or {file} is required")
+    return _read(base, name)
+
+
 def _ts(value: Any, what: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
-        dt = datetime.fromisoformat(value)
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            raise TrustError(f"{what} is not an ISO 8601 timestamp") from None
     else:
         raise TrustError(f"{what} must be a timestamp")
     if dt.tzinfo is None:
@@ -133,28 +171,35 @@ def _ts(value: Any, what: str) -> datetime | None:
 
 
 def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> TrustedKey:
-    """Build a key from a descriptor (TOML file or trust-list entry); raises TrustError."""
+    """Build a key from a descriptor (TOML file or trust-list entry); raises TrustError.
+
+    ``base`` is the directory file names are relative to; ``None`` (a trust-list entry, whose
+    author is not the operator) allows inline PEM only, so a list cannot make us read files.
+    """
     try:
-        purpose = Purpose(doc["purpose"])
-        state = KeyState(doc.get("state", "active"))
+        if not isinstance(doc, dict):
+            raise TrustError(f"a key descriptor must be a table/object, not {type(doc).__name__}")
+        purpose_name = _text(doc, "purpose")
+        if not purpose_name:
+            raise TrustError("purpose is required")
+        purpose = Purpose(purpose_name)
+        state = KeyState(_text(doc, "state") or "active")
         cert = None
         if "certificate" in doc or "certificate_pem" in doc:
-            pem = doc.get("certificate_pem") or _read(base, doc["certificate"])
-            cert = load_certificate(pem)
+            cert = load_certificate(_pem(doc, "certificate_pem", "certificate", base))
             public = cert.public_key
         else:
-            pem = doc.get("public_key_pem") or _read(base, doc["public_key"])
-            public = load_public_key(pem)
+            public = load_public_key(_pem(doc, "public_key_pem", "public_key", base))
         if purpose is Purpose.CARD_INSURER_ROOT and cert is None:
             raise TrustError("a card_insurer_root needs a certificate, not a bare public key")
         layout_doc = doc.get("paper_layout", {})
+        if not isinstance(layout_doc, dict):
+            raise TrustError("paper_layout must be a table/object")
         layout = PaperSignatureLayout(**layout_doc) if layout_doc else PaperSignatureLayout()
         layout.validate()
-        kid = str(doc.get("id") or public.key_id())
+        kid = _text(doc, "id") or public.key_id()
         number = doc.get("key_number")
-        valid_number = (
-            isinstance(number, int) and not isinstance(number, bool) and 0 <= number <= 255
-        )
+        valid_number = _is_int(number) and 0 <= number <= 255
         if purpose is Purpose.PAPER_BARCODE and not valid_number:
             raise TrustError(f"paper_barcode key {kid} needs a key_number from 0 to 255")
         return TrustedKey(
@@ -171,13 +216,37 @@ def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> 
         )
     except TrustError as exc:
         raise TrustError(f"bad key descriptor ({origin}): {exc.message}", code=exc.code) from exc
-    except (KeyError, ValueError, TypeError, CryptoError, OSError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, CryptoError, OSError) as exc:
         raise TrustError(f"bad key descriptor ({origin}): {exc!r}") from exc
 
 
 def _read(base: Path | None, name: str) -> bytes:
     path = Path(name) if base is None or Path(name).is_absolute() else base / name
     return path.read_bytes()
+
+
+def parse_trust_list(document: bytes) -> tuple[str, int, list[Any]]:
+    """(signer id, version, entries) of a trust list, before its signature is checked.
+
+    The bytes come from the network unverified: depth and size are bounded (safejson) and each
+    field's type is checked, so hostile input is a TrustError with a code, never a crash.
+    """
+    try:
+        doc = safe_loads(document, max_bytes=MAX_TRUST_LIST, what="trust list")
+    except JsonError as exc:  # not JSON, too deep, too large: one code, the message says
+        raise TrustError(exc.message, code="trust_list_malformed") from exc
+    if not isinstance(doc, dict):
+        raise TrustError("trust list must be a JSON object", code="trust_list_malformed")
+    signer_id, version, entries = doc.get("signer"), doc.get("version"), doc.get("keys")
+    if not isinstance(signer_id, str) or not signer_id:
+        raise TrustError("trust list signer must be a key id string", code="trust_list_malformed")
+    if not _is_int(version) or version < 0:
+        raise TrustError(
+            "trust list version must be a non-negative integer", code="trust_list_malformed"
+        )
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise TrustError("trust list keys must be a list of objects", code="trust_list_malformed")
+    return signer_id, version, entries
 
 
 class TrustStore:
@@ -206,7 +275,7 @@ class TrustStore:
         for f in sorted(d.glob("*.toml")):
             try:
                 doc = tomllib.loads(f.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError, RecursionError) as exc:
                 raise TrustError(f"bad key descriptor ({f.name}): {exc}") from exc
             keys.append(key_from_mapping(doc, base=d, origin=f.name))
         store = cls(keys)
@@ -217,15 +286,7 @@ class TrustStore:
 
     def apply_trust_list(self, document: bytes, signature: bytes) -> int:
         """Verify and install a registry trust list; returns its version. Old list kept on error."""
-        try:
-            doc = json.loads(document.decode("utf-8"))
-            signer_id = str(doc["signer"])
-            version = int(doc["version"])
-            entries = doc["keys"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise TrustError(
-                f"trust list is malformed: {exc!r}", code="trust_list_malformed"
-            ) from exc
+        signer_id, version, entries = parse_trust_list(document)
         signer = self.get(Purpose.TRUST_LIST, signer_id)
         if signer is not None and not signer.valid_at(datetime.now(UTC)):
             raise TrustError(

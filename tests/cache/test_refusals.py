@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cache.register_model import AliasKind, PolicyStatus, RegisterRecord
-from cache.snapshot_format import SnapshotKind
+from cache.snapshot_format import HASH_NAME, SIG_MAGIC, SnapshotKind
 from cache.snapshot_store import SignatureCheck, SnapshotRefused, SnapshotStore
+from verifier.crypto import hashes
+from verifier.crypto.signatures import sign_digest
 from verifier.errors import OmsError
 from verifier.trust import Purpose, TrustedKey, TrustStore
 
@@ -444,3 +449,153 @@ def test_store_still_imports_after_a_run_of_refusals(held: Held) -> None:
     res = held.store.import_stream(io.BytesIO(_file(held.reg, 4)), held.reg.check)
     assert res.sequence == 4
     assert held.store.info().records == len(held.reg.live)
+
+
+# --- hostile headers: typed refusals naming the field (issue 10, finding 8) --------------------
+
+
+def _resigned(reg: Register, mutate: Callable[[dict[str, Any]], object], seq: int = 3) -> bytes:
+    """The real delta ``seq`` with its header changed by ``mutate`` and signed again with the
+    register's real key: a refusal can only come from the header, never from the signature."""
+    data = _file(reg, seq)
+    lay = layout(data)
+    doc = json.loads(data[lay.header_start : lay.header_end])
+    replaced = mutate(doc)
+    head = (
+        replaced
+        if isinstance(replaced, bytes)
+        else json.dumps(replaced if replaced is not None else doc).encode()
+    )
+    body = data[:8] + struct.pack(">I", len(head)) + head + data[lay.header_end : lay.sig]
+    sig = sign_digest(demo_key(reg.seed), hashes.digest(HASH_NAME, body))
+    return body + SIG_MAGIC + struct.pack(">H", len(sig)) + sig
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    *parents, last = path.split(".")
+
+    def mutate(doc: dict[str, Any]) -> None:
+        for p in parents:
+            doc = doc[p]
+        doc[last] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    *parents, last = path.split(".")
+
+    def mutate(doc: dict[str, Any]) -> None:
+        for p in parents:
+            doc = doc[p]
+        del doc[last]
+
+    return mutate
+
+
+HOSTILE_HEADERS: dict[str, tuple[Callable[[dict[str, Any]], object], str, str]] = {
+    # case: (mutation, code, text the message must hold: the field it is about)
+    "nested": (lambda _d: b"[" * 8000 + b"]" * 8000, "bad_snapshot", "nests deeper"),
+    "nested_field": (
+        lambda d: json.dumps(d).encode()[:-1] + b', "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        "bad_snapshot",
+        "nests deeper",
+    ),
+    "a_list": (lambda _d: [1, 2, 3], "bad_snapshot", "JSON object"),
+    "sequence_string": (_set("sequence", "3"), "bad_snapshot", "sequence"),
+    "sequence_float": (_set("sequence", 3.0), "bad_snapshot", "sequence"),
+    "sequence_bool": (_set("sequence", True), "bad_snapshot", "sequence"),
+    "sequence_negative": (_set("sequence", -1), "bad_snapshot", "sequence"),
+    "sequence_over_sqlite": (_set("sequence", 2**64), "bad_snapshot", "sequence"),
+    "base_sequence_bool": (_set("base_sequence", True), "bad_snapshot", "base_sequence"),
+    "region_int": (_set("region", 50), "bad_snapshot", "region"),
+    "key_id_int": (_set("key_id", 5), "bad_snapshot", "key_id"),
+    "kind_unknown": (_set("kind", "partial"), "bad_snapshot", "kind"),
+    "created_at_int": (_set("created_at", 5), "bad_snapshot", "created_at"),
+    "created_at_garbage": (_set("created_at", "yesterday"), "bad_snapshot", "created_at"),
+    "register_valid_until_int": (
+        _set("parts.register.valid_until", 5),
+        "bad_snapshot",
+        "parts.register.valid_until",
+    ),
+    "revocations_valid_until_naive": (
+        _set("parts.revocations.valid_until", "2030-01-01T00:00:00"),
+        "bad_snapshot",
+        "parts.revocations.valid_until",
+    ),
+    "parts_register_missing": (_drop("parts.register"), "bad_snapshot", "parts.register"),
+    "parts_not_an_object": (_set("parts", "both"), "bad_snapshot", "parts"),
+    "counts_a_list": (_set("counts", [3, 0]), "bad_snapshot", "counts"),
+    "count_string": (
+        lambda d: d["counts"].update(RECS=str(d["counts"]["RECS"])),  # the true count, quoted
+        "bad_snapshot",
+        "counts.RECS",
+    ),
+    "name_hash_string": (_set("name_hash", "hmac"), "bad_snapshot", "name_hash"),
+    "name_hash_key_id_int": (_set("name_hash.key_id", 7), "bad_snapshot", "name_hash.key_id"),
+    "format_version_bool": (_set("format_version", True), "snapshot_version", "version"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_HEADERS, ids=list(HOSTILE_HEADERS))
+def test_hostile_header_is_a_typed_refusal_naming_the_field(held: Held, case: str) -> None:
+    mutate, code, names = HOSTILE_HEADERS[case]
+    err = held.refuse(_resigned(held.reg, mutate), code)
+    assert names in err.message
+    assert "Error(" not in err.message  # no Python exception repr for the operator
+
+
+def test_resigned_header_helper_keeps_a_good_file_good(held: Held) -> None:
+    """The control for the cases above: an unchanged header, re-signed, imports."""
+    res = held.store.import_stream(io.BytesIO(_resigned(held.reg, lambda d: d)), held.reg.check)
+    assert res.sequence == 3
+
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / ".venv" / "bin" / "oms-verifier"
+
+
+@pytest.mark.parametrize(
+    "case", ["nested", "nested_field", "sequence_string", "sequence_over_sqlite"]
+)
+def test_cli_import_of_a_hostile_header_is_one_line_and_exit_2(
+    held: Held, tmp_path: Path, case: str
+) -> None:
+    """A real ``oms-verifier snapshot import`` process: no traceback, ``error [code]``, exit 2."""
+    assert CLI.is_file(), f"{CLI} is missing: the project's venv is not installed"
+    mutate, code, _names = HOSTILE_HEADERS[case]
+    snap = tmp_path / "full-000009.omssnap"
+    snap.write_bytes(_resigned(held.reg, mutate))
+    proc = subprocess.run(
+        [str(CLI), "--state-dir", str(tmp_path / "state"), "snapshot", "import", str(snap)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"oms-verifier: error [{code}]: ")
+
+
+@pytest.mark.parametrize("command", [["snapshot", "status"], ["lookup", "5056410834001235"]])
+def test_a_corrupt_register_database_is_one_line_and_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Random bytes where register.sqlite3 should be: a typed refusal, never a traceback."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "register.sqlite3").write_bytes(bytes(range(256)) * 64)
+    proc = subprocess.run(
+        [str(CLI), "--state-dir", str(state), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [proc.stderr.splitlines()[0]]
+    assert proc.stderr.startswith("oms-verifier: error [store_unusable]: "), proc.stderr

@@ -332,7 +332,15 @@ def generate_private_key(algorithm: Algorithm | str, paramset: str = "A") -> Pri
     return PrivateKey(alg, oid, d, default_digest_param(alg, oid))
 
 
-_ASN1_ERRORS: Final = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+_ASN1_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    AttributeError,
+    RecursionError,
+)
 
 
 def load_public_key(data: bytes | str) -> PublicKey:

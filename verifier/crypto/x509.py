@@ -40,23 +40,37 @@ SIGNATURE_ALGORITHMS: Final[dict[str, tuple[str, frozenset[Algorithm]]]] = {
     "1.2.643.7.1.1.3.2": (hashes.STREEBOG256, frozenset({Algorithm.GOST2012_256})),
     "1.2.643.7.1.1.3.3": (hashes.STREEBOG512, frozenset({Algorithm.GOST2012_512})),
 }
-_KNOWN_EXTENSIONS: Final = frozenset(
+# Extensions the chain check reads (the only ones parsed) and the other ones it accepts as
+# critical because they only describe the key or point somewhere and restrict nothing it relies
+# on. Constraints it does not enforce (name/policy constraints, policy mappings, inhibitAnyPolicy)
+# are refused when critical, like any other unknown critical extension (RFC 5280 §4.2).
+_BASIC_CONSTRAINTS: Final = "2.5.29.19"
+_KEY_USAGE: Final = "2.5.29.15"
+_ACCEPTED_CRITICAL: Final = frozenset(
     {
-        "basic_constraints",
-        "key_usage",
-        "extended_key_usage",
-        "key_identifier",
-        "authority_key_identifier",
-        "certificate_policies",
-        "subject_alt_name",
-        "issuer_alt_name",
-        "crl_distribution_points",
-        "authority_information_access",
-        "name_constraints",
-        "policy_constraints",
-        "inhibit_any_policy",
-        "policy_mappings",
+        _BASIC_CONSTRAINTS,
+        _KEY_USAGE,
+        "2.5.29.14",  # subjectKeyIdentifier
+        "2.5.29.35",  # authorityKeyIdentifier
+        "2.5.29.37",  # extendedKeyUsage
+        "2.5.29.32",  # certificatePolicies
+        "2.5.29.17",  # subjectAltName
+        "2.5.29.18",  # issuerAltName
+        "2.5.29.31",  # cRLDistributionPoints
+        "1.3.6.1.5.5.7.1.1",  # authorityInfoAccess
     }
+)
+# A card or trust-list certificate is a few KiB; anything far larger is hostile.
+MAX_CERTIFICATE_BYTES: Final = 64 * 1024
+# What asn1crypto raises on bad input, lazily, on first access of a part.
+_ASN1_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    AttributeError,
+    RecursionError,
 )
 
 
@@ -65,6 +79,39 @@ class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto i
         ("algorithm", core.ObjectIdentifier),
         ("parameters", core.Any, {"optional": True}),
     ]
+
+
+class _Extension(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    """An extension with its value kept as octets: only the ones we need get parsed.
+
+    asn1crypto's own ``Extension`` parses every value by OID on ``.native`` and refuses real
+    CryptoPro CA certificates (UTF8String where it expects a BMPString in 1.3.6.1.4.1.311.20.2).
+    """
+
+    _fields = [  # noqa: RUF012
+        ("extn_id", core.ObjectIdentifier),
+        ("critical", core.Boolean, {"default": False}),
+        ("extn_value", core.OctetString),
+    ]
+
+
+class _Extensions(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = _Extension
+
+
+class _RawAttribute(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    _fields = [  # noqa: RUF012
+        ("type", core.ObjectIdentifier),
+        ("value", core.Any),
+    ]
+
+
+class _RawRdn(core.SetOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = _RawAttribute
+
+
+class _RawName(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
+    _child_spec = _RawRdn
 
 
 class _TBSCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
@@ -78,7 +125,7 @@ class _TBSCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is unt
         ("subject_public_key_info", core.Any),
         ("issuer_unique_id", core.OctetBitString, {"implicit": 1, "optional": True}),
         ("subject_unique_id", core.OctetBitString, {"implicit": 2, "optional": True}),
-        ("extensions", ax509.Extensions, {"explicit": 3, "optional": True}),
+        ("extensions", _Extensions, {"explicit": 3, "optional": True}),
     ]
 
 
@@ -110,6 +157,7 @@ class Certificate:
     path_length: int | None
     key_usage: frozenset[str] | None
     unknown_critical_extensions: tuple[str, ...]
+    extension_oids: tuple[str, ...] = ()  # every extension present, dotted, in order
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Certificate) and other.der == self.der
@@ -151,60 +199,135 @@ def _as_utc(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _name_text(name: Any) -> str:
+    """A readable Name for messages; never fails on a well-formed Name.
+
+    Names are compared as DER bytes, the text is only shown. asn1crypto refuses attributes whose
+    string type differs from the one it expects, so fall back to ``OID=value`` from the raw DER.
+    """
+    raw = _RawName.load(name.dump(), strict=True)
+    parts = []
+    for rdn in raw:
+        for attr in rdn:
+            oid = attr["type"].dotted
+            value = core.load(attr["value"].dump(), strict=True)
+            parts.append((oid, int(value.tag), bytes(value.contents or b"")))
+    try:
+        return str(name.human_friendly)
+    except _ASN1_ERRORS:
+        pass
+    texts = []
+    for oid, tag, contents in reversed(parts):
+        if tag == 30:  # BMPString
+            text = contents.decode("utf-16-be", "replace")
+        elif tag in (12, 19, 22, 18, 20, 26, 28):  # UTF8/Printable/IA5/Numeric/Teletex/...
+            text = contents.decode("utf-8", "replace")
+        else:
+            text = "#" + contents.hex()
+        texts.append(f"{oid}={text}")
+    return ", ".join(texts)
+
+
+def _extensions(tbs: Any) -> tuple[bool, int | None, frozenset[str] | None, list[str], list[str]]:
+    """(is_ca, pathLen, keyUsage, unknown critical OIDs, all OIDs); parses BC and KU only."""
+    is_ca = False
+    path_len: int | None = None
+    key_usage: frozenset[str] | None = None
+    unknown: list[str] = []
+    seen: list[str] = []
+    extensions = tbs["extensions"]
+    if isinstance(extensions, core.Void):
+        return is_ca, path_len, key_usage, unknown, seen
+    for ext in extensions:
+        oid = ext["extn_id"].dotted
+        if oid in seen:
+            raise CertificateError(f"extension {oid} appears twice")
+        seen.append(oid)
+        critical = ext["critical"].native
+        if not isinstance(critical, bool):
+            raise CertificateError(f"extension {oid}: bad critical flag")
+        value = ext["extn_value"].native
+        if not isinstance(value, bytes):
+            raise CertificateError(f"extension {oid}: value is not an OCTET STRING")
+        if oid == _BASIC_CONSTRAINTS:
+            bc = ax509.BasicConstraints.load(value, strict=True)
+            is_ca = bool(bc["ca"].native)
+            raw_len = bc["path_len_constraint"].native
+            if raw_len is not None and (not isinstance(raw_len, int) or raw_len < 0):
+                raise CertificateError("negative pathLenConstraint")
+            path_len = raw_len
+        elif oid == _KEY_USAGE:
+            usage = ax509.KeyUsage.load(value, strict=True).native
+            if not isinstance(usage, set):
+                raise CertificateError("keyUsage is not a BIT STRING")
+            # bits past decipherOnly have no meaning (asn1crypto gives their index): ignored
+            key_usage = frozenset(u for u in usage if isinstance(u, str))
+        elif critical and oid not in _ACCEPTED_CRITICAL:
+            unknown.append(oid)
+        # Any other extension is not read at all: its content cannot break loading.
+    return is_ca, path_len, key_usage, unknown, seen
+
+
 def _parse(der: bytes) -> Certificate:
+    """Parse everything later code uses, here, inside one try: the result holds plain values.
+
+    asn1crypto parses lazily, on first access; so every part is touched now and any corruption
+    becomes ``CertificateError`` (code ``bad_certificate``) at load time, never later.
+    """
+    if len(der) > MAX_CERTIFICATE_BYTES:
+        raise CertificateError(f"certificate larger than {MAX_CERTIFICATE_BYTES} bytes")
     try:
         cert = _Certificate.load(der, strict=True)
         tbs = cert["tbs_certificate"]
+        _ = tbs["version"].native
         spki_der = tbs["subject_public_key_info"].dump()
         validity = tbs["validity"]
         not_before = _as_utc(validity["not_before"].native)
         not_after = _as_utc(validity["not_after"].native)
-        is_ca = False
-        path_len: int | None = None
-        key_usage: frozenset[str] | None = None
-        unknown: list[str] = []
-        extensions = tbs["extensions"]
-        if extensions.native is not None:
-            for ext in extensions:
-                name = ext["extn_id"].native
-                critical = bool(ext["critical"].native)
-                if name == "basic_constraints":
-                    bc = ext["extn_value"].parsed
-                    is_ca = bool(bc["ca"].native)
-                    path_len = bc["path_len_constraint"].native
-                elif name == "key_usage":
-                    key_usage = frozenset(ext["extn_value"].parsed.native)
-                elif critical and name not in _KNOWN_EXTENSIONS:
-                    unknown.append(str(name))
-                else:
-                    _ = ext["extn_value"].parsed  # must at least parse
+        is_ca, path_len, key_usage, unknown, seen = _extensions(tbs)
+        inner_alg = tbs["signature"]["algorithm"].dotted
+        outer_alg = cert["signature_algorithm"]["algorithm"].dotted
+        # RFC 5280 §4.1.1.2: the same identifier, parameters included (the outer one is not
+        # signed, so anything looser lets one certificate have several encodings)
+        same_alg = tbs["signature"].dump() == cert["signature_algorithm"].dump()
+        serial = tbs["serial_number"].native
+        signature = cert["signature_value"].native
+        if not isinstance(serial, int) or not isinstance(signature, bytes):
+            raise CertificateError("malformed serial number or signature value")
         result = Certificate(
             der=bytes(der),
             tbs_der=bytes(tbs.dump()),
-            serial_number=int(tbs["serial_number"].native),
-            subject=str(tbs["subject"].human_friendly),
-            issuer=str(tbs["issuer"].human_friendly),
+            serial_number=serial,
+            subject=_name_text(tbs["subject"]),
+            issuer=_name_text(tbs["issuer"]),
             subject_der=bytes(tbs["subject"].dump()),
             issuer_der=bytes(tbs["issuer"].dump()),
             not_before=not_before,
             not_after=not_after,
             public_key=load_public_key(spki_der),
-            signature_algorithm_oid=cert["signature_algorithm"]["algorithm"].dotted,
-            signature=bytes(cert["signature_value"].native),
+            signature_algorithm_oid=str(outer_alg),
+            signature=signature,
             is_ca=is_ca,
             path_length=path_len,
             key_usage=key_usage,
             unknown_critical_extensions=tuple(unknown),
+            extension_oids=tuple(seen),
         )
     except CryptoError as exc:
         if isinstance(exc, CertificateError):
             raise
         raise CertificateError(f"certificate public key: {exc.message}") from exc
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
-        raise CertificateError(f"malformed certificate: {exc}") from exc
-    if tbs["signature"]["algorithm"].dotted != result.signature_algorithm_oid:
+    except _ASN1_ERRORS as exc:
+        raise CertificateError(f"malformed certificate: {_short(exc)}") from exc
+    if inner_alg != result.signature_algorithm_oid or not same_alg:
         raise CertificateError("inner and outer signature algorithms differ")
     return result
+
+
+def _short(exc: BaseException) -> str:
+    """First line of an asn1crypto message (they run to several 'while parsing' lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def load_certificate(data: bytes | str) -> Certificate:
@@ -328,7 +451,7 @@ def _check_path(path: list[Certificate], when: datetime, require_key_usage: bool
 
 def build_certificate(
     *,
-    subject: str | dict[str, str],
+    subject: str | dict[str, str] | bytes,
     public_key: PublicKey,
     issuer_key: PrivateKey,
     issuer: Certificate | None = None,
@@ -339,14 +462,20 @@ def build_certificate(
     path_length: int | None = None,
     key_usage: Iterable[str] | None = None,
     serial_number: int | None = None,
+    extra_extensions: Sequence[tuple[str, bool, bytes]] = (),
 ) -> Certificate:
     """Make a certificate signed by ``issuer_key`` (self-signed when ``issuer`` is None).
 
-    ``subject`` is a common name or an asn1crypto name dict ({"common_name": ..., ...}).
+    ``subject`` is a common name, an asn1crypto name dict ({"common_name": ..., ...}) or the
+    DER of a Name (taken as is, for tests of odd encodings).
     ``key_usage`` defaults to keyCertSign+cRLSign for CAs and digitalSignature otherwise.
+    ``extra_extensions`` are appended as (dotted OID, critical, DER value) without checks.
     """
-    name_dict = {"common_name": subject} if isinstance(subject, str) else dict(subject)
-    subject_name = ax509.Name.build(name_dict)
+    if isinstance(subject, bytes):
+        subject_name = ax509.Name.load(subject)
+    else:
+        name_dict = {"common_name": subject} if isinstance(subject, str) else dict(subject)
+        subject_name = ax509.Name.build(name_dict)
     issuer_name = subject_name if issuer is None else ax509.Name.load(issuer.subject_der)
     start = not_before or datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     end = not_after or start + timedelta(days=days)
@@ -376,6 +505,10 @@ def build_certificate(
             "extn_value": {"key_identifier": bytes.fromhex(authority_key.key_id())},
         }
     )
+    encoded = ax509.Extensions(extensions).dump(force=True)
+    all_extensions = _Extensions.load(encoded)
+    for oid, critical, value in extra_extensions:
+        all_extensions.append({"extn_id": oid, "critical": critical, "extn_value": value})
     sig_oid = issuer_key.algorithm.signature_oid
     tbs = _TBSCertificate(
         {
@@ -393,10 +526,10 @@ def build_certificate(
             },
             "subject": subject_name,
             "subject_public_key_info": core.Any.load(public_key.to_der()),
-            "extensions": extensions,
+            "extensions": all_extensions,
         }
     )
-    tbs_der = bytes(tbs.dump(force=True))
+    tbs_der = bytes(tbs.dump())  # no force: loaded names keep their exact bytes
     signature = sign(issuer_key, tbs_der, hash_name=issuer_key.algorithm.default_hash)
     cert = _Certificate(
         {
@@ -405,4 +538,4 @@ def build_certificate(
             "signature_value": signature,
         }
     )
-    return _parse(bytes(cert.dump(force=True)))
+    return _parse(bytes(cert.dump()))

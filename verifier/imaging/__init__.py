@@ -9,7 +9,6 @@ from verifier.imaging.decode import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DecodedBarcode,
-    ImageTooLarge,
     NoBarcodeFound,
     decode_image,
     decode_image_bytes,
@@ -17,13 +16,17 @@ from verifier.imaging.decode import (
     load_image_bytes,
     try_decode_image,
 )
+from verifier.imaging.header import ImageTooLarge
+from verifier.imaging.limits import DecodeLimits, ImageBusy
 from verifier.imaging.symbology import ALL_SYMBOLOGIES, Symbology
 
 __all__ = [
     "ALL_SYMBOLOGIES",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
+    "DecodeLimits",
     "DecodedBarcode",
+    "ImageBusy",
     "ImageTooLarge",
     "NoBarcodeFound",
     "Symbology",

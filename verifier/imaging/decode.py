@@ -19,8 +19,8 @@ in the test sweep, versus <0.5% of correct ones).  Such PDF417 reads are dropped
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import struct
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -31,7 +31,10 @@ import numpy.typing as npt
 import zxingcpp
 
 from verifier.errors import ImageError
+from verifier.imaging import limits
 from verifier.imaging.deskew import candidate_crops
+from verifier.imaging.header import ImageHeader, read_header
+from verifier.imaging.header import ImageTooLarge as ImageTooLarge
 from verifier.imaging.symbology import ALL_SYMBOLOGIES, Symbology
 
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
@@ -52,12 +55,6 @@ class NoBarcodeFound(ImageError):
     """The image was read but no requested barcode decoded."""
 
     code = "no_barcode"
-
-
-class ImageTooLarge(ImageError):
-    """The image file or its declared pixel size is over the configured limit."""
-
-    code = "image_too_large"
 
 
 _TO_ZX: Final[dict[Symbology, zxingcpp.BarcodeFormat]] = {
@@ -296,8 +293,28 @@ def try_decode_image(
 ) -> list[DecodedBarcode]:
     """Like :func:`decode_image` but returns ``[]`` when nothing decodes (camera frames).
 
-    Still raises :class:`ImageError` for an array that is no usable image.
+    Still raises :class:`ImageError` for an array that is no usable image, and
+    :class:`ImageBusy` when no decode slot frees up in time (the reader's working set,
+    ~4 bytes per pixel, counts against the process-wide concurrency cap).
     """
+    with limits.decode_slot():
+        return _try_decode(
+            image,
+            formats,
+            deskew=deskew,
+            max_results=max_results,
+            reject_exhausted_ec=reject_exhausted_ec,
+        )
+
+
+def _try_decode(
+    image: npt.NDArray[np.generic],
+    formats: Collection[Symbology],
+    *,
+    deskew: bool,
+    max_results: int,
+    reject_exhausted_ec: bool,
+) -> list[DecodedBarcode]:
     if max_results < 1:
         raise ValueError("max_results must be >= 1")
     wanted = frozenset(Symbology(s) for s in formats)
@@ -367,10 +384,15 @@ def decode_image(
 
 # --- image files ------------------------------------------------------------------------
 
-_PNG_SIG: Final = b"\x89PNG\r\n\x1a\n"
-_JPEG_SOF: Final = frozenset(
-    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-)
+_JPEG_REDUCE: Final[dict[int, int]] = {
+    1: cv2.IMREAD_GRAYSCALE,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+
+_COMPOSITE_ROWS: Final = 256
+"""Rows composited at a time, so alpha blending needs no full-size float copies."""
 
 
 def image_dimensions(data: bytes) -> tuple[str, int, int]:
@@ -378,34 +400,73 @@ def image_dimensions(data: bytes) -> tuple[str, int, int]:
 
     Raises :class:`ImageError` for anything else or a header that does not parse.
     """
-    if data.startswith(_PNG_SIG):
-        if len(data) < 24 or data[12:16] != b"IHDR":
-            raise ImageError("truncated or malformed PNG header")
-        w, h = struct.unpack(">II", data[16:24])
-        return "png", w, h
-    if data.startswith(b"\xff\xd8"):
-        i, n = 2, len(data)
-        while i + 4 <= n:
-            if data[i] != 0xFF:
-                raise ImageError("malformed JPEG header")
-            marker = data[i + 1]
-            if marker == 0xFF:  # fill byte
-                i += 1
-                continue
-            if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-                i += 2
-                continue
-            (seglen,) = struct.unpack(">H", data[i + 2 : i + 4])
-            if marker in _JPEG_SOF:
-                if i + 9 > n:
-                    break
-                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-                return "jpeg", w, h
-            if marker == 0xDA or seglen < 2:  # start of scan before any frame header
-                break
-            i += 2 + seglen
-        raise ImageError("truncated or malformed JPEG header")
-    raise ImageError("not a PNG or JPEG image")
+    hdr = read_header(bytes(data))
+    return hdr.kind, hdr.width, hdr.height
+
+
+def plan_decode(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int | None = None,
+) -> tuple[ImageHeader, int]:
+    """Check the file against every limit from its header alone; (header, reduce factor).
+
+    The budget is the full-depth image the header declares (pixels x channels x bytes per
+    sample) plus the 8-bit gray copy plus the barcode reader's working set.  A JPEG over it
+    is read at 1/2, 1/4 or 1/8 scale (libjpeg scales while decoding) when that fits; a PNG
+    cannot be scaled while decoding and is refused.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ImageError("image data must be bytes")
+    if not data:
+        raise ImageError("empty image data")
+    if len(data) > max_bytes:
+        raise ImageTooLarge(f"image file is {len(data)} bytes, limit {max_bytes}")
+    hdr = read_header(bytes(data), max_pixels)
+    cap = limits.current().max_decode_bytes if max_decode_bytes is None else max_decode_bytes
+    for reduce in (1, 2, 4, 8) if hdr.kind == "jpeg" else (1,):
+        if hdr.budget(reduce) <= cap:
+            return hdr, reduce
+    raise ImageTooLarge(
+        f"decoding {hdr.width}x{hdr.height} x{hdr.channels}x{hdr.bytes_per_sample * 8}-bit "
+        f"{hdr.kind} needs {hdr.budget()} bytes, limit {cap}"
+    )
+
+
+def _composite_on_white(bgra: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """BGRA -> gray with transparent pixels on white, a band of rows at a time."""
+    h, w = bgra.shape[:2]
+    out = np.empty((h, w), np.uint8)
+    for y in range(0, h, _COMPOSITE_ROWS):
+        band = bgra[y : y + _COMPOSITE_ROWS]
+        gray = cv2.cvtColor(np.ascontiguousarray(band[:, :, :3]), cv2.COLOR_BGR2GRAY)
+        a = band[:, :, 3].astype(np.uint16)
+        mixed = (gray.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+        out[y : y + _COMPOSITE_ROWS] = mixed.astype(np.uint8)
+    return out
+
+
+def _load(hdr: ImageHeader, reduce: int) -> npt.NDArray[np.uint8]:
+    """Decode straight to 8-bit gray: no full-depth colour buffer is ever allocated, except
+    the 8-bit BGRA an alpha PNG needs for compositing (covered by the budget)."""
+    buf = np.frombuffer(hdr.decode_data, dtype=np.uint8)
+    composite = hdr.kind == "png" and hdr.alpha and hdr.bytes_per_sample == 1
+    flags = cv2.IMREAD_UNCHANGED if composite else _JPEG_REDUCE[reduce]
+    try:
+        img = cv2.imdecode(buf, flags)
+    except cv2.error as exc:
+        raise ImageError(f"undecodable {hdr.kind} image: {exc}") from exc
+    if img is None or img.size == 0 or img.dtype != np.uint8:
+        raise ImageError(f"undecodable or truncated {hdr.kind} image")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = _composite_on_white(np.asarray(img, dtype=np.uint8))
+    elif img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    elif img.ndim != 2:
+        raise ImageError(f"unsupported decoded image shape {img.shape}")
+    return np.ascontiguousarray(img, dtype=np.uint8)
 
 
 def load_image_bytes(
@@ -413,45 +474,36 @@ def load_image_bytes(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int | None = None,
 ) -> npt.NDArray[np.uint8]:
-    """Decode PNG/JPEG file contents into a 2-D uint8 gray image, with size limits.
+    """Decode PNG/JPEG file contents into a 2-D uint8 gray image, within the limits.
 
-    Transparent PNG pixels are composited onto white; 16-bit PNGs are reduced to 8 bits.
+    Transparent 8-bit PNG pixels are composited onto white; 16-bit PNGs are reduced to
+    8 bits while decoding (their alpha is dropped, not composited).  A large JPEG may come
+    back at 1/2, 1/4 or 1/8 scale (see :func:`plan_decode`).
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise ImageError("image data must be bytes")
-    data = bytes(data)
-    if not data:
-        raise ImageError("empty image data")
-    if len(data) > max_bytes:
-        raise ImageTooLarge(f"image file is {len(data)} bytes, limit {max_bytes}")
-    kind, w, h = image_dimensions(data)
-    if w == 0 or h == 0:
-        raise ImageError(f"image declares zero size {w}x{h}")
-    if w * h > max_pixels:
-        raise ImageTooLarge(f"image declares {w}x{h} pixels, limit {max_pixels}")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    flags = cv2.IMREAD_UNCHANGED if kind == "png" else cv2.IMREAD_GRAYSCALE
-    try:
-        img = cv2.imdecode(buf, flags)
-    except cv2.error as exc:  # pragma: no cover - OpenCV mostly returns None instead
-        raise ImageError(f"undecodable {kind} image: {exc}") from exc
-    if img is None or img.size == 0:
-        raise ImageError(f"undecodable or truncated {kind} image")
-    if img.dtype == np.uint16:
-        img = (np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise ImageError(f"unsupported pixel type {img.dtype}")
-    if img.ndim == 3 and img.shape[2] == 4:
-        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
-        rgb = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        img = cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_BGR2GRAY)
-    elif img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    elif img.ndim == 3 and img.shape[2] == 2:  # gray + alpha
-        alpha = img[:, :, 1].astype(np.float32) / 255.0
-        img = (img[:, :, 0].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    return np.ascontiguousarray(img)
+    hdr, reduce = plan_decode(
+        data, max_bytes=max_bytes, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes
+    )
+    with limits.decode_slot():
+        return _load(hdr, reduce)
+
+
+def _scaled(found: list[DecodedBarcode], factor: int) -> list[DecodedBarcode]:
+    if factor == 1:
+        return found
+    return [
+        dataclasses.replace(
+            b,
+            position=(
+                (b.position[0][0] * factor, b.position[0][1] * factor),
+                (b.position[1][0] * factor, b.position[1][1] * factor),
+                (b.position[2][0] * factor, b.position[2][1] * factor),
+                (b.position[3][0] * factor, b.position[3][1] * factor),
+            ),
+        )
+        for b in found
+    ]
 
 
 def decode_image_bytes(
@@ -462,22 +514,30 @@ def decode_image_bytes(
     max_results: int = DEFAULT_MAX_RESULTS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int | None = None,
     reject_exhausted_ec: bool = True,
 ) -> list[DecodedBarcode]:
     """Decode barcodes from PNG or JPEG file contents (see :func:`decode_image`).
 
-    Raises :class:`ImageTooLarge` over ``max_bytes``/``max_pixels`` (the pixel count is read
-    from the header before any pixel is decoded), :class:`ImageError` for data that is no
-    decodable PNG/JPEG, :class:`NoBarcodeFound` when nothing decodes.
+    Every limit is checked on the header before any pixel is decoded: :class:`ImageTooLarge`
+    over ``max_bytes``, ``max_pixels`` or the decode budget (``max_decode_bytes``, default
+    :func:`verifier.imaging.limits.configure`); :class:`ImageError` for data that is no
+    well-formed PNG/JPEG; :class:`ImageBusy` when no decode slot frees up in time;
+    :class:`NoBarcodeFound` when nothing decodes.  Positions are in the file's pixels.
     """
-    img = load_image_bytes(data, max_bytes=max_bytes, max_pixels=max_pixels)
-    return decode_image(
-        img,
-        formats,
-        deskew=deskew,
-        max_results=max_results,
-        reject_exhausted_ec=reject_exhausted_ec,
+    hdr, reduce = plan_decode(
+        data, max_bytes=max_bytes, max_pixels=max_pixels, max_decode_bytes=max_decode_bytes
     )
+    with limits.decode_slot():
+        img = _load(hdr, reduce)
+        found = decode_image(
+            img,
+            formats,
+            deskew=deskew,
+            max_results=max_results,
+            reject_exhausted_ec=reject_exhausted_ec,
+        )
+    return _scaled(found, reduce)
 
 
 def decode_image_file(
@@ -488,6 +548,7 @@ def decode_image_file(
     max_results: int = DEFAULT_MAX_RESULTS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int | None = None,
     reject_exhausted_ec: bool = True,
 ) -> list[DecodedBarcode]:
     """Read an image file (size-checked before reading it whole) and decode it."""
@@ -506,5 +567,6 @@ def decode_image_file(
         max_results=max_results,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
+        max_decode_bytes=max_decode_bytes,
         reject_exhausted_ec=reject_exhausted_ec,
     )

@@ -26,7 +26,7 @@ from verifier.pipeline import unrecognized_verdict
 from verifier.service.assembly import Assembly, assemble, freshness_policy
 from verifier.service.audit import AuditLog
 from verifier.service.events import EventBus, ScanEvent
-from verifier.service.sync import SnapshotSync
+from verifier.service.sync import SnapshotSync, describe
 from verifier.verdict import Verdict
 
 log = get_logger("oms.service")
@@ -135,7 +135,7 @@ class Service:
         for d in self.drivers:
             self._tasks.append(asyncio.create_task(self._supervise(d), name=f"driver {d.name}"))
         if self.sync is not None:
-            self._tasks.append(asyncio.create_task(self._sync_loop(), name="snapshot sync"))
+            self._tasks.append(asyncio.create_task(self._sync_supervisor(), name="snapshot sync"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self.ready = True
 
@@ -165,22 +165,62 @@ class Service:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
+    async def _sync_supervisor(self) -> None:
+        """Keep the sync loop alive: if it ever dies, log one line and restart it with backoff.
+
+        Rounds catch their own errors (SnapshotSync.run_once); this is the second fence, for
+        whatever escapes the loop itself, so a refresh request always has a loop to wake.
+        """
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                await self._sync_loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.sync is not None:
+                    st = self.sync.status
+                    st.task_restarts += 1
+                    st.last_error = describe(exc)
+                    st.next_attempt = datetime.now(UTC) + timedelta(seconds=delay)
+                log.error(
+                    "snapshot sync task died; restarting", error=type(exc).__name__, in_s=delay
+                )
+                self._sync_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, 300.0)
+
     async def _sync_loop(self) -> None:
-        assert self.sync is not None
         while not self._stop.is_set():
             sync = self.sync
             client, loop = self.parts.client, self.parts.loop
-            if client is None or loop is None:
+            if sync is None or client is None or loop is None:
                 return
-            # The client lives on its own loop thread (see registry/blocking.py).
-            fut = asyncio.run_coroutine_threadsafe(sync.run_once(), loop.loop)
-            with contextlib.suppress(OmsError, OSError):
-                await asyncio.wrap_future(fut)
+            await self._sync_round(sync, loop.loop)
             nxt = sync.status.next_attempt or datetime.now(UTC) + timedelta(seconds=60)
             wait = max(1.0, (nxt - datetime.now(UTC)).total_seconds())
             self._sync_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sync_now.wait(), timeout=wait)
+
+    async def _sync_round(self, sync: SnapshotSync, loop: asyncio.AbstractEventLoop) -> None:
+        """One round on the client's own loop thread (see registry/blocking.py).
+
+        run_once records every failure in ``sync.status`` and raises only typed errors; any
+        exception from here on is caught too, so the round boundary is the failure boundary.
+        """
+        fut = asyncio.run_coroutine_threadsafe(sync.run_once(), loop)
+        try:
+            await asyncio.wrap_future(fut)
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except (OmsError, OSError):
+            pass  # recorded in sync.status by run_once
+        except Exception as exc:  # e.g. the client loop closed under us: record, back off
+            sync.record_failure(exc)
 
     def request_sync(self) -> bool:
         if self.sync is None:

@@ -6,6 +6,11 @@ delta chain reaches (or a delta is refused for its base) — and import each thr
 which verifies before anything becomes visible. Failures back off exponentially (with jitter)
 up to ``max_backoff_s``; the status says when it last worked, when it tries next and why it
 last failed. Also refreshes the signed trust list when the registry publishes one.
+
+A round is supervised at its boundary: *any* exception in it (a typed refusal or a bug) is
+recorded and backed off, so hostile registry data can delay a sync but never end it. A trust
+list that is refused does not fail the round (the snapshot's freshness matters more); the
+status carries it as ``trust_list_error``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,14 +34,50 @@ from verifier.trust import TrustError, TrustStore
 
 log = get_logger("oms.sync")
 
+MAX_ERROR_TEXT = 200
+_LONG_NUMBER = re.compile(r"\d{9,}")  # ENP (16), СНИЛС (11), temporary certificate (9)
+
+
+class SyncError(OmsError):
+    """A sync round failed for a reason that is not a typed refusal (a bug, most likely)."""
+
+    code = "sync_internal_error"
+
+
+def describe(exc: BaseException) -> str:
+    """``code: short message`` for the status and logs, without personal data.
+
+    Typed errors keep their message (cut short, long digit runs masked: an ENP must not end
+    up in /v1/status); anything else shows only its type, since its text is uncontrolled.
+    """
+    if isinstance(exc, OmsError):
+        text = _LONG_NUMBER.sub("…", exc.message)
+        if len(text) > MAX_ERROR_TEXT:
+            text = text[: MAX_ERROR_TEXT - 1] + "…"
+        return f"{exc.code}: {text}"
+    if isinstance(exc, OSError):
+        return f"os_error: {type(exc).__name__} errno {exc.errno}"
+    return f"{SyncError.code}: {type(exc).__name__}"
+
 
 @dataclass
 class SyncStatus:
+    """What /v1/status and /metrics show about the sync.
+
+    Counters for metrics: ``failures_total`` (rounds that failed since start),
+    ``consecutive_failures`` (since the last good round), ``trust_list_failures_total``
+    (trust lists refused) and ``task_restarts`` (times the supervisor restarted the loop).
+    """
+
     last_success: datetime | None = None
     last_attempt: datetime | None = None
     next_attempt: datetime | None = None
     last_error: str | None = None
     consecutive_failures: int = 0
+    failures_total: int = 0
+    trust_list_error: str | None = None
+    trust_list_failures_total: int = 0
+    task_restarts: int = 0
     sequence: int | None = None
     clock_skew_s: float | None = None
     imported: list[str] = field(default_factory=list)
@@ -50,6 +92,10 @@ class SyncStatus:
             "next_attempt": iso(self.next_attempt),
             "last_error": self.last_error,
             "consecutive_failures": self.consecutive_failures,
+            "failures_total": self.failures_total,
+            "trust_list_error": self.trust_list_error,
+            "trust_list_failures_total": self.trust_list_failures_total,
+            "task_restarts": self.task_restarts,
             "sequence": self.sequence,
             "clock_skew_s": self.clock_skew_s,
         }
@@ -111,25 +157,47 @@ class SnapshotSync:
         )
 
     async def run_once(self) -> list[ImportResult]:
-        """One round; raises on failure (after updating the status)."""
+        """One round; on failure updates the status and raises an OmsError or OSError.
+
+        Every exception is caught here, at the round boundary (CancelledError is no Exception
+        and passes): an unexpected one becomes :class:`SyncError`, so callers that handle
+        typed errors handle everything and the loop never dies of a registry's bytes.
+        """
         now = self.clock()
         self.status.last_attempt = now
         try:
             results = await self._round()
-        except (OmsError, OSError) as exc:
-            self.status.consecutive_failures += 1
-            self.status.last_error = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
-            delay = min(self.max_backoff_s, 30.0 * 2 ** (self.status.consecutive_failures - 1))
-            delay = random.uniform(delay / 2, delay)
-            self.status.next_attempt = self.clock() + timedelta(seconds=delay)
-            log.warning("sync failed", error=self.status.last_error, retry_in_s=round(delay))
-            raise
+        except Exception as exc:
+            self.record_failure(exc)
+            if isinstance(exc, OmsError | OSError):
+                raise
+            raise SyncError(f"sync round failed: {type(exc).__name__}") from exc
         self.status.consecutive_failures = 0
         self.status.last_error = None
         self.status.last_success = self.clock()
         self.status.next_attempt = self.status.last_success + timedelta(seconds=self.interval_s)
         self.status.sequence = self.store.info().sequence
         return results
+
+    def record_failure(self, exc: Exception) -> None:
+        """Count a failed round, say why (no personal data) and schedule the retry."""
+        self.status.consecutive_failures += 1
+        self.status.failures_total += 1
+        self.status.last_error = describe(exc)
+        delay = min(self.max_backoff_s, 30.0 * 2 ** min(self.status.consecutive_failures - 1, 30))
+        delay = random.uniform(delay / 2, delay)
+        self.status.next_attempt = self.clock() + timedelta(seconds=delay)
+        with contextlib.suppress(Exception):  # the store itself may be what failed
+            self.status.sequence = self.store.info().sequence
+        if isinstance(exc, OmsError | OSError):
+            log.warning("sync failed", error=self.status.last_error, retry_in_s=round(delay))
+        else:  # a bug: keep the traceback in the log (its text is not shown in the status)
+            log.error(
+                "sync failed unexpectedly",
+                error=self.status.last_error,
+                retry_in_s=round(delay),
+                exc_info=exc,
+            )
 
     async def _round(self) -> list[ImportResult]:
         registry_now = await self.client.server_time()
@@ -178,15 +246,25 @@ class SnapshotSync:
             return
         doc, sig = published
         try:
-            self.trust.apply_trust_list(doc, sig)
+            await asyncio.to_thread(self.trust.apply_trust_list, doc, sig)
         except TrustError as exc:
-            if exc.code != "trust_list_old":
-                log.warning("trust list refused; keeping the current one", code=exc.code)
+            if exc.code == "trust_list_old":  # the one we hold: nothing to do
+                self.status.trust_list_error = None
+                return
+            self.status.trust_list_error = describe(exc)
+            self.status.trust_list_failures_total += 1
+            log.warning(
+                "trust list refused; keeping the current one",
+                code=exc.code,
+                error=self.status.trust_list_error,
+            )
+        else:
+            self.status.trust_list_error = None
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(OmsError, OSError):  # recorded in self.status
-                await self.run_once()
+                await self.run_once()  # raises nothing else (see run_once)
             wait = (self.status.next_attempt or self.clock()) - self.clock()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(1.0, wait.total_seconds()))
