@@ -2,6 +2,11 @@
 
 Positive answers live ``ttl`` seconds, negative ones ("not found") ``negative_ttl`` — shorter,
 so a person registered a minute ago is found on the next try. Thread-safe; sized by config.
+
+Only answers the client accepted go in (signature, nonce, query, record and clock checked:
+``protocol.check_binding``); a refused answer raises before ``put`` and is never stored. A
+cached answer was bound to its own request when it arrived and is only as fresh as its TTL:
+the verdict says "registry (cached)".
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from verifier import config
 from verifier.crypto.keys import PublicKey, load_public_key
 from verifier.registry.generator import GeneratedRegister, generate
 from verifier.registry.server import ServerConfig, ThreadedServer, create_app
@@ -29,6 +30,7 @@ OTHER_TOKEN = "second-token"
 SEED = 20240501
 TRUST_LIST = b'{"version": 1, "keys": []}\n'
 TRUST_SIG = bytes(range(64))
+NONCE = "0123456789abcdef" * 2  # the raw-httpx tests' nonce; the real client draws one each call
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,19 @@ class Register:
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+BUDGET = 0.6
+
+
+def make_cfg(state: Path, register: Register, url: str) -> config.Config:
+    """A daemon config trusting the register's key, asking ``url`` (fake or real)."""
+    trust = state / "trust"
+    trust.mkdir(parents=True, exist_ok=True)
+    shutil.copy(register.gen.public_key_pem, trust / "registry.pub.pem")
+    (trust / "registry.toml").write_text('purpose = "snapshot"\npublic_key = "registry.pub.pem"\n')
+    (state / "c.toml").write_text(f"[registry]\nbudget_s = {BUDGET}\n")
+    return config.load(str(state / "c.toml"), str(state), registry_url=url, registry_token=TOKEN)
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +102,10 @@ def server(
 @pytest.fixture
 def client(server: ThreadedServer) -> Iterator[httpx.Client]:
     with httpx.Client(
-        base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        params={"nonce": NONCE},
+        timeout=10,
     ) as c:
         yield c
 
@@ -212,6 +230,9 @@ def pg_server(register: Register, pg_cluster: PgCluster) -> Iterator[ThreadedSer
 @pytest.fixture
 def pg_client(pg_server: ThreadedServer) -> Iterator[httpx.Client]:
     with httpx.Client(
-        base_url=pg_server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        base_url=pg_server.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        params={"nonce": NONCE},
+        timeout=10,
     ) as c:
         yield c

@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.registry.conftest import TOKEN, Register
-from verifier import config
+from tests.registry.conftest import BUDGET, TOKEN, Register, make_cfg
 from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
 from verifier.registry.breaker import BreakerState
@@ -26,8 +25,6 @@ from verifier.registry.server import ServerConfig, ThreadedServer, create_app
 from verifier.service.assembly import Assembly, answer_verifier, assemble, import_snapshot
 from verifier.service.sync import SnapshotSync
 from verifier.verdict import Outcome, Reason
-
-BUDGET = 0.6
 
 
 def put_faults(server: ThreadedServer, **faults: Any) -> None:
@@ -41,15 +38,6 @@ def put_faults(server: ThreadedServer, **faults: Any) -> None:
 def faults(server: ThreadedServer) -> Iterator[ThreadedServer]:
     yield server
     httpx.delete(f"{server.url}/_faults", headers={"Authorization": f"Bearer {TOKEN}"})
-
-
-def make_cfg(state: Path, register: Register, url: str) -> config.Config:
-    trust = state / "trust"
-    trust.mkdir(parents=True, exist_ok=True)
-    shutil.copy(register.gen.public_key_pem, trust / "registry.pub.pem")
-    (trust / "registry.toml").write_text('purpose = "snapshot"\npublic_key = "registry.pub.pem"\n')
-    (state / "c.toml").write_text(f"[registry]\nbudget_s = {BUDGET}\n")
-    return config.load(str(state / "c.toml"), str(state), registry_url=url, registry_token=TOKEN)
 
 
 @pytest.fixture

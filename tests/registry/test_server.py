@@ -20,7 +20,7 @@ from verifier.registry.generator import generate
 from verifier.registry.protocol import PersonAnswer
 from verifier.registry.server import ServerConfig, ServerSetupError, ThreadedServer, create_app
 
-from .conftest import OTHER_TOKEN, TOKEN, TRUST_LIST, TRUST_SIG, Register, read_rows
+from .conftest import NONCE, OTHER_TOKEN, TOKEN, TRUST_LIST, TRUST_SIG, Register, read_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,7 +165,10 @@ def test_search_caps_candidates(tmp_path: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     cfg = ServerConfig(data_dir=gen.out_dir, port=0, insecure_no_auth=True, log_level="warning")
-    with ThreadedServer(create_app(cfg), cfg) as srv, httpx.Client(base_url=srv.url) as c:
+    with (
+        ThreadedServer(create_app(cfg), cfg) as srv,
+        httpx.Client(base_url=srv.url, params={"nonce": NONCE}) as c,
+    ):
         body = {"surname": "тестов", "given_name": "тест", "birth_date": "1980-01-01"}
         resp = c.post("/v1/persons/search", json=body)
         found = protocol.parse_candidates(resp.content)

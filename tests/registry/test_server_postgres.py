@@ -17,15 +17,18 @@ def _records(resp: httpx.Response) -> object:
     if resp.status_code != 200:
         return (resp.status_code, resp.json()["code"])
     if resp.content.startswith(b'{"candidates"'):
-        return [a.record for a in protocol.parse_candidates(resp.content)]
-    return protocol.parse_person_answer(resp.content).record
+        return [(a.record, a.documents, a.query) for a in protocol.parse_candidates(resp.content)]
+    a = protocol.parse_person_answer(resp.content)
+    return a.record, a.documents, a.query, a.alias
 
 
 def test_same_answers_as_sqlite(
     client: httpx.Client, pg_client: httpx.Client, register: Register
 ) -> None:
     rng = random.Random(11)
-    rows = rng.sample(register.live, 80) + register.deleted
+    revoked = [r for r in register.live if r["revoked_carrier"]]
+    assert revoked, "the generator should have revoked some documents"
+    rows = rng.sample(register.live, 80) + revoked + register.deleted
     requests: list[tuple[str, str, dict[str, object]]] = [
         ("GET", f"/v1/persons/{r['enp']}", {}) for r in rows
     ]

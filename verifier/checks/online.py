@@ -4,24 +4,30 @@ Modes (per request): ``offline`` — the snapshot only; ``online`` — the regis
 the snapshot first and the registry when the snapshot cannot answer (absent, expired, another
 region, the ENP not in it); with ``fresh`` the registry first. When both answer and disagree,
 the registry wins and the disagreement is reported in the verdict.
+
+Only answers the client accepted (signature, nonce, query, record, clock: protocol.check_binding)
+reach the cache; a cached answer is as fresh as its TTL and its origin says "cached". A signed
+answer also carries the revocation state of the person's paper policy and card, which becomes
+``StatusResult.revocation`` for a paper policy or card credential.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from cache.online_cache import OnlineCache
-from cache.register_model import AliasKind
+from cache.register_model import AliasKind, Carrier
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.ports import StatusChecker, StatusResult
 from verifier.checks.register import register_summary, status_check
-from verifier.credential import Credential
+from verifier.credential import Credential, CredentialKind
 from verifier.errors import OmsError
 from verifier.registry.client import RegistryAdapter
-from verifier.registry.protocol import PersonAnswer, ProtocolError, RegistryProblem
-from verifier.verdict import CheckStatus, Reason, failed, skipped
+from verifier.registry.protocol import AnswerClockSkew, PersonAnswer
+from verifier.verdict import CheckResult, CheckStatus, Reason, failed, passed, skipped
 
 T = TypeVar("T")
 # Runs a coroutine factory on the client's loop with a timeout (see registry/blocking.py).
@@ -51,20 +57,22 @@ class OnlineStatusChecker:
         self.cache = cache
         self.budget_s = budget_s
 
-    def _ask(self, c: Credential) -> PersonAnswer | None:
+    def _ask(self, c: Credential, now: datetime) -> PersonAnswer | None:
         budget = self.budget_s
         if c.enp is not None:
             enp = c.enp
-            return self.run(lambda: self.client.lookup_enp(enp, budget=budget), budget + 0.25)
+            return self.run(
+                lambda: self.client.lookup_enp(enp, budget=budget, now=now), budget + 0.25
+            )
         if c.temp_cert_number is not None:
             num = c.temp_cert_number
             return self.run(
-                lambda: self.client.lookup_number(AliasKind.TEMP_CERT, num, budget=budget),
+                lambda: self.client.lookup_number(AliasKind.TEMP_CERT, num, budget=budget, now=now),
                 budget + 0.25,
             )
         old = f"{c.old_series}{c.old_number}"
         return self.run(
-            lambda: self.client.lookup_number(AliasKind.OLD_NUMBER, old, budget=budget),
+            lambda: self.client.lookup_number(AliasKind.OLD_NUMBER, old, budget=budget, now=now),
             budget + 0.25,
         )
 
@@ -79,8 +87,16 @@ class OnlineStatusChecker:
             origin = "registry (cached)"
         else:
             try:
-                answer = self._ask(c)
-            except (OmsError, ProtocolError, RegistryProblem) as exc:
+                answer = self._ask(c, ctx.now)
+            except AnswerClockSkew as exc:
+                # Refused, never cached. From the future: this device's clock (or the
+                # registry's) is wrong — say so. From the past: a replay or a stale answer.
+                reason = Reason.CLOCK_INCONSISTENT if exc.future else Reason.REGISTRY_UNAVAILABLE
+                return StatusResult(
+                    skipped("register_status", f"registry: {exc.code}: {exc.message}", reason),
+                    "registry",
+                )
+            except OmsError as exc:  # ProtocolError, RegistryProblem, RegistryUnavailable…
                 return StatusResult(
                     skipped(
                         "register_status",
@@ -89,6 +105,8 @@ class OnlineStatusChecker:
                     ),
                     "registry",
                 )
+            # Only answers that passed signature and binding checks get here: a refused one
+            # raised above and is never cached.
             if self.cache is not None:
                 self.cache.put(key, answer)
             origin = "registry"
@@ -97,6 +115,7 @@ class OnlineStatusChecker:
                 failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: not found"),
                 "registry",
             )
+        revocation = document_revocation(answer, c, origin)
         origin = f"{origin} at {answer.answered_at.isoformat(timespec='seconds')}"
         return StatusResult(
             status_check(answer.record, ctx.today, origin),
@@ -105,7 +124,34 @@ class OnlineStatusChecker:
             proof=answer.raw,
             extra={"register": register_summary(answer.record)},
             record=answer.record,
+            revocation=revocation,
         )
+
+
+_CARRIER = {CredentialKind.PAPER_POLICY: Carrier.PAPER, CredentialKind.CARD: Carrier.CARD}
+
+
+def document_revocation(answer: PersonAnswer, c: Credential, origin: str) -> CheckResult | None:
+    """What the signed answer says of the credential's physical document (None: not one).
+
+    The answer is about the asked ENP (the client checked), and its ``documents`` are signed
+    with it, so "not revoked" here is a fresh source's word.
+    """
+    carrier = _CARRIER.get(c.kind)
+    if carrier is None:
+        return None
+    state = answer.document(carrier)
+    if state is None:
+        return skipped(
+            "revocation", f"{origin}: said nothing of the document", Reason.REVOCATION_UNKNOWN
+        )
+    if not state.revoked:
+        return passed("revocation", f"{origin}: not reported lost/revoked")
+    why = state.reason.name.lower() if state.reason else "revoked"
+    since = f" since {state.since.isoformat()}" if state.since else ""
+    return failed(
+        "revocation", Reason.DOCUMENT_REVOKED, f"{origin}: {carrier.name.lower()} {why}{since}"
+    )
 
 
 def _answered(r: StatusResult) -> bool:

@@ -4,8 +4,14 @@
   timeouts are cut to what is left of it.
 * Retries with full jitter, only for idempotent calls (GET), only while the budget allows.
 * A circuit breaker stops calls to a dead registry and lets one probe through after a while.
+* Bodies are streamed and reading stops past a cap (256 KiB a person, 1 MiB a search), within
+  one deadline; JSON is parsed depth- and size-bounded (``verifier.safejson``).
 * Answers are validated (``protocol.parse_*``) and person answers' signatures verified before
   anything uses them; a registry that sends garbage counts as failing.
+* Every person lookup and search sends a fresh random nonce; a signed answer (or signed "not
+  found") is used only if it carries that nonce, the exact query, a record matching it and an
+  ``answered_at`` within ``max_clock_skew_s`` of the (injectable) clock — else a typed
+  refusal (``protocol.check_binding``), so replays and cross-query answers never count.
 
 :class:`RegistryAdapter` is the seam: another protocol (a region's SOAP/HL7 service) is one class.
 """
@@ -14,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,9 +32,24 @@ from cache.register_model import AliasKind
 from verifier.errors import OmsError
 from verifier.registry import protocol
 from verifier.registry.breaker import CircuitBreaker
-from verifier.registry.protocol import PersonAnswer, ProtocolError, RegistryProblem, SnapshotIndex
+from verifier.registry.protocol import (
+    NotFoundAnswer,
+    PersonAnswer,
+    ProtocolError,
+    RegistryProblem,
+    SnapshotIndex,
+)
 
-AnswerVerifier = Any  # Callable[[PersonAnswer], bool]; kept loose to avoid a trust import cycle
+# Callable[[PersonAnswer | NotFoundAnswer], bool]; kept loose to avoid a trust import cycle
+AnswerVerifier = Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A status and a body read within its cap."""
+
+    status: int
+    body: bytes
 
 
 class RegistryUnavailable(OmsError):
@@ -50,12 +72,20 @@ class ClientConfig:
     verify_tls: bool | str = True  # or a CA bundle path
     client_cert: tuple[str, str] | None = None  # mutual TLS: (cert PEM, key PEM)
     download_budget_s: float = 600.0
+    max_clock_skew_s: float = 300.0  # answered_at outside now ± this is refused
 
 
 class RegistryAdapter(Protocol):
-    async def lookup_enp(self, enp: str, *, budget: float | None = None) -> PersonAnswer | None: ...
+    async def lookup_enp(
+        self, enp: str, *, budget: float | None = None, now: datetime | None = None
+    ) -> PersonAnswer | None: ...
     async def lookup_number(
-        self, kind: AliasKind, number: str, *, budget: float | None = None
+        self,
+        kind: AliasKind,
+        number: str,
+        *,
+        budget: float | None = None,
+        now: datetime | None = None,
     ) -> PersonAnswer | None: ...
     async def search(
         self, surname: str, given_name: str, patronymic: str | None, birth_date: date
@@ -77,13 +107,21 @@ class HttpRegistryClient:
         verify_answer: AnswerVerifier | None = None,
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+        nonce: Callable[[], str] = protocol.new_nonce,
     ) -> None:
         self.cfg = cfg
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self._nonce = nonce
         self.breaker = breaker or CircuitBreaker(
             failure_threshold=cfg.breaker_failures, reset_after=cfg.breaker_reset_s
         )
         self._verify_answer = verify_answer
-        headers = {"Accept": "application/json", "User-Agent": "oms-verifier"}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": "oms-verifier",
+        }
         if cfg.token:
             headers["Authorization"] = f"Bearer {cfg.token}"
         self._http = httpx.AsyncClient(
@@ -97,7 +135,14 @@ class HttpRegistryClient:
             transport=transport,
             timeout=httpx.Timeout(cfg.budget_s, connect=cfg.connect_timeout_s),
         )
-        self.stats = {"requests": 0, "retries": 0, "failures": 0, "breaker_rejections": 0}
+        self.stats = {
+            "requests": 0,
+            "retries": 0,
+            "failures": 0,
+            "breaker_rejections": 0,
+            "refused": 0,  # signed answers refused as not bound to the question or the time
+            "bytes_read": 0,
+        }
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -113,7 +158,8 @@ class HttpRegistryClient:
         idempotent: bool = True,
         json_body: Any = None,
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
+        cap: int = protocol.MAX_BODY,
+    ) -> Reply:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (budget if budget is not None else self.cfg.budget_s)
         attempts = self.cfg.max_attempts if idempotent else 1
@@ -132,19 +178,19 @@ class HttpRegistryClient:
             self.stats["requests"] += 1
             timeout = httpx.Timeout(remaining, connect=min(self.cfg.connect_timeout_s, remaining))
             try:
-                resp = await self._http.request(
-                    method, path, json=json_body, params=params, timeout=timeout
-                )
-                if resp.status_code >= 500:
-                    last = f"HTTP {resp.status_code}"
+                # One deadline for the whole exchange: a registry dribbling bytes cannot
+                # stretch it (httpx's read timeout is per read, not per answer).
+                async with asyncio.timeout(remaining):
+                    reply = await self._exchange(method, path, json_body, params, timeout, cap)
+                if reply.status >= 500:
+                    last = f"HTTP {reply.status}"
                     self._failed()
-                elif len(resp.content) > protocol.MAX_BODY and "snapshots/" not in path:
-                    last = "oversized answer"
-                    self._failed()
-                    raise ProtocolError(f"answer of {len(resp.content)} bytes is too large")
                 else:
-                    return resp  # 2xx and 4xx: the registry is alive and answered
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                    return reply  # 2xx and 4xx: the registry is alive and answered
+            except ProtocolError:
+                self._failed()
+                raise
+            except (TimeoutError, httpx.TimeoutException, httpx.TransportError) as exc:
                 last = f"{type(exc).__name__}"
                 self._failed()
             if attempt + 1 < attempts:
@@ -155,55 +201,143 @@ class HttpRegistryClient:
                 await asyncio.sleep(pause)
         raise RegistryUnavailable(f"registry gave no usable answer within the budget ({last})")
 
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        params: dict[str, str] | None,
+        timeout: httpx.Timeout,
+        cap: int,
+    ) -> Reply:
+        """Send, then read the body as a stream and stop past ``cap``: never buffer more.
+
+        The body is read raw (``Accept-Encoding: identity``, anything else refused), so a
+        compressed bomb cannot expand behind the count either.
+        """
+        request = self._http.build_request(
+            method, path, json=json_body, params=params, timeout=timeout
+        )
+        resp = await self._http.send(request, stream=True)
+        try:
+            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise ProtocolError(
+                    f"answer is {encoding[:20]}-encoded; only identity is accepted",
+                    code="answer_encoding",
+                )
+            declared = resp.headers.get("content-length")
+            if declared is not None and declared.strip().isdigit() and int(declared) > cap:
+                raise ProtocolError(
+                    f"answer declares {int(declared)} bytes, at most {cap}",
+                    code=protocol.TOO_LARGE,
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.aiter_raw():
+                size += len(chunk)
+                self.stats["bytes_read"] += len(chunk)
+                if size > cap:
+                    raise ProtocolError(
+                        f"answer is longer than {cap} bytes; stopped reading",
+                        code=protocol.TOO_LARGE,
+                    )
+                chunks.append(chunk)
+            return Reply(resp.status_code, b"".join(chunks))
+        finally:
+            await resp.aclose()  # unread rest: the connection is dropped, not drained
+
     def _failed(self) -> None:
         self.stats["failures"] += 1
         self.breaker.record_failure()
 
-    def _answer(self, resp: httpx.Response, parse: Any) -> Any:
+    def _answer(self, reply: Reply, parse: Any) -> Any:
         """Parse a 2xx answer; a malformed one counts against the registry's health."""
         try:
-            value = parse(resp.content)
+            value = parse(reply.body)
         except ProtocolError:
             self._failed()
             raise
         self.breaker.record_success()
         return value
 
-    def _person(self, resp: httpx.Response) -> PersonAnswer | None:
-        if resp.status_code == 404:
-            problem = protocol.parse_problem(resp.status_code, resp.content)
+    def _person(
+        self, reply: Reply, nonce: str, query: protocol.Query, now: datetime | None = None
+    ) -> PersonAnswer | None:
+        """A verified answer to exactly this question, None for a verified "not found"."""
+        if reply.status == 404:
+            problem = protocol.parse_problem(reply.status, reply.body)
             if problem.code != "not_found":
+                self.breaker.record_success()
                 raise problem
-            self.breaker.record_success()
+            not_found: NotFoundAnswer = self._answer(reply, protocol.parse_not_found)
+            self._check(not_found, nonce, query, now)
             return None
-        if resp.status_code >= 400:
+        if reply.status >= 400:
             self.breaker.record_success()
-            raise protocol.parse_problem(resp.status_code, resp.content)
-        answer: PersonAnswer = self._answer(resp, protocol.parse_person_answer)
-        self._check_signature(answer)
+            raise protocol.parse_problem(reply.status, reply.body)
+        answer: PersonAnswer = self._answer(reply, protocol.parse_person_answer)
+        self._check(answer, nonce, query, now)
         return answer
 
-    def _check_signature(self, answer: PersonAnswer) -> None:
+    def _check(
+        self,
+        answer: PersonAnswer | NotFoundAnswer,
+        nonce: str,
+        query: protocol.Query,
+        now: datetime | None = None,
+    ) -> None:
+        """Signature first (a forgery says so), then the binding to question and time."""
         if self._verify_answer is not None and not self._verify_answer(answer):
             self._failed()
             raise ProtocolError(
                 "registry answer signature does not verify", code="registry_bad_signature"
             )
+        try:
+            protocol.check_binding(
+                answer,
+                nonce=nonce,
+                query=query,
+                now=now if now is not None else self._clock(),
+                max_skew_s=self.cfg.max_clock_skew_s,
+            )
+        except ProtocolError:
+            self.stats["refused"] += 1
+            self._failed()
+            raise
 
     # --- calls ----------------------------------------------------------------------------
 
-    async def lookup_enp(self, enp: str, *, budget: float | None = None) -> PersonAnswer | None:
-        answer = self._person(await self._request("GET", f"/v1/persons/{enp}", budget=budget))
-        if answer is not None and answer.record.enp != enp:
-            raise ProtocolError("registry answered about another ENP")
-        return answer
+    async def _lookup(
+        self,
+        path: str,
+        query: protocol.Query,
+        params: dict[str, str],
+        budget: float | None,
+        now: datetime | None,
+    ) -> PersonAnswer | None:
+        nonce = self._nonce()
+        reply = await self._request(
+            "GET", path, params={**params, protocol.NONCE_PARAM: nonce}, budget=budget
+        )
+        return self._person(reply, nonce, query, now)
+
+    async def lookup_enp(
+        self, enp: str, *, budget: float | None = None, now: datetime | None = None
+    ) -> PersonAnswer | None:
+        """``now``: the verification's time (else the client's clock) for the skew check."""
+        return await self._lookup(f"/v1/persons/{enp}", protocol.Query.enp(enp), {}, budget, now)
 
     async def lookup_number(
-        self, kind: AliasKind, number: str, *, budget: float | None = None
+        self,
+        kind: AliasKind,
+        number: str,
+        *,
+        budget: float | None = None,
+        now: datetime | None = None,
     ) -> PersonAnswer | None:
-        key = "temp_cert" if kind is AliasKind.TEMP_CERT else "old_number"
-        resp = await self._request("GET", "/v1/persons", params={key: number}, budget=budget)
-        return self._person(resp)
+        query = protocol.Query.alias(kind, number)
+        return await self._lookup("/v1/persons", query, {query.kind: query.number}, budget, now)
 
     async def search(
         self, surname: str, given_name: str, patronymic: str | None, birth_date: date
@@ -211,29 +345,40 @@ class HttpRegistryClient:
         body = {
             "surname": surname,
             "given_name": given_name,
-            "patronymic": patronymic or "",
+            "patronymic": patronymic,  # None: any patronymic (the protocol's meaning)
             "birth_date": birth_date.isoformat(),
         }
+        query = protocol.Query(
+            "search", protocol.search_digest(surname, given_name, patronymic, birth_date)
+        )
+        nonce = self._nonce()
         # A search is a read, but it is a POST: never retried (idempotency is not promised).
-        resp = await self._request("POST", "/v1/persons/search", json_body=body, idempotent=False)
-        if resp.status_code >= 400:
+        reply = await self._request(
+            "POST",
+            "/v1/persons/search",
+            json_body=body,
+            params={protocol.NONCE_PARAM: nonce},
+            idempotent=False,
+            cap=protocol.MAX_SEARCH_BODY,
+        )
+        if reply.status >= 400:
             self.breaker.record_success()
-            raise protocol.parse_problem(resp.status_code, resp.content)
-        answers: list[PersonAnswer] = self._answer(resp, protocol.parse_candidates)
+            raise protocol.parse_problem(reply.status, reply.body)
+        answers: list[PersonAnswer] = self._answer(reply, protocol.parse_candidates)
         for a in answers:
-            self._check_signature(a)
+            self._check(a, nonce, query)
         return answers
 
     async def server_time(self) -> datetime:
-        resp = await self._request("GET", "/v1/time")
-        self._raise_for_problem(resp)
-        t: datetime = self._answer(resp, protocol.parse_time)
+        reply = await self._request("GET", "/v1/time")
+        self._raise_for_problem(reply)
+        t: datetime = self._answer(reply, protocol.parse_time)
         return t
 
     async def snapshot_index(self) -> SnapshotIndex:
-        resp = await self._request("GET", "/v1/snapshots")
-        self._raise_for_problem(resp)
-        idx: SnapshotIndex = self._answer(resp, protocol.parse_snapshot_index)
+        reply = await self._request("GET", "/v1/snapshots")
+        self._raise_for_problem(reply)
+        idx: SnapshotIndex = self._answer(reply, protocol.parse_snapshot_index)
         return idx
 
     async def download(self, name: str, dest: Path) -> int:
@@ -249,7 +394,12 @@ class HttpRegistryClient:
                 "GET", f"/v1/snapshots/{name}", timeout=self.cfg.download_budget_s
             ) as resp:
                 if resp.status_code >= 400:
-                    body = await resp.aread()
+                    body = b""
+                    async for chunk in resp.aiter_raw():  # a problem is small: read a little
+                        body += chunk
+                        if len(body) > protocol.MAX_BODY:
+                            body = b""
+                            break
                     self.breaker.record_success()
                     raise protocol.parse_problem(resp.status_code, body)
                 with tmp.open("wb") as f:
@@ -266,19 +416,19 @@ class HttpRegistryClient:
 
     async def trust_list(self) -> tuple[bytes, bytes] | None:
         doc = await self._request("GET", "/v1/trust-list")
-        if doc.status_code == 404:
+        if doc.status == 404:
             self.breaker.record_success()
             return None
         self._raise_for_problem(doc)
         sig = await self._request("GET", "/v1/trust-list.sig")
         self._raise_for_problem(sig)
         self.breaker.record_success()
-        return doc.content, sig.content
+        return doc.body, sig.body
 
-    def _raise_for_problem(self, resp: httpx.Response) -> None:
-        if resp.status_code >= 400:
+    def _raise_for_problem(self, reply: Reply) -> None:
+        if reply.status >= 400:
             self.breaker.record_success()
-            raise protocol.parse_problem(resp.status_code, resp.content)
+            raise protocol.parse_problem(reply.status, reply.body)
 
 
 __all__ = [

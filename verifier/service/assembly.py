@@ -49,9 +49,11 @@ def open_store(cfg: Config) -> SnapshotStore:
 
 
 def answer_verifier(trust: TrustStore) -> object:
-    """Registry answers are signed with the registry's ``snapshot`` key (protocol.py)."""
+    """Registry answers (found and not found) are signed with the registry's ``snapshot`` key
+    (protocol.py); the client checks their binding to the question and the time after this."""
+    from verifier.registry.protocol import NotFoundAnswer
 
-    def verify(answer: PersonAnswer) -> bool:
+    def verify(answer: PersonAnswer | NotFoundAnswer) -> bool:
         key = trust.get(Purpose.SNAPSHOT, answer.key_id)
         if key is None or key.state is KeyState.REVOKED:
             return False
@@ -76,6 +78,9 @@ def make_client(cfg: Config, trust: TrustStore) -> HttpRegistryClient | None:
             budget_s=r.budget_s,
             verify_tls=str(r.ca_bundle) if r.ca_bundle else True,
             client_cert=cert,
+            # One skew for snapshots and online answers: an answer dated outside now ± this
+            # is refused (answer_clock_skew).
+            max_clock_skew_s=cfg.register.max_clock_skew_s,
         ),
         verify_answer=answer_verifier(trust),
     )

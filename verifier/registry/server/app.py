@@ -6,11 +6,10 @@ See docs/registry-service.md for the operator's view and docs/registry-openapi.y
 from __future__ import annotations
 
 import hmac
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,31 +25,32 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cache.name_hash import normalize_name
 from cache.register_model import AliasKind, RegisterRecord
+from verifier import safejson
 from verifier.crypto import hashes
 from verifier.crypto.signatures import sign_digest
+from verifier.registry import protocol
 from verifier.registry.protocol import (
     API_PREFIX,
     MAX_CANDIDATES,
     PROBLEM_TYPE,
-    person_answer_to_wire,
+    Query,
     problem,
-    signed_payload,
     snapshot_index_to_wire,
 )
 
 from .config import ServerConfig
 from .data import RegistryData, ServerSetupError, load_registry_data
-from .faults import WRONG_SIGNATURE, FaultInjector
+from .faults import CLOCK_OFFSET, WRONG_SIGNATURE, FaultInjector
 from .stores import RegistryStore, open_store
 
 _ENP = re.compile(r"^\d{16}$")
-_TEMP_CERT = re.compile(r"^\d{1,20}$")
+_TEMP_CERT = re.compile(r"^\d{1,20}$")  # after protocol.normalize_number
 _OLD_NUMBER = re.compile(r"^[0-9A-ZА-Я]{1,32}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME_MAX = 200
 _DOCS = Path(__file__).resolve().parents[3] / "docs" / "registry-openapi.yaml"
 _STATUS_CODES = {
-    400: "bad_request",
+    400: "bad_request",  # also bad_enp, bad_query, bad_nonce from the endpoints
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
@@ -140,31 +140,81 @@ class Registry:
 
     # --- answers ---------------------------------------------------------------------------
 
-    def sign_answer(self, record: RegisterRecord, *, wrong: bool = False) -> dict[str, Any]:
-        answered_at = self.clock()
-        payload = signed_payload(record, answered_at)
+    def sign(
+        self,
+        query: Query,
+        nonce: str,
+        record: RegisterRecord | None,
+        *,
+        alias: Query | None = None,
+        documents: protocol.Documents = (),
+        wrong: bool = False,
+        offset_s: int = 0,
+    ) -> dict[str, Any]:
+        """A signed answer (format 2) to ``query`` with the client's ``nonce``; record None is
+        the signed "not found". ``wrong``/``offset_s`` are fault injection only."""
+        answered_at = self.clock() + timedelta(seconds=offset_s)
+        fields: dict[str, Any] = {
+            "nonce": nonce,
+            "query": query,
+            "answered_at": answered_at,
+            "record": record,
+            "alias": alias,
+            "documents": documents,
+        }
+        payload = protocol.signed_payload(**fields)
         if wrong:  # fault injection: a well-formed signature over other bytes
             payload += b"\n"
         signature = sign_digest(self.data.signing_key, hashes.digest(hashes.STREEBOG256, payload))
-        return person_answer_to_wire(record, answered_at, self.data.key_id, signature)
+        return protocol.answer_to_wire(**fields, key_id=self.data.key_id, signature=signature)
+
+    def _found(self, query: Query, nonce: str, record: RegisterRecord, **kw: Any) -> dict[str, Any]:
+        return self.sign(
+            query,
+            nonce,
+            record,
+            documents=protocol.documents_of(self.store.document_revocations(record.enp)),
+            **kw,
+        )
 
     @staticmethod
-    def _wrong(request: Request) -> bool:
-        return bool(request.scope.get("state", {}).get(WRONG_SIGNATURE))
+    def _faults(request: Request) -> dict[str, Any]:
+        state = request.scope.get("state", {})
+        return {
+            "wrong": bool(state.get(WRONG_SIGNATURE)),
+            "offset_s": int(state.get(CLOCK_OFFSET, 0)),
+        }
+
+    @staticmethod
+    def _nonce(request: Request) -> str | None:
+        given = request.query_params.getlist(protocol.NONCE_PARAM)
+        return given[0] if len(given) == 1 and protocol.valid_nonce(given[0]) else None
 
     async def _person(
-        self, request: Request, find: Callable[[], RegisterRecord | None]
+        self,
+        request: Request,
+        query: Query,
+        find: Callable[[], RegisterRecord | None],
+        *,
+        alias: bool = False,
     ) -> Response:
-        wrong = self._wrong(request)
+        nonce = self._nonce(request)
+        if nonce is None:
+            return _bad_nonce()
+        faults = self._faults(request)
 
-        def work() -> dict[str, Any] | None:
+        def work() -> dict[str, Any]:
             record = find()
-            return None if record is None else self.sign_answer(record, wrong=wrong)
+            if record is None:
+                return self.sign(query, nonce, None, **faults)
+            return self._found(query, nonce, record, alias=query if alias else None, **faults)
 
         doc = await run_in_threadpool(work)
-        if doc is None:
-            return problem_response(404, "not_found", "no such person in the register")
-        return JSONResponse(doc, headers={"Cache-Control": "no-store"})
+        headers = {"Cache-Control": "no-store"}
+        if not doc["found"]:
+            body = {**problem(404, "not_found", "no such person in the register"), **doc}
+            return ProblemResponse(body, status_code=404, headers=headers)
+        return JSONResponse(doc, headers=headers)
 
     # --- endpoints -------------------------------------------------------------------------
 
@@ -180,7 +230,7 @@ class Registry:
         enp = request.path_params["enp"]
         if not _ENP.match(enp):
             return problem_response(400, "bad_enp", "an ENP is exactly 16 digits")
-        return await self._person(request, lambda: self.store.by_enp(enp))
+        return await self._person(request, Query.enp(enp), lambda: self.store.by_enp(enp))
 
     async def person_by_alias(self, request: Request) -> Response:
         q = request.query_params
@@ -190,16 +240,19 @@ class Registry:
                 400, "bad_query", "give exactly one of temp_cert=NUMBER or old_number=SERIESNUMBER"
             )
         if temp:
-            number = re.sub(r"\s+", "", temp[0])
             kind = AliasKind.TEMP_CERT
+            number = protocol.normalize_number(kind, temp[0])
             valid = _TEMP_CERT.match(number)
         else:
-            number = re.sub(r"[\s\-№]+", "", old[0]).upper().replace("Ё", "Е")
             kind = AliasKind.OLD_NUMBER
+            number = protocol.normalize_number(kind, old[0])
             valid = _OLD_NUMBER.match(number)
         if not valid:
             return problem_response(400, "bad_query", f"{kind.name.lower()} is malformed")
-        return await self._person(request, lambda: self.store.by_alias(kind, number))
+        query = Query.alias(kind, number)
+        return await self._person(
+            request, query, lambda: self.store.by_alias(kind, number), alias=True
+        )
 
     async def search(self, request: Request) -> Response:
         limit = self.config.max_body
@@ -213,15 +266,19 @@ class Registry:
             if size > limit:
                 return problem_response(413, "too_large", f"the body is limited to {limit} bytes")
             chunks.append(chunk)
+        nonce = self._nonce(request)
+        if nonce is None:
+            return _bad_nonce()
         try:
-            query = _search_query(b"".join(chunks))
+            names = _search_query(b"".join(chunks))
         except ValueError as exc:
             return problem_response(422, "bad_request", str(exc))
-        wrong = self._wrong(request)
+        query = Query("search", protocol.search_digest(*names))
+        faults = self._faults(request)
 
         def work() -> list[dict[str, Any]]:
-            found = self.store.search(*query, MAX_CANDIDATES)[:MAX_CANDIDATES]
-            return [self.sign_answer(r, wrong=wrong) for r in found]
+            found = self.store.search(*names, MAX_CANDIDATES)[:MAX_CANDIDATES]
+            return [self._found(query, nonce, r, **faults) for r in found]
 
         found = await run_in_threadpool(work)
         return JSONResponse({"candidates": found}, headers={"Cache-Control": "no-store"})
@@ -254,11 +311,17 @@ class Registry:
         return Response(self.openapi, media_type="application/yaml")
 
 
+def _bad_nonce() -> Response:
+    return problem_response(
+        400, "bad_nonce", "give nonce=<32 hex digits>, fresh for every request (protocol v1)"
+    )
+
+
 def _search_query(body: bytes) -> tuple[str, str, str | None, date]:
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError("the body is not JSON") from exc
+        doc = safejson.loads(body, what="search query")
+    except safejson.JsonError as exc:
+        raise ValueError(f"the body is not usable JSON ({exc.code})") from exc
     if not isinstance(doc, dict):
         raise ValueError("the body must be a JSON object")
     names: dict[str, str | None] = {}

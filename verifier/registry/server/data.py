@@ -9,6 +9,7 @@ search endpoint), optionally ``trust-list.json``/``trust-list.sig``.
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ SNAPSHOT_NAME = re.compile(r"^(full|delta)-\d{6}\.omssnap$")
 KEY_FILE = "registry-snapshot.key.pem"
 PUB_FILE = "registry-snapshot.pub.pem"
 PERSONS_FILE = "persons.csv"
+log = logging.getLogger("oms.registry.server")
 
 
 class ServerSetupError(OmsError):
@@ -72,6 +74,19 @@ def _header(path: Path) -> SnapshotHeader:
         raise ServerSetupError(f"cannot read snapshot {path.name}: {exc}") from exc
 
 
+def _warn_if_readable(path: Path) -> None:
+    """The key and ``persons.csv`` are secrets/personal data: say so if others can read them
+    (the service does not create them; ``registry generate`` should, 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s is accessible to group/others (mode %o); chmod 600 it", path.name, mode & 0o777
+        )
+
+
 def load_registry_data(data_dir: Path) -> RegistryData:
     data_dir = Path(data_dir)
     key_path = data_dir / KEY_FILE
@@ -81,6 +96,8 @@ def load_registry_data(data_dir: Path) -> RegistryData:
         raise ServerSetupError(f"cannot read {key_path}: {exc.strerror}") from exc
     except (CryptoError, OmsError) as exc:
         raise ServerSetupError(f"{key_path} is not a usable private key: {exc}") from exc
+    _warn_if_readable(key_path)
+    _warn_if_readable(data_dir / PERSONS_FILE)
     public = key.public_key()
     pub_path = data_dir / PUB_FILE
     if pub_path.exists():

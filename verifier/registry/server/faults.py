@@ -6,7 +6,9 @@ starts with ``paths`` then, in this order: waits ``latency_ms`` + U(0, ``jitter_
 probability ``error_rate`` gets an ``error_status`` problem; with ``reset_rate`` gets response
 headers and part of a body, then the connection is closed (the client sees a transport
 error); with ``garbage_rate`` gets 200 ``application/json`` random bytes; with
-``wrong_signature_rate`` a person answer is signed over different bytes. Each rate is drawn from
+``wrong_signature_rate`` a person answer is signed over different bytes; with
+``answer_clock_offset_s`` every signed answer is dated that many seconds off the service's
+clock (a registry with a wrong clock, or a key holder back-dating answers). Each rate is drawn from
 one RNG seeded by ``seed`` (re-seeded on every PUT/DELETE), so a sequential test is reproducible.
 """
 
@@ -25,6 +27,8 @@ from verifier.registry.protocol import PROBLEM_TYPE, problem
 
 FAULTS_PATH = "/_faults"
 WRONG_SIGNATURE = "oms_fault_wrong_signature"  # key in scope["state"]
+CLOCK_OFFSET = "oms_fault_clock_offset_s"  # key in scope["state"]
+_MAX_OFFSET_S = 200 * 366 * 86400  # 2019 and 2099 are both within reach
 _MAX_CONTROL_BODY = 4096
 
 
@@ -37,6 +41,7 @@ class FaultSettings:
     reset_rate: float = 0.0
     garbage_rate: float = 0.0
     wrong_signature_rate: float = 0.0
+    answer_clock_offset_s: int = 0
     paths: str = "/v1/"
     seed: int = 0
 
@@ -49,12 +54,14 @@ class FaultSettings:
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
         out = cls(**doc)
-        for name in ("latency_ms", "jitter_ms", "error_status", "seed"):
+        for name in ("latency_ms", "jitter_ms", "error_status", "seed", "answer_clock_offset_s"):
             v = getattr(out, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ValueError(f"{name} must be an integer")
         if not (0 <= out.latency_ms <= 60_000 and 0 <= out.jitter_ms <= 60_000):
             raise ValueError("latency_ms and jitter_ms must be within 0..60000")
+        if abs(out.answer_clock_offset_s) > _MAX_OFFSET_S:
+            raise ValueError(f"answer_clock_offset_s must be within ±{_MAX_OFFSET_S}")
         if not 500 <= out.error_status <= 599:
             raise ValueError("error_status must be a 5xx status")
         for name in ("error_rate", "reset_rate", "garbage_rate", "wrong_signature_rate"):
@@ -184,6 +191,8 @@ class FaultInjector:
             return
         if wrong:
             scope.setdefault("state", {})[WRONG_SIGNATURE] = True
+        if s.answer_clock_offset_s:
+            scope.setdefault("state", {})[CLOCK_OFFSET] = s.answer_clock_offset_s
         await self.app(scope, receive, send)
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -5,22 +5,40 @@ applied (signatures checked) to a :class:`cache.snapshot_store.SnapshotStore`; t
 serves from it directly, the PostgreSQL store copies its final records and aliases into its own
 tables with COPY. Names for the search endpoint come from ``persons.csv``. Every method is
 blocking; the app calls them in a worker thread.
+
+The SQLite files hold names, birth dates and name hashes: they live in a 0700 work dir, are
+created 0600, are removed at a clean stop, and a dir left by a killed service (its flock is
+free) is removed at the next start.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import queue
 import shutil
 import sqlite3
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cache.register_model import AliasKind, PolicyStatus, PolicyType, RegisterRecord
+from cache.register_model import (
+    AliasKind,
+    Carrier,
+    DocumentRevocation,
+    PolicyStatus,
+    PolicyType,
+    RegisterRecord,
+    RevocationReason,
+    from_days,
+)
 from cache.snapshot_store import SnapshotStore
 
 from .config import ServerConfig
@@ -29,6 +47,8 @@ from .data import RegistryData, ServerSetupError, build_snapshot_store, read_nam
 if TYPE_CHECKING:
     import psycopg
 
+log = logging.getLogger("oms.registry.server")
+
 
 class RegistryStore(Protocol):
     kind: str
@@ -36,6 +56,10 @@ class RegistryStore(Protocol):
     def by_enp(self, enp: str) -> RegisterRecord | None: ...
 
     def by_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None: ...
+
+    def document_revocations(self, enp: str) -> dict[Carrier, DocumentRevocation | None]:
+        """Every carrier of the person: its revocation, or None when it is not revoked."""
+        ...
 
     def search(
         self, surname: str, given_name: str, patronymic: str | None, birth_date: date, limit: int
@@ -56,18 +80,93 @@ def open_store(config: ServerConfig, data: RegistryData) -> RegistryStore:
     return SqliteStore.build(data, state_dir=config.state_dir)
 
 
+WORK_PREFIX = "oms-registry-"
+LOCK_FILE = "lock"
+_UNLOCKED_GRACE_S = 60.0  # a work dir without a lock this old is a crash before the lock
+
+
+def _private_file(path: Path) -> Path:
+    """Create ``path`` empty and 0600 before SQLite opens it (SQLite gives its journal and WAL
+    files the database file's mode): it holds names and birth dates."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+    return path
+
+
+def _hold_lock(work: Path) -> int:
+    """An flock held for the life of the work dir: the kernel drops it when the process dies,
+    SIGKILL included, which is how a later start tells a stale dir from a live one."""
+    fd = os.open(work / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def remove_stale_work_dirs(parent: Path) -> list[Path]:
+    """Remove work dirs left in ``parent`` by a killed service (their lock is free).
+
+    A live instance holds its lock, so two services sharing a state dir never remove each
+    other's files. Only this user's directories with our prefix are looked at.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for d in entries:
+        try:
+            st = d.lstat()
+        except OSError:
+            continue
+        if (
+            not d.name.startswith(WORK_PREFIX)
+            or not stat.S_ISDIR(st.st_mode)
+            or st.st_uid != os.geteuid()
+        ):
+            continue
+        try:
+            fd = os.open(d / LOCK_FILE, os.O_RDWR)
+        except FileNotFoundError:
+            if time.time() - st.st_mtime < _UNLOCKED_GRACE_S:
+                continue  # possibly being created right now
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+            continue
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live service owns it
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+        finally:
+            os.close(fd)
+    if removed:
+        log.warning("removed %d stale registry work dir(s) left by a killed service", len(removed))
+    return removed
+
+
 @contextmanager
 def _verified_import(
     data: RegistryData, state_dir: Path | None
-) -> Iterator[tuple[Path, SnapshotStore]]:
-    """A temporary directory holding the verified SnapshotStore; removed when the caller says."""
+) -> Iterator[tuple[Path, SnapshotStore, int]]:
+    """A private work directory (0700, locked) holding the verified SnapshotStore; removed
+    when the caller says, or here if the import fails. Stale ones are cleaned up first."""
+    parent = Path(state_dir) if state_dir is not None else Path(tempfile.gettempdir())
     if state_dir is not None:
-        Path(state_dir).mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="oms-registry-", dir=state_dir))
+        parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_work_dirs(parent)
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=parent))  # 0700
+    lock = -1
     try:
-        yield work, build_snapshot_store(data, work / "register.sqlite")
+        lock = _hold_lock(work)
+        db = _private_file(work / "register.sqlite")
+        yield work, build_snapshot_store(data, db), lock
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        if lock >= 0:
+            os.close(lock)
         raise
 
 
@@ -79,8 +178,11 @@ class SqliteStore:
 
     kind = "sqlite"
 
-    def __init__(self, work: Path, snapshots: SnapshotStore, names_path: Path) -> None:
+    def __init__(
+        self, work: Path, snapshots: SnapshotStore, names_path: Path, lock: int = -1
+    ) -> None:
         self._work = work
+        self._lock_fd = lock
         self._snapshots = snapshots
         self._names_path = names_path
         self._local = threading.local()
@@ -89,8 +191,8 @@ class SqliteStore:
 
     @classmethod
     def build(cls, data: RegistryData, *, state_dir: Path | None = None) -> SqliteStore:
-        with _verified_import(data, state_dir) as (work, snapshots):
-            names = work / "names.sqlite"
+        with _verified_import(data, state_dir) as (work, snapshots, lock):
+            names = _private_file(work / "names.sqlite")
             db = sqlite3.connect(names)
             try:
                 db.execute(
@@ -108,7 +210,7 @@ class SqliteStore:
                 db.commit()
             finally:
                 db.close()
-            return cls(work, snapshots, names)
+            return cls(work, snapshots, names, lock)
 
     def _names(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -126,6 +228,9 @@ class SqliteStore:
 
     def by_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None:
         return self._snapshots.lookup_alias(kind, number)
+
+    def document_revocations(self, enp: str) -> dict[Carrier, DocumentRevocation | None]:
+        return {c: self._snapshots.document_revocation(enp, c) for c in Carrier}
 
     def search(
         self, surname: str, given_name: str, patronymic: str | None, birth_date: date, limit: int
@@ -151,12 +256,16 @@ class SqliteStore:
             self._conns.clear()
         self._snapshots.close()
         shutil.rmtree(self._work, ignore_errors=True)
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 _PG_TABLES = """
-DROP TABLE IF EXISTS oms_registry_names, oms_registry_aliases, oms_registry_records;
+DROP TABLE IF EXISTS oms_registry_names, oms_registry_aliases, oms_registry_records,
+    oms_registry_revoked_docs;
 CREATE TABLE oms_registry_records (
     enp char(16) PRIMARY KEY,
     policy_type text NOT NULL,
@@ -175,6 +284,13 @@ CREATE TABLE oms_registry_aliases (
     enp char(16) NOT NULL,
     PRIMARY KEY (kind, number)
 );
+CREATE TABLE oms_registry_revoked_docs (
+    enp char(16) NOT NULL,
+    carrier smallint NOT NULL,
+    since date,
+    reason smallint NOT NULL,
+    PRIMARY KEY (enp, carrier)
+);
 CREATE TABLE oms_registry_names (
     surname text NOT NULL,
     given_name text NOT NULL,
@@ -188,6 +304,7 @@ CREATE INDEX oms_registry_names_key ON oms_registry_names (surname, given_name, 
 ANALYZE oms_registry_records;
 ANALYZE oms_registry_aliases;
 ANALYZE oms_registry_names;
+ANALYZE oms_registry_revoked_docs;
 """
 _PG_COLUMNS = (
     "enp, policy_type, status, status_since, smo_ogrn, okato, start_date, end_date, clinic,"
@@ -255,7 +372,7 @@ class PostgresStore:
                 "the postgresql store needs psycopg 3 (pip install 'psycopg[binary]')",
                 code="missing_dependency",
             ) from exc
-        with _verified_import(data, state_dir) as (work, snapshots):
+        with _verified_import(data, state_dir) as (work, snapshots, lock):
             try:
                 cls._load(psycopg.connect(dsn), snapshots, work / "register.sqlite", data)
             except psycopg.Error as exc:
@@ -263,6 +380,7 @@ class PostgresStore:
             finally:
                 snapshots.close()
                 shutil.rmtree(work, ignore_errors=True)
+            os.close(lock)  # on failure _verified_import closes it
         return cls(dsn, pool_size)
 
     @staticmethod
@@ -287,6 +405,13 @@ class PostgresStore:
                 ) as copy:
                     for kind, number, enp in src.execute("SELECT kind, number, enp FROM aliases"):
                         copy.write_row((kind, number, f"{enp:016d}"))
+                with conn.cursor().copy(
+                    "COPY oms_registry_revoked_docs (enp, carrier, since, reason) FROM STDIN"
+                ) as copy:
+                    for enp, carrier, since, reason in src.execute(
+                        "SELECT enp, carrier, since, reason FROM revoked_docs"
+                    ):
+                        copy.write_row((f"{enp:016d}", carrier, from_days(since), reason))
                 with conn.cursor().copy(
                     "COPY oms_registry_names (surname, given_name, birth_date, patronymic, enp)"
                     " FROM STDIN"
@@ -335,6 +460,18 @@ class PostgresStore:
             + " WHERE enp = (SELECT enp FROM oms_registry_aliases WHERE kind = %s AND number = %s)",
             (int(kind), number),
         )
+
+    def document_revocations(self, enp: str) -> dict[Carrier, DocumentRevocation | None]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT carrier, since, reason FROM oms_registry_revoked_docs WHERE enp = %s",
+                (enp,),
+            ).fetchall()
+        found = {
+            Carrier(c): DocumentRevocation(enp, Carrier(c), since, RevocationReason(r))
+            for c, since, r in rows
+        }
+        return {c: found.get(c) for c in Carrier}
 
     def search(
         self, surname: str, given_name: str, patronymic: str | None, birth_date: date, limit: int
