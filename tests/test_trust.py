@@ -679,7 +679,7 @@ def test_trust_list_signed_by_openssl_is_accepted(
         ).returncode
         != 0
     ):
-        pytest.skip("OpenSSL GOST engine not installed (libengine-gost-openssl)")
+        pytest.fail("OpenSSL GOST engine not installed (libengine-gost-openssl)")
 
     def ossl(*args: str) -> None:
         p = subprocess.run(["openssl", *args], capture_output=True, check=False)

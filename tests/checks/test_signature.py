@@ -154,12 +154,12 @@ def place(sig_s_r: bytes, number: int, layout: dict[str, Any]) -> bytes:
     return bytes(field)
 
 
-def _openssl_or_skip() -> None:
+def _require_openssl() -> None:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl binary not found")
+        pytest.fail("openssl binary not found")
     p = subprocess.run(["openssl", "engine", "gost", "-c"], capture_output=True, check=False)
     if p.returncode != 0 or b"md_gost94" not in p.stdout:
-        pytest.skip("OpenSSL GOST engine not installed (libengine-gost-openssl)")
+        pytest.fail("OpenSSL GOST engine not installed (libengine-gost-openssl)")
 
 
 def ossl(*args: str) -> bytes:
@@ -446,7 +446,7 @@ def test_stored_openssl_signature_verifies(tmp_path: Path) -> None:
 
 
 def test_live_openssl_signature_verifies(tmp_path: Path) -> None:
-    _openssl_or_skip()
+    _require_openssl()
     key = tmp_path / "paper.pem"
     pub = ossl_key(key)
     data = paper_data("openssl")
@@ -480,7 +480,7 @@ def test_openssl_accepts_the_demo_issuers_barcode_signature(
     tmp_path: Path, issuer: DemoIssuer
 ) -> None:
     """The other direction: the field's first 64 bytes are what `openssl dgst -verify` wants."""
-    _openssl_or_skip()
+    _require_openssl()
     raw = demo_paper(issuer)
     (tmp_path / "pub.pem").write_bytes(issuer.paper_key.public_key().to_pem())
     (tmp_path / "data.bin").write_bytes(raw[:65])
@@ -716,7 +716,7 @@ def test_revoked_card_root_is_invalid(tmp_path: Path, issuer: DemoIssuer) -> Non
 
 def test_openssl_made_card_chain_and_signature(tmp_path: Path) -> None:
     """Root, insurer certificate and record signature all made by the OpenSSL GOST engine."""
-    _openssl_or_skip()
+    _require_openssl()
     rk, lk = tmp_path / "root.key", tmp_path / "leaf.key"
     ossl_key(rk, paramset="XA")
     ossl_key(lk, paramset="XA")

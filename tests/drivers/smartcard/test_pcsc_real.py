@@ -35,11 +35,11 @@ def pcsc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscEnv]:
     try:
         import smartcard.scard  # type: ignore[import-untyped]  # noqa: F401
     except ImportError as exc:
-        pytest.skip(f"pyscard not installed ({exc}): pip install pyscard")
+        pytest.fail(f"pyscard not installed ({exc}): pip install pyscard")
     env = PcscEnv(tmp_path_factory.mktemp("pcscd"))
     reason = env.why_not()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"pcscd with vpcd cannot run here: {reason}")
     # libpcsclite reads this once per process, at the first PC/SC call: set it before any
     before = os.environ.get("PCSCLITE_CSOCK_NAME")
     os.environ["PCSCLITE_CSOCK_NAME"] = str(env.socket_path)
