@@ -51,7 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config.load(None, tmp)
         state = demo.ensure_demo(cfg)
-        pipeline = assemble(cfg).pipeline
+        pipeline = assemble(state.cfg).pipeline
         samples = {label: item for label, _, item in demo.demo_samples(state)}
         rows: list[tuple[str, float]] = []
         for label in (

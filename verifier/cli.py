@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_enp)
 
-    d = sub.add_parser("demo", help="demo data: verify samples, or write sample credentials")
+    d = sub.add_parser(
+        "demo",
+        help="demo data: verify samples, or write sample credentials "
+        "(only ever in <state-dir>/demo, with its own keys and register)",
+    )
     d.add_argument("--json", action="store_true")
+    d.add_argument("--persons", type=int, help="persons in a newly generated demo register")
     d.set_defaults(func=cmd_demo)
     dsub = d.add_subparsers(dest="demo_command", metavar="ACTION")
     dc = dsub.add_parser(
@@ -245,8 +250,8 @@ def cmd_enp(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from verifier import demo
 
-    state = demo.ensure_demo(args.cfg)
-    parts = assemble(args.cfg)
+    state = demo.ensure_demo(args.cfg, persons=_demo_persons(args))
+    parts = assemble(state.cfg)  # the demo's own trust dir and register, never production's
     try:
         for label, expected, item in demo.demo_samples(state):
             verdict = parts.pipeline.verify(item)
@@ -540,17 +545,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         )
 
+    if args.demo:
+        return _serve_demo(args, overrides, reload_config)
     return serve(overrides(args.cfg), demo=args.demo, reload_config=reload_config)
+
+
+def _serve_demo(
+    args: argparse.Namespace,
+    overrides: Callable[[config_mod.Config], config_mod.Config],
+    reload_config: Callable[[], config_mod.Config],
+) -> int:
+    """``serve --demo``: refused over production data (``demo_production_state``, exit 2);
+    otherwise the daemon runs on the demo's own config (``<state-dir>/demo``), on reload too."""
+    from verifier import demo
+    from verifier.service.daemon import serve
+
+    demo.refuse_production_state(args.cfg)
+    return serve(
+        demo.demo_config(overrides(args.cfg)),
+        demo=True,
+        reload_config=lambda: demo.demo_config(reload_config()),
+    )
 
 
 def cmd_demo_credentials(args: argparse.Namespace) -> int:
     from verifier import demo
 
-    state = demo.ensure_demo(args.cfg)
+    state = demo.ensure_demo(args.cfg, persons=_demo_persons(args))
     written = demo.write_credentials(state, Path(args.out))
     for name in written:
         print(name)
     return EXIT_OK
+
+
+def _demo_persons(args: argparse.Namespace) -> int:
+    from verifier import demo
+
+    persons: int | None = getattr(args, "persons", None)
+    if persons is None:
+        return demo.DEMO_PERSONS
+    if not 1000 <= persons <= 1_000_000:
+        raise InputError("--persons must be 1000..1000000", code="bad_argument")
+    return persons
 
 
 def main(argv: Sequence[str] | None = None) -> int:

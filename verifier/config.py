@@ -7,6 +7,7 @@ that several daemons, CLI runs and tests never share a database by accident.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ ENV_CONFIG = "OMS_VERIFIER_CONFIG"
 ENV_STATE_DIR = "OMS_VERIFIER_STATE_DIR"
 ENV_REGISTRY_URL = "OMS_VERIFIER_REGISTRY_URL"
 ENV_REGISTRY_TOKEN = "OMS_VERIFIER_REGISTRY_TOKEN"
+DEMO_SUBDIR = "demo"  # the demo's own state under a state directory (verifier.demo)
 
 
 class ConfigError(OmsError):
@@ -82,6 +84,16 @@ class HttpConfig:
     max_body_bytes: int = 8 * 1024 * 1024  # images
     max_json_bytes: int = 16 * 1024
     history_size: int = 200
+    # Host names besides loopback and ``host`` that requests may name (DNS rebinding guard).
+    allowed_hosts: tuple[str, ...] = ()
+    # Origins besides the daemon's own that may make unsafe requests, e.g. a reverse proxy's.
+    allowed_origins: tuple[str, ...] = ()
+    header_timeout_s: float = 10.0  # the whole request head, however slowly it trickles
+    body_timeout_s: float = 30.0  # the whole body
+    max_connections: int = 256  # lowered to RLIMIT_NOFILE minus a reserve when that is less
+    backlog: int = 128
+    match_per_minute: float = 30.0  # /v1/match per caller, after a burst of match_burst
+    match_burst: int = 10
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
+    demo: bool = False  # the demo's own config (verifier.demo.demo_config), never production
 
     @property
     def register_db(self) -> Path:
@@ -110,8 +123,15 @@ class Config:
     def effective_trust_dir(self) -> Path:
         if self.trust_dir is not None:
             return self.trust_dir
+        if self.demo:  # demo keys come from a public seed: never the system trust directory
+            return self.state_dir / "trust"
         system = DEFAULT_CONFIG_PATH.parent / "trust"
         return system if system.is_dir() else self.state_dir / "trust"
+
+
+def demo_state_dir(state_dir: Path) -> Path:
+    """Where the demo keeps its register, keys and audit: apart from any production data."""
+    return state_dir / DEMO_SUBDIR
 
 
 def load(
@@ -188,6 +208,26 @@ def _http(sec: dict[str, Any]) -> HttpConfig:
             raise ConfigError(f"[http] {key} must be a positive integer")
         return v
 
+    def seconds(key: str, default: float) -> float:
+        v = sec.get(key, default)
+        if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= 3600:
+            raise ConfigError(f"[http] {key} must be a number of seconds, 0 < s <= 3600")
+        return float(v)
+
+    def per_minute(key: str, default: float) -> float:
+        v = sec.get(key, default)
+        if not isinstance(v, int | float) or isinstance(v, bool) or not 0 < v <= 100_000:
+            raise ConfigError(f"[http] {key} must be a positive number of calls a minute")
+        return float(v)
+
+    def names(key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+        v = sec.get(key, [])
+        if not isinstance(v, list) or not all(
+            isinstance(x, str) and pattern.fullmatch(x.lower()) for x in v
+        ):
+            raise ConfigError(f"[http] {key} must be a list of {what}")
+        return tuple(x.lower().rstrip("/") for x in v)
+
     return HttpConfig(
         host=host,
         port=port,
@@ -196,7 +236,21 @@ def _http(sec: dict[str, Any]) -> HttpConfig:
         max_body_bytes=size("max_body_bytes", 8 * 1024 * 1024),
         max_json_bytes=size("max_json_bytes", 16 * 1024),
         history_size=size("history_size", 200),
+        allowed_hosts=names("allowed_hosts", _HOST_NAME, 'host names such as "desk-3.clinic"'),
+        allowed_origins=names(
+            "allowed_origins", _ORIGIN, 'origins such as "https://verifier.clinic.local"'
+        ),
+        header_timeout_s=seconds("header_timeout_s", 10.0),
+        body_timeout_s=seconds("body_timeout_s", 30.0),
+        max_connections=size("max_connections", 256),
+        backlog=size("backlog", 128),
+        match_per_minute=per_minute("match_per_minute", 30.0),
+        match_burst=size("match_burst", 10),
     )
+
+
+_HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]+\]")
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?/?")
 
 
 def check_http_exposure(http: HttpConfig) -> None:

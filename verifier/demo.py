@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cache.register_model import PolicyStatus
-from verifier.config import Config
+from verifier.config import Config, RegistryConfig, demo_state_dir
 from verifier.credential import CredentialInput
 from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign
 from verifier.crypto.x509 import Certificate, build_certificate, load_certificate
 from verifier.demo_keys import derive_demo_key
+from verifier.errors import InputError
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex, make_enp
 
@@ -176,12 +178,175 @@ def demo_issuer(seed: int = DEMO_SEED, *, certs_dir: Path | None = None) -> Demo
 
 # --- embedded defaults -----------------------------------------------------------------------
 
+MARKER = "OMS-VERIFIER-DEMO"  # in the demo's own state directory: recognises demo-made state
+_MARKER_TEXT = (
+    "Made by `oms-verifier demo` / `serve --demo`. The keys here are derived from a public\n"
+    "seed: anyone can sign with them. Never point a production [trust] dir or state here.\n"
+)
+_OLD_LAYOUT = frozenset({"registry", "registry-service"})  # what versions before the marker made
+REGISTER_SOURCE = "generated"  # the synthetic register the demo generates, under its state
+
+
+class DemoStateError(InputError):
+    """The demo refuses a state that holds production data, or a demo directory it did not
+    make: a demo run must never change what a production daemon trusts or answers from."""
+
+    code = "demo_production_state"
+
 
 @dataclass(frozen=True)
 class DemoState:
     registry_dir: Path
     trust_dir: Path
     issuer: DemoIssuer
+    cfg: Config  # the demo's own config: its state, trust dir, register db and match key
+
+
+def demo_config(cfg: Config) -> Config:
+    """The config the demo runs with: everything under ``<state_dir>/demo``.
+
+    Never a configured ``[trust] dir``, the system trust directory, a configured register db,
+    match key or registry: those are production's. HTTP, logging and driver settings are kept
+    (``serve --demo`` still listens where it was told)."""
+    if cfg.demo:
+        return cfg
+    base = demo_state_dir(cfg.state_dir)
+    register = replace(
+        cfg.register,
+        region=DEMO_REGION,
+        db_path=base / "register.sqlite3",
+        match_key_file=base / REGISTER_SOURCE / "match.key",
+    )
+    raw = {
+        k: v for k, v in cfg.raw.items() if k not in ("general", "trust", "register", "registry")
+    }
+    return replace(
+        cfg,
+        state_dir=base,
+        trust_dir=base / "trust",
+        register=register,
+        registry=RegistryConfig(),
+        raw=raw,
+        demo=True,
+    )
+
+
+def demo_key_ids(seed: int = DEMO_SEED) -> frozenset[str]:
+    """Key ids of every key the demo trusts (all derived from the public seed)."""
+    from verifier.registry.generator import demo_signing_key
+
+    keys = (
+        demo_signing_key(seed),
+        derive_demo_key(Algorithm.GOST2001, "A", f"paper|{seed}"),
+        derive_demo_key(Algorithm.GOST2001, "XA", f"card-root|{seed}"),
+        derive_demo_key(Algorithm.GOST2001, "XA", f"card-insurer|{seed}"),
+    )
+    return frozenset(k.public_key().key_id() for k in keys)
+
+
+def _foreign_trust(directory: Path, demo_ids: frozenset[str]) -> str | None:
+    """Why ``directory`` holds trust that is not the demo's, or None (missing, empty, demo)."""
+    from verifier.errors import OmsError
+    from verifier.trust import TrustStore
+
+    if not directory.is_dir():
+        return None
+    names = [p.name for p in directory.iterdir()]
+    if not names:
+        return None
+    if (directory / "trust-list.json").exists():
+        return f"trust directory {directory} holds a registry trust list"
+    try:
+        keys = TrustStore.from_directory(directory).keys()
+    except (OmsError, OSError, ValueError) as exc:
+        detail = " ".join(str(exc).split())[:200]  # the refusal stays one line
+        return f"trust directory {directory} holds keys the demo cannot read ({detail})"
+    foreign = sorted(k.key_id for k in keys if k.public_key.key_id() not in demo_ids)
+    if foreign:
+        return f"trust directory {directory} holds non-demo keys ({', '.join(foreign[:3])})"
+    return None
+
+
+def _register_key_id(db: Path) -> str | None:
+    """The snapshot key id a register db was signed with, read without writing anything."""
+    import sqlite3
+    from urllib.parse import quote
+
+    try:
+        con = sqlite3.connect(f"file:{quote(str(db))}?mode=ro&immutable=1", uri=True)
+        try:
+            row = con.execute("SELECT v FROM meta WHERE k = 'key_id'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row and row[0] else None
+
+
+def production_data(cfg: Config) -> str | None:
+    """Why ``cfg``'s state or configuration holds production data, or None.
+
+    Production data: a register db not signed by the demo key, or a trust directory (the
+    configured ``[trust] dir``, the system one, or ``<state>/trust``) holding any key that is
+    not the demo's. Versions before the demo got its own state wrote demo keys and a demo
+    register there; those alone are recognised as the demo's."""
+    if cfg.demo:
+        return None
+    demo_ids = demo_key_ids()
+    db = cfg.register_db
+    if db.exists():
+        kid = _register_key_id(db)
+        if kid is None or kid not in demo_ids:
+            return f"register {db} was not made by the demo (snapshot key {kid or 'unknown'})"
+    dirs = dict.fromkeys([cfg.effective_trust_dir, cfg.state_dir / "trust"])
+    for d in dirs:
+        reason = _foreign_trust(d, demo_ids)
+        if reason:
+            return reason
+    return None
+
+
+def refuse_production_state(cfg: Config) -> None:
+    """``serve --demo`` would answer the clinic's screens and API port from the demo register:
+    refuse (``demo_production_state``) when the state or config is a production one."""
+    reason = production_data(cfg)
+    if reason is not None:
+        raise DemoStateError(
+            f"demo refused: {reason}; run the demo with its own --state-dir (and no [trust] dir)"
+        )
+
+
+def _claim(base: Path) -> None:
+    """Make ``base`` the demo's own state (marker file), or refuse a directory it did not make."""
+    if base.is_symlink():
+        raise DemoStateError(f"demo refused: {base} is a symlink", code="demo_state_foreign")
+    if (base / MARKER).is_file():
+        return
+    if base.exists():
+        entries = {p.name for p in base.iterdir()}
+        old = base / "registry" / "manifest.json"
+        if entries - _OLD_LAYOUT or (entries and not _old_demo_register(old)):
+            raise DemoStateError(
+                f"demo refused: {base} exists and was not made by the demo (no {MARKER} file)",
+                code="demo_state_foreign",
+            )
+        for name in entries:  # an older demo's register (its match.key sat where the
+            shutil.rmtree(base / name)  # daemon looked for a default match key)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+
+
+def _old_demo_register(manifest: Path) -> bool:
+    try:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("key_id") in demo_key_ids()
+
+
+def is_demo_state(path: Path) -> bool:
+    """``path`` is (inside) a state directory the demo made."""
+    return any((p / MARKER).is_file() for p in (path, *path.parents))
 
 
 def write_demo_trust(trust_dir: Path, issuer: DemoIssuer, snapshot_public_pem: bytes) -> None:
@@ -205,14 +370,18 @@ def write_demo_trust(trust_dir: Path, issuer: DemoIssuer, snapshot_public_pem: b
 
 
 def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
-    """Idempotent; regenerates the demo register when its snapshot has expired."""
+    """Idempotent; regenerates the demo register when its snapshot has expired.
+
+    Writes only under ``<state_dir>/demo`` (see :func:`demo_config`); use the returned
+    ``DemoState.cfg`` to assemble a pipeline or a service over the demo."""
     from verifier.registry.generator import generate
     from verifier.service.assembly import assemble, import_snapshot
 
-    base = cfg.state_dir / "demo"
-    reg = base / "registry"
-    trust_dir = cfg.effective_trust_dir
-    base.mkdir(parents=True, exist_ok=True)
+    dcfg = demo_config(cfg)
+    base = dcfg.state_dir
+    _claim(base)
+    reg = base / REGISTER_SOURCE
+    trust_dir = dcfg.effective_trust_dir
     trust_dir.mkdir(parents=True, exist_ok=True)
     issuer = demo_issuer(certs_dir=trust_dir)
     manifest = reg / "manifest.json"
@@ -222,19 +391,20 @@ def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
         fresh = datetime.now(UTC) - created < timedelta(hours=48)
     if not fresh:
         generate(reg, persons=persons, region=DEMO_REGION, seed=DEMO_SEED, deltas=2)
-        if cfg.register_db.exists():
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(cfg.register_db) + suffix).unlink(missing_ok=True)
+        for suffix in ("", "-wal", "-shm"):  # the demo's own register db, never production's
+            Path(f"{dcfg.register_db}{suffix}").unlink(missing_ok=True)
     write_demo_trust(trust_dir, issuer, (reg / "registry-snapshot.pub.pem").read_bytes())
-    parts = assemble(cfg)
-    info = parts.store.info()
-    files = json.loads(manifest.read_text())["files"]
-    for name in files:
-        seq = int(name.split("-")[1].split(".")[0])
-        if info.sequence is None or seq > info.sequence:
-            import_snapshot(cfg, parts.store, parts.trust, str(reg / name))
-    parts.store.close()
-    return DemoState(reg, trust_dir, issuer)
+    parts = assemble(dcfg)
+    try:
+        info = parts.store.info()
+        files = json.loads(manifest.read_text())["files"]
+        for name in files:
+            seq = int(name.split("-")[1].split(".")[0])
+            if info.sequence is None or seq > info.sequence:
+                import_snapshot(dcfg, parts.store, parts.trust, str(reg / name))
+    finally:
+        parts.close()
+    return DemoState(reg, trust_dir, issuer, dcfg)
 
 
 def _people(reg: Path) -> list[dict[str, str]]:

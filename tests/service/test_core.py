@@ -44,8 +44,8 @@ class ScriptedDriver:
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> tuple[config.Config, demo.DemoState]:
     d = tmp_path_factory.mktemp("svc")
-    cfg = config.load(None, d)
-    return cfg, demo.ensure_demo(cfg, persons=2000)
+    st = demo.ensure_demo(config.load(None, d), persons=2000)
+    return st.cfg, st  # the demo's own config: its trust dir and register
 
 
 def run(coro: object) -> object:

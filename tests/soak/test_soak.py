@@ -75,7 +75,12 @@ def test_soak_with_a_flapping_registry(tmp_path: Path) -> None:
         rows = [r for r in csv.DictReader(f) if not r["deleted"]]
     status = {r["enp"]: r["status"] for r in rows}
     enps = list(status)
-    env = {**os.environ, "OMS_VERIFIER_STATE_DIR": str(state), "OMS_REGISTRY_TOKENS": TOKEN}
+    # The demo's own state (its trust dir and register) for the daemon under test.
+    env = {
+        **os.environ,
+        "OMS_VERIFIER_STATE_DIR": str(st.cfg.state_dir),
+        "OMS_REGISTRY_TOKENS": TOKEN,
+    }
     env.pop("OMS_VERIFIER_CONFIG", None)
     registry, reg_url = start(
         [

@@ -3,7 +3,9 @@
 Deterministic for a seed (people, numbers, statuses, the demo signing key); only the signature
 bytes differ between runs (GOST signatures use a random nonce). ``persons.csv`` is the ground
 truth tests check answers against: the final state after all deltas, with names and birth dates
-in clear — it never leaves the test or demo machine.
+in clear — it never leaves the test or demo machine. It, the registry's private key and
+``match.key`` are written owner-only (0600) whatever the umask: a seeded key is public, but the
+same code writes the key when a caller passes its own ``signing_key``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign_digest
 from verifier.demo_keys import derive_demo_key
 from verifier.identifiers import Sex, make_enp
+from verifier.private_files import private_opener, write_private, write_private_text
 
 _MALE_SURNAMES = [
     "Иванов",
@@ -458,8 +461,8 @@ def generate(
         files.append(path)
     pub = out / "registry-snapshot.pub.pem"
     pub.write_bytes(key.public_key().to_pem())
-    (out / "registry-snapshot.key.pem").write_bytes(key.to_pem())
-    (out / "match.key").write_text(match_key.hex() + "\n")
+    write_private(out / "registry-snapshot.key.pem", key.to_pem())
+    write_private_text(out / "match.key", match_key.hex() + "\n")
     _write_csv(out / "persons.csv", by_enp, changed_in, deleted, people)
     manifest = {
         "region": region,
@@ -557,7 +560,7 @@ def _write_csv(
     deleted: dict[str, int],
     people: _People,
 ) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding="utf-8", opener=private_opener) as f:
         w = csv.writer(f)
         w.writerow(CSV_FIELDS)
         for enp in sorted(by_enp, key=int):

@@ -114,9 +114,6 @@ def load_match_key(cfg: Config) -> MatchKey | None:
     """
     path = cfg.register.match_key_file
     if path is None:
-        demo = cfg.state_dir / "demo" / "registry" / "match.key"
-        path = demo if demo.exists() else None
-    if path is None:
         return None
     try:
         key = bytes.fromhex(path.read_text().strip())

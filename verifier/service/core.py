@@ -18,6 +18,7 @@ from typing import Any
 from cache.freshness import assess, clock_skewed
 from drivers.base import Driver, DriverHealth, DriverState
 from verifier.checks.context import LookupMode
+from verifier.checks.holder import HolderMatcher
 from verifier.config import Config
 from verifier.credential import CredentialInput
 from verifier.errors import OmsError, RecognitionError
@@ -247,18 +248,9 @@ class Service:
         log.info("configuration reloaded")
 
     def match_key(self) -> bytes | None:
-        """The register's name-hash key: [register] match_key_file, else the demo's."""
-        path = self.cfg.register.match_key_file
-        if path is None:
-            demo = self.cfg.state_dir / "demo" / "registry" / "match.key"
-            path = demo if demo.exists() else None
-        if path is None:
-            return None
-        try:
-            return bytes.fromhex(path.read_text().strip())
-        except (OSError, ValueError):
-            log.error("match key unreadable", path=str(path))
-            return None
+        """The register's name-hash key (``[register] match_key_file``), as the pipeline uses it."""
+        key = self.parts.pipeline.holder
+        return key.key.key if isinstance(key, HolderMatcher) and key.key is not None else None
 
     # --- health ------------------------------------------------------------------------------
 

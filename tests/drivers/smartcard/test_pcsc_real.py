@@ -122,7 +122,7 @@ def test_insert_gives_one_credential_with_the_expected_verdict(
     state = demo.ensure_demo(cfg, persons=3000)
     label, expected, sample = next(s for s in demo.demo_samples(state) if s[2].symbology == "card")
     assert expected == "valid", label
-    parts = assemble(cfg)
+    parts = assemble(state.cfg)  # the demo's own trust dir and register
 
     async def scenario() -> CredentialInput:
         async with running(driver()) as h:

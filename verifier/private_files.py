@@ -1,0 +1,47 @@
+"""Files that hold secrets or personal data, created owner-only in code whatever the umask.
+
+systemd's ``UMask=`` covers the service, but the CLI, the demo, the generator and tests run under
+a login umask (usually 022: world-readable files). ``open()`` applies the umask to the mode it
+is given, so every helper here also ``fchmod``s the descriptor; an existing file with a looser
+mode (made by an older version) is tightened the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PRIVATE_MODE = 0o600
+
+
+def private_opener(path: str, flags: int) -> int:
+    """An ``opener=`` for :func:`open`: the file is ``PRIVATE_MODE`` from its first byte."""
+    fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, readable by its owner only."""
+    with open(path, "wb", opener=private_opener) as f:
+        f.write(data)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    write_private(path, text.encode("utf-8"))
+
+
+def create_private(path: Path) -> None:
+    """Make sure ``path`` exists owner-only without touching its content — before SQLite opens
+    a database: SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file."""
+    os.close(private_opener(str(path), os.O_RDWR | os.O_CREAT))
+
+
+def tighten(path: Path) -> None:
+    """``chmod`` an existing file to owner-only; a missing file is fine."""
+    if path.exists() and not path.is_symlink():
+        os.chmod(path, PRIVATE_MODE)
