@@ -37,6 +37,7 @@ from cache.snapshot_format import (
     SnapshotReader,
 )
 from verifier.errors import OmsError
+from verifier.private_files import create_private
 
 SCHEMA_VERSION = 1
 COMMIT_EVERY = 200_000  # rows per staging transaction
@@ -119,6 +120,8 @@ class SnapshotStore:
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # ENPs and name hashes: owner-only from the first byte (SQLite gives -wal/-shm the same).
+        create_private(self.path)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._local = threading.local()
         self._write_lock = threading.Lock()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import struct
 import subprocess
 from collections.abc import Callable
@@ -599,3 +601,18 @@ def test_a_corrupt_register_database_is_one_line_and_exit_2(
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [proc.stderr.splitlines()[0]]
     assert proc.stderr.startswith("oms-verifier: error [store_unusable]: "), proc.stderr
+
+
+def test_a_new_register_database_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    """ENPs and name hashes are personal data: never world-readable, even outside systemd."""
+    old = os.umask(0o022)
+    try:
+        store = SnapshotStore(tmp_path / "register.sqlite3")
+        store.info()
+        store.close()
+    finally:
+        os.umask(old)
+    for name in ("register.sqlite3", "register.sqlite3-wal", "register.sqlite3-shm"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
