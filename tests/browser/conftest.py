@@ -1,5 +1,5 @@
 """Fixtures for the browser tests: one demo state, a pseudo-terminal scanner, a daemon reading
-it, and Debian's headless Chromium (the tests skip only when /usr/bin/chromium is absent)."""
+it, and Debian's headless Chromium (the tests fail when /usr/bin/chromium is absent)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def daemon(
 
 @pytest.fixture(scope="package")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: the browser tests need Debian's chromium package")
+    if not CHROMIUM.exists():  # a missing tool fails, never skips
+        pytest.fail(f"{CHROMIUM} is absent: the browser tests need Debian's chromium package")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:

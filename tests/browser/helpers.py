@@ -39,6 +39,13 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # DNS rebinding without DNS: an attacker's name that resolves to loopback
+    # (tests/browser/test_cross_origin.py). Other names resolve as usual.
+    "--host-resolver-rules=MAP rebind.test 127.0.0.1",
+    # Chromium's own Local Network Access block would stop a "public" page's fetch to
+    # loopback before it reaches the daemon; older Chromium, Firefox and Safari have no such
+    # block, so the daemon must refuse on its own and the tests check exactly that.
+    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests",
 ]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 KIOSK_TOKEN = "kiosk-browser-token-0123456789abcdef"

@@ -108,7 +108,11 @@ def demo_state(demo_template: tuple[Path, demo.DemoState]) -> demo.DemoState:
 
 
 def _start(
-    tmp_path_factory: pytest.TempPathFactory, template: Path, name: str, extra_http: str
+    tmp_path_factory: pytest.TempPathFactory,
+    template: Path,
+    name: str,
+    extra_http: str,
+    max_json: int = MAX_JSON,
 ) -> Iterator[Server]:
     base = tmp_path_factory.mktemp(name)
     state_dir = base / "state"
@@ -116,10 +120,12 @@ def _start(
     conf = base / "config.toml"
     conf.write_text(
         "[http]\nport = 0\n"
-        f"max_json_bytes = {MAX_JSON}\nmax_body_bytes = {MAX_BODY}\n" + extra_http + TOKENS_TOML,
+        f"max_json_bytes = {max_json}\nmax_body_bytes = {MAX_BODY}\n"
+        + (extra_http or "match_burst = 100000\n")  # the shared servers: no match limit in reach
+        + TOKENS_TOML,
         encoding="utf-8",
     )
-    cfg = config_mod.load(conf, state_dir)
+    cfg = demo.demo_config(config_mod.load(conf, state_dir))  # what ``serve --demo`` runs on
     live = LiveDaemon(cfg).start()
     try:
         yield Server(live.url, state_dir, live)
@@ -136,8 +142,30 @@ def api(
 
 
 @pytest.fixture(scope="session")
+def limited(
+    tmp_path_factory: pytest.TempPathFactory, demo_template: tuple[Path, demo.DemoState]
+) -> Iterator[Server]:
+    """Small limits: 3 match calls at once then 1 a minute; 2 s deadlines; 20 connections;
+    the default 16 KiB JSON cap; one extra host name and one extra origin."""
+    yield from _start(
+        tmp_path_factory,
+        demo_template[0],
+        "limited",
+        "match_burst = 3\nmatch_per_minute = 1\nheader_timeout_s = 2\nbody_timeout_s = 2\n"
+        'max_connections = 20\nallowed_hosts = ["desk-3.clinic"]\n'
+        'allowed_origins = ["https://verifier.clinic.local"]\n',
+        max_json=16 * 1024,
+    )
+
+
+@pytest.fixture(scope="session")
 def locked(
     tmp_path_factory: pytest.TempPathFactory, demo_template: tuple[Path, demo.DemoState]
 ) -> Iterator[Server]:
     """``loopback_role = "none"``: every caller needs a token, as off loopback."""
-    yield from _start(tmp_path_factory, demo_template[0], "locked", 'loopback_role = "none"\n')
+    yield from _start(
+        tmp_path_factory,
+        demo_template[0],
+        "locked",
+        'loopback_role = "none"\nmatch_burst = 100000\n',
+    )

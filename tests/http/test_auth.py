@@ -87,9 +87,17 @@ def test_access_token_query_parameter(locked: Server) -> None:
 
 
 def test_loopback_role_default_is_admin(api: Server) -> None:
+    """Token-less loopback is admin for everything except snapshot refresh (finding 7 of
+    issue 10: a page in the clerk's browser must never start a refresh)."""
     with api.client() as c:
         for method, path, kw, _ in ROUTES:
-            assert call(c, method, path, kw).status_code in OK, path
+            r = call(c, method, path, kw)
+            if path == "/v1/snapshot/refresh":
+                assert_problem(r, 401, "unauthorized")
+            else:
+                assert r.status_code in OK, path
+    with api.client(ADMIN_TOKEN) as c:
+        assert c.post("/v1/snapshot/refresh").status_code == 202
 
 
 def test_kiosk_sees_masked_scans(locked: Server, demo_state: demo.DemoState) -> None:

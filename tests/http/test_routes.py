@@ -6,7 +6,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.http.conftest import Server
+from tests.http.conftest import ADMIN_TOKEN, TOKENS_TOML, Server, auth
 from tests.http.helpers import DOCS_COPY, OPENAPI, assert_problem, conforms, spec
 
 
@@ -81,7 +81,7 @@ def test_status(api: Server) -> None:
 
 
 def test_refresh(api: Server) -> None:
-    with api.client() as c:
+    with api.client(ADMIN_TOKEN) as c:
         r = c.post("/v1/snapshot/refresh")
     assert r.status_code == 202 and r.json() == {"requested": True}
 
@@ -119,20 +119,24 @@ def test_refresh_without_registry_and_not_ready(
     import shutil
     from pathlib import Path
 
-    from verifier.config import Config
+    from verifier import config as config_mod
     from verifier.http.app import create_app
     from verifier.service.core import Service
 
     state_dir = tmp_path_factory.mktemp("offline") / "state"
+    (state_dir.parent / "config.toml").write_text(TOKENS_TOML, encoding="utf-8")
     template = demo_template[0]
     assert isinstance(template, Path)
     shutil.copytree(template, state_dir)
 
     async def run() -> list[tuple[int, str]]:
-        service = Service(Config(state_dir=state_dir))  # not started: not ready
+        cfg = config_mod.load(state_dir.parent / "config.toml", state_dir)
+        service = Service(cfg)  # not started: not ready
         transport = httpx.ASGITransport(app=create_app(service), client=("127.0.0.1", 5000))
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1", headers=auth(ADMIN_TOKEN)
+            ) as c:
                 out = []
                 for r in (await c.post("/v1/snapshot/refresh"), await c.get("/readyz")):
                     assert r.headers["content-type"] == "application/problem+json"

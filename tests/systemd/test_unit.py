@@ -73,6 +73,18 @@ def test_unit_is_hardened_as_documented() -> None:
         assert line in text
 
 
+def test_descriptor_limit_leaves_room_for_the_connection_cap() -> None:
+    """Finding 10 of issue 10: the unit's LimitNOFILE must hold the default connection cap
+    plus the daemon's reserve, or the cap would be silently lowered (and descriptors, not the
+    cap, would be what runs out)."""
+    from verifier.config import HttpConfig
+    from verifier.http.transport import FD_RESERVE
+
+    m = re.search(r"^LimitNOFILE=(\d+)$", UNIT.read_text(), re.MULTILINE)
+    assert m, "the unit sets no LimitNOFILE"
+    assert int(m.group(1)) >= HttpConfig().max_connections + FD_RESERVE
+
+
 class Notifications:
     def __init__(self, path: Path) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -1,9 +1,14 @@
 """The local HTTP API for the MIS, the screens' live feed, health and metrics (Starlette).
 
 Every error is RFC 9457 problem+json with a stable ``code``. Bodies are capped before they are
-read in full. Verdicts go to ``mis``/``admin`` callers in full and to ``kiosk`` callers masked.
-The OpenAPI document (``openapi.yaml`` beside this file, copied to docs/api-openapi.yaml) is
-served at ``/v1/openapi.yaml``.
+read in full and must arrive within a deadline; JSON goes through :mod:`verifier.safejson`.
+Verdicts go to ``mis``/``admin`` callers in full and to ``kiosk`` callers masked.
+
+A page in the clerk's browser from any other origin can reach loopback too, so every request
+names an allowed ``Host`` (else 421: DNS rebinding), and a state-changing request from a browser
+must come from the daemon's own pages (``Origin``/``Sec-Fetch-Site``, else 403). The OpenAPI
+document (``openapi.yaml`` beside this file, copied to docs/api-openapi.yaml) is served at
+``/v1/openapi.yaml``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
@@ -19,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
     JSONResponse,
     PlainTextResponse,
@@ -29,14 +36,22 @@ from starlette.responses import (
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cache import name_hash
 from verifier.checks.context import LookupMode
+from verifier.config import HttpConfig
 from verifier.credential import CredentialInput
 from verifier.errors import ImageError, InputError, OmsError, RecognitionError
 from verifier.http.auth import Caller, identify
 from verifier.http.metrics import render_metrics
+from verifier.http.ratelimit import RateLimiter
+from verifier.http.transport import throttle
+from verifier.log import get_logger
+from verifier.safejson import JsonError
+from verifier.safejson import loads as safe_loads
 from verifier.service.core import Service
+from verifier.service.events import ScanEvent
 
 HERE = Path(__file__).parent
 PROBLEM = "application/problem+json"
@@ -44,12 +59,18 @@ MEDIA_TYPES = frozenset(
     {"application/json", "text/plain", "application/octet-stream", "image/png", "image/jpeg"}
 )
 SSE_HEARTBEAT_S = 15.0
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+log = get_logger("oms.http")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        self.headers = headers
 
 
 def problem(
@@ -69,12 +90,26 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(service: Service) -> Starlette:
-    def cfg_http() -> Any:
+    def cfg_http() -> HttpConfig:
         return service.cfg.http
 
-    def guard(right: str, params: frozenset[str] = frozenset()) -> Callable[[Handler], Handler]:
+    limiters: dict[tuple[float, int], RateLimiter] = {}
+
+    def match_limiter() -> RateLimiter:
+        """One limiter per setting, so a reload with new limits takes effect."""
+        cfg = cfg_http()
+        key = (cfg.match_per_minute, cfg.match_burst)
+        if key not in limiters:
+            limiters.clear()
+            limiters[key] = RateLimiter(cfg.match_per_minute, cfg.match_burst)
+        return limiters[key]
+
+    def guard(
+        right: str, params: frozenset[str] = frozenset(), *, token_only: bool = False
+    ) -> Callable[[Handler], Handler]:
         """Authorise, refuse unknown query parameters (a misspelt ``mode`` must not silently
-        mean the default), and turn typed errors into problems."""
+        mean the default), and turn typed errors into problems. ``token_only``: the token-less
+        loopback role does not count (any local process or page could be that caller)."""
 
         def wrap(fn: Handler) -> Handler:
             async def inner(request: Request) -> Response:
@@ -86,11 +121,12 @@ def create_app(service: Service) -> Starlette:
                         f"unknown query parameter(s): {', '.join(sorted(unknown))}",
                     )
                 caller = identify(request, cfg_http())
-                if caller.role is None:
+                if caller.role is None or (token_only and not caller.by_token):
                     return problem(
                         401,
                         "unauthorized",
-                        "a valid bearer token is required",
+                        "a valid bearer token is required"
+                        + (" for this route, also on loopback" if token_only else ""),
                         {"WWW-Authenticate": 'Bearer realm="oms-verifier"'},
                     )
                 if not caller.may(right):
@@ -99,11 +135,17 @@ def create_app(service: Service) -> Starlette:
                 try:
                     return await fn(request)
                 except ApiError as exc:
-                    return problem(exc.status, exc.code, exc.detail)
+                    return problem(exc.status, exc.code, exc.detail, exc.headers)
                 except RecognitionError as exc:
                     return problem(422, exc.code, exc.message)
                 except InputError as exc:
                     return problem(400, exc.code, exc.message)
+                except ClientDisconnect:
+                    # The client left mid-body: nobody to answer, nothing to trace.
+                    n = throttle.hit("client_disconnect")
+                    if n is not None:
+                        log.info("client disconnected before its body", count=n)
+                    return Response(status_code=400)
 
             return inner
 
@@ -118,10 +160,20 @@ def create_app(service: Service) -> Starlette:
             except ValueError:
                 raise ApiError(400, "bad_request", "bad Content-Length") from None
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError(413, "too_large", f"body over {limit} bytes")
+        timeout = cfg_http().body_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > limit:
+                        raise ApiError(413, "too_large", f"body over {limit} bytes")
+        except TimeoutError:
+            raise ApiError(
+                408,
+                "body_timeout",
+                f"the body did not arrive within {timeout:g} s",
+                {"Connection": "close"},
+            ) from None
         return bytes(body)
 
     def lookup_args(request: Request) -> tuple[LookupMode, bool]:
@@ -157,7 +209,7 @@ def create_app(service: Service) -> Starlette:
         caller: Caller = request.state.caller
         mode, fresh = lookup_args(request)
         typed, publish = flag(request, "typed"), flag(request, "publish")
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = _media_type(request)
         limit = (
             cfg_http().max_body_bytes
             if ctype.startswith("image/") or ctype == "application/octet-stream"
@@ -199,6 +251,19 @@ def create_app(service: Service) -> Starlette:
 
     @guard("verify")
     async def match(request: Request) -> Response:
+        # JSON only: a text/plain POST is "simple" and needs no CORS preflight.
+        if _media_type(request) != "application/json":
+            raise ApiError(415, "unsupported_media_type", "send application/json")
+        caller: Caller = request.state.caller
+        wait = match_limiter().take(caller.name)
+        if wait is not None:
+            retry = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many match requests; try again in {retry} s",
+                {"Retry-After": str(retry)},
+            )
         body = await read_body(request, cfg_http().max_json_bytes)
         doc = _json_object(body)
         fields = {k: doc.get(k) for k in ("enp", "surname", "given_name", "birth_date")}
@@ -233,10 +298,12 @@ def create_app(service: Service) -> Starlette:
             limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
         except ValueError:
             raise ApiError(400, "bad_parameter", "limit must be an integer") from None
-        return JSONResponse({"scans": [e.to_dict() for e in service.bus.recent(limit)]})
+        caller: Caller = request.state.caller
+        return JSONResponse({"scans": [_event_view(e, caller) for e in service.bus.recent(limit)]})
 
     @guard("read", frozenset({"access_token"}))
     async def events(request: Request) -> Response:
+        caller: Caller = request.state.caller
         queue = service.bus.subscribe()
 
         async def stream() -> AsyncIterator[bytes]:
@@ -248,7 +315,7 @@ def create_app(service: Service) -> Starlette:
                     except TimeoutError:
                         yield b": ping\n\n"
                         continue
-                    data = json.dumps(event.to_dict(), ensure_ascii=False)
+                    data = json.dumps(_event_view(event, caller), ensure_ascii=False)
                     yield f"id: {event.id}\nevent: scan\ndata: {data}\n\n".encode()
             finally:
                 service.bus.unsubscribe(queue)
@@ -260,7 +327,7 @@ def create_app(service: Service) -> Starlette:
     async def status(request: Request) -> Response:
         return JSONResponse(service.status())
 
-    @guard("admin")
+    @guard("admin", token_only=True)
     async def refresh(request: Request) -> Response:
         if not service.request_sync():
             raise ApiError(409, "no_registry", "no online registry configured")
@@ -324,15 +391,162 @@ def create_app(service: Service) -> Starlette:
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(BrowserGate, cfg=cfg_http)],
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )
 
 
+# --- Host and Origin -----------------------------------------------------------------------
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """``name[:port]`` or ``[v6][:port]`` → (lower-case name, port); ``None`` if malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return None
+        name, rest = value[: end + 1], value[end + 1 :]
+    else:
+        name, sep, port_s = value.partition(":")
+        rest = sep + port_s
+    if rest and not _PORT.fullmatch(rest):
+        return None
+    if not name:
+        return None
+    return name, int(rest[1:]) if rest else None
+
+
+def allowed_hosts(cfg: HttpConfig) -> frozenset[str]:
+    """Loopback names, the bound address itself, and the configured names."""
+    names = set(LOOPBACK_HOSTS) | set(cfg.allowed_hosts)
+    bound = cfg.host.lower()
+    if bound not in ("0.0.0.0", "::", ""):
+        names.add(f"[{bound}]" if ":" in bound else bound)
+    return frozenset(names)
+
+
+def gate_refusal(
+    method: str, path: str, headers: dict[str, str], server_port: int | None, cfg: HttpConfig
+) -> tuple[int, str, str] | None:
+    """Why this request must not reach the app, as (status, code, detail), or ``None``."""
+    names = allowed_hosts(cfg)
+    host = _split_host(headers.get("host", ""))
+    if host is None or host[0] not in names:
+        return 421, "bad_host", "this service answers only to its own host names"
+    origin = headers.get("origin")
+    configured = origin is not None and origin.lower().rstrip("/") in cfg.allowed_origins
+    if not configured:
+        site = headers.get("sec-fetch-site", "").lower()
+        api = path.startswith("/v1/") or path == "/metrics"
+        if site in ("cross-site", "same-site") and (method in UNSAFE_METHODS or api):
+            return 403, "forbidden_origin", "requests from other sites are refused"
+        if (
+            origin is not None
+            and method in UNSAFE_METHODS
+            and not _own_origin(origin, names, server_port)
+        ):
+            return 403, "forbidden_origin", "requests from other origins are refused"
+    return None
+
+
+def _own_origin(origin: str, names: frozenset[str], server_port: int | None) -> bool:
+    """An origin of this daemon itself: http, an allowed host name, the port it listens on."""
+    scheme, sep, rest = origin.lower().partition("://")
+    if scheme != "http" or not sep or "/" in rest:
+        return False
+    parsed = _split_host(rest)
+    if parsed is None or parsed[0] not in names:
+        return False
+    port = parsed[1] if parsed[1] is not None else 80
+    return server_port is None or port == server_port
+
+
+class BrowserGate:
+    """ASGI middleware applying :func:`gate_refusal` before routing, to every path."""
+
+    def __init__(self, app: ASGIApp, cfg: Callable[[], HttpConfig]) -> None:
+        self.app, self.cfg = app, cfg
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            if name in headers:  # two Host or Origin headers: ambiguous, refuse
+                headers[name] = "\x00"
+            else:
+                headers[name] = v.decode("latin-1")
+        server = scope.get("server")
+        port = server[1] if server else None
+        refusal = gate_refusal(scope["method"], scope["path"], headers, port, self.cfg())
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        await problem(*refusal)(scope, receive, send)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+_KIOSK_HIDDEN = ("old_series", "old_number", "temp_cert_number")
+
+
+def _event_view(event: ScanEvent, caller: Caller) -> dict[str, Any]:
+    """A scan event as ``caller`` may see it. Events are masked for every screen; a hall
+    screen (kiosk) sees temporary-certificate and old-policy numbers masked too, and no
+    other run of 6+ digits that could be a personal number (insurer, region, clinic codes and
+    timestamps stay readable)."""
+    view = event.to_dict()
+    if caller.role != "kiosk":
+        return view
+    verdict = view.get("verdict") or {}
+    cred = verdict.get("credential")
+    if isinstance(cred, dict):
+        for key in _KIOSK_HIDDEN:
+            if cred.get(key):
+                cred[key] = _mask_number(str(cred[key]))
+    result: dict[str, Any] = _scrub(view)
+    return result
+
+
+def _mask_number(value: str) -> str:
+    """Last two characters kept (as a clerk would read them aloud), the rest starred."""
+    return "*" * max(0, len(value) - 2) + value[-2:] if len(value) > 4 else "*" * len(value)
+
+
+def _scrub(value: Any) -> Any:
+    """Star every run of 6+ digits inside strings, except in already-masked values and dates."""
+    if isinstance(value, str):
+        return _DIGITS.sub(lambda m: _mask_number(m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: v if k in _KEEP_DIGITS else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+# ОГРН, ОКАТО and the clinic code name an insurer, a region and a clinic, not a person; the
+# ENP is masked already; timestamps carry microseconds.
+_KEEP_DIGITS = frozenset(
+    {"smo_ogrn", "okato", "clinic", "id", "at", "checked_at", "answered_at", "status_since"}
+)
+_DIGITS = re.compile(r"(?<![0-9*])[0-9]{6,}(?![0-9])")
+_PORT = re.compile(r":[0-9]{1,5}")
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
+    """Bounded depth and size (a deeply nested array is a 400, never a RecursionError)."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "bad_json", "body is not JSON") from None
+        doc = safe_loads(body, what="body")
+    except JsonError as exc:
+        raise ApiError(400, exc.code, exc.message) from None
     if not isinstance(doc, dict):
         raise ApiError(422, "bad_request", "body must be a JSON object")
     return doc

@@ -2,7 +2,9 @@
 
 Roles: ``kiosk`` (read-only screens: scans, events, status), ``mis`` (verdicts, verify, match),
 ``admin`` (everything, incl. snapshot refresh and metrics). Tokens are compared in constant time
-and never logged — the audit log records the token's name.
+and never logged — the audit log records the token's name. The token-less loopback role is
+weaker than a token: any local process, and any page in a local browser that gets past the
+Host/Origin gate, is that caller, so some routes (snapshot refresh) want a token regardless.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ROLE_RIGHTS: dict[str, frozenset[str]] = {
 class Caller:
     name: str
     role: str | None  # None: not authenticated
+    by_token: bool = False  # False: the token-less loopback role (or nobody)
 
     def may(self, right: str) -> bool:
         return self.role is not None and right in ROLE_RIGHTS[self.role]
@@ -58,7 +61,7 @@ def identify(conn: HTTPConnection, cfg: HttpConfig) -> Caller:
             if hmac.compare_digest(t.token.encode(), token.encode()) and token:
                 found = found or t
         if found is not None:
-            return Caller(found.name, found.role)
+            return Caller(found.name, found.role, by_token=True)
         return Caller("invalid-token", None)
     client = conn.client.host if conn.client else None
     if is_loopback(client) and cfg.loopback_role is not None:

@@ -4,7 +4,9 @@ Order of events: load config → (demo: demo register, demo keys, the reference 
 loopback) → assemble the pipeline → bind the HTTP socket → start drivers and sync → READY=1.
 SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration file (trust store, register and
 registry settings, API tokens) without dropping connections; the systemd watchdog is pinged only
-while the event loop turns and no driver has given up.
+while the event loop turns and no driver has given up. The HTTP server runs with header and
+body deadlines, a connection cap and throttled accept-error logging
+(:mod:`verifier.http.transport`); those limits are read at start, not on reload.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ import uvicorn
 from drivers.base import Driver
 from verifier.config import Config
 from verifier.http.app import create_app
+from verifier.http.transport import (
+    Limits,
+    connection_cap,
+    guarded_protocol,
+    install_exception_handler,
+)
 from verifier.log import get_logger
 from verifier.service import sdnotify
 from verifier.service.core import Service
@@ -107,8 +115,17 @@ class Daemon:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{port}"
+        http = self.cfg.http
+        install_exception_handler(loop)  # accept errors at a bounded rate, no tracebacks
+        limits = Limits(
+            header_timeout_s=http.header_timeout_s,
+            body_timeout_s=http.body_timeout_s,
+            max_connections=connection_cap(http.max_connections),
+        )
         config = uvicorn.Config(
             create_app(service),
+            http=guarded_protocol(limits),  # header/body deadlines and the connection cap
+            backlog=http.backlog,  # asyncio tries this many accepts per wake-up
             log_config=None,
             access_log=False,
             lifespan="off",

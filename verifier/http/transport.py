@@ -1,0 +1,184 @@
+"""Connection-level limits uvicorn lacks: header and body deadlines, a connection cap, and
+accept errors logged at a bounded rate.
+
+uvicorn only times out idle keep-alive connections, and every received byte cancels that timer:
+a client that sends its headers one byte per second (slowloris) or never finishes its body holds
+a socket forever, and enough of them exhaust the file descriptors. Then asyncio's accept loop
+logs one traceback per attempted ``accept()`` (up to ``backlog`` per loop turn) — 52 MB in 10 s
+in the review — and the service stops answering. Here each request has a deadline for its
+headers and one for its body that no trickle of bytes extends, connections beyond the cap get a
+short 503 and are closed at once, and the accept error is one short line per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from verifier.log import get_logger
+
+log = get_logger("oms.http")
+
+# A reserve of descriptors for the service itself (databases, drivers, the registry client).
+FD_RESERVE = 64
+_BUSY_BODY = (
+    b'{"type":"https://oms-verifier.example/problems/busy","title":"busy","status":503,'
+    b'"detail":"too many connections; try again","code":"busy"}'
+)
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: application/problem+json\r\n"
+    b"retry-after: 1\r\n"
+    b"connection: close\r\n"
+    b"content-length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    header_timeout_s: float
+    body_timeout_s: float
+    max_connections: int
+
+
+def connection_cap(configured: int) -> int:
+    """The configured cap, lowered so that connections alone never exhaust the descriptors."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    return max(8, min(configured, soft - FD_RESERVE))
+
+
+class _Throttle:
+    """At most one log line per ``interval_s`` per kind; the line counts what it stood for."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._count: dict[str, int] = {}
+
+    def hit(self, kind: str) -> int | None:
+        """Return how many events to report now, or ``None`` to stay quiet."""
+        self._count[kind] = self._count.get(kind, 0) + 1
+        now = time.monotonic()
+        if now - self._last.get(kind, -1e9) < self.interval_s:
+            return None
+        self._last[kind] = now
+        return self._count.pop(kind)
+
+
+throttle = _Throttle()
+
+
+def guarded_protocol(limits: Limits) -> type[H11Protocol]:
+    """An h11 protocol class carrying ``limits`` (uvicorn instantiates the class itself)."""
+
+    class GuardedH11Protocol(H11Protocol):
+        _limits = limits
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._deadline: asyncio.TimerHandle | None = None
+            self._deadline_state: object = None
+            self._refused = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > self._limits.max_connections:
+                self._refused = True
+                n = throttle.hit("connection_cap")
+                if n is not None:
+                    log.warning(
+                        "connection cap reached; refusing connections",
+                        cap=self._limits.max_connections,
+                        refused=n,
+                    )
+                transport.write(_BUSY)
+                transport.close()
+                return
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            super().data_received(data)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        # --- deadlines ----------------------------------------------------------------------
+
+        def _arm(self) -> None:
+            """One deadline per phase: waiting for headers (IDLE with bytes pending or a new
+            connection), reading the body (SEND_BODY). Bytes arriving never extend it."""
+            state = self.conn.their_state
+            if state is h11.IDLE and self.timeout_keep_alive_task is None:
+                timeout = self._limits.header_timeout_s
+            elif state is h11.SEND_BODY:
+                # The app answers a late body with 408 at body_timeout_s; this closes the
+                # socket shortly after, for routes that never read their body.
+                timeout = self._limits.body_timeout_s + 1.0
+            else:
+                self._disarm()
+                return
+            if self._deadline is not None and self._deadline_state is state:
+                return
+            self._disarm()
+            self._deadline_state = state
+            self._deadline = self.loop.call_later(timeout, self._expired, state)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline, self._deadline_state = None, None
+
+        def _expired(self, state: object) -> None:
+            self._deadline, self._deadline_state = None, None
+            if self.transport.is_closing() or self.conn.their_state is not state:
+                return
+            phase = "headers" if state is h11.IDLE else "body"
+            n = throttle.hit(f"timeout_{phase}")
+            if n is not None:
+                log.info("closed a slow connection", phase=phase, count=n)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.disconnected = True
+                self.cycle.message_event.set()
+            self.transport.close()
+
+    return GuardedH11Protocol
+
+
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def install_exception_handler(loop: asyncio.AbstractEventLoop) -> None:
+    """Accept errors from running out of descriptors or memory: one short line per interval,
+    no traceback. Everything else goes to asyncio's default handler."""
+
+    def handler(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
+            n = throttle.hit(f"accept_{exc.errno}")
+            if n is not None:
+                log.error(
+                    "cannot accept connections: out of a system resource",
+                    error=errno.errorcode.get(exc.errno or 0, str(exc.errno)),
+                    count=n,
+                )
+            return
+        lp.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
