@@ -39,7 +39,9 @@ from cache.snapshot_format import (
 from verifier.errors import OmsError
 from verifier.private_files import create_private
 
-SCHEMA_VERSION = 1
+# 1: first release. 2: an old series+number may name several people (aliases keyed by
+# kind, number and ENP), and an index from name hash to ENP for the person search.
+SCHEMA_VERSION = 2
 COMMIT_EVERY = 200_000  # rows per staging transaction
 
 # A verifier of the snapshot signature: (key_id, digest, signature) -> True/False; raises
@@ -85,7 +87,7 @@ _TABLES = {
     "records": "enp INTEGER PRIMARY KEY, ptype INT, status INT, since INT, ogrn INT, okato INT,"
     " start INT, end_ INT, clinic INT, nhash BLOB",
     "aliases": "kind INT NOT NULL, number TEXT NOT NULL, enp INT NOT NULL,"
-    " PRIMARY KEY (kind, number)",
+    " PRIMARY KEY (kind, number, enp)",
     "deletions": "enp INTEGER PRIMARY KEY",
     "revoked_docs": "enp INT NOT NULL, carrier INT NOT NULL, since INT, reason INT,"
     " PRIMARY KEY (enp, carrier)",
@@ -109,6 +111,9 @@ _INSERT_COLUMNS = {
 }
 
 
+_NHASH_INDEX = "CREATE INDEX IF NOT EXISTS records_nhash ON records(nhash)"
+
+
 def _create(name: str, base: str) -> str:
     tail = " WITHOUT ROWID" if base in _WITHOUT_ROWID else ""
     return f"CREATE TABLE IF NOT EXISTS {name} ({_TABLES[base]}){tail}"
@@ -130,7 +135,9 @@ class SnapshotStore:
             db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
             for t in _LIVE:
                 db.execute(_create(t, t))
+            self._migrate(db)
             db.execute("CREATE INDEX IF NOT EXISTS aliases_enp ON aliases(enp)")
+            db.execute(_NHASH_INDEX)
             # Stage tables left by a crashed import are dropped — but only when no import is
             # running in another process (it holds the import lock for its whole run).
             with self._import_lock(block=False) as free:
@@ -139,6 +146,31 @@ class SnapshotStore:
             db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Bring a store written by an earlier release to ``SCHEMA_VERSION`` in one transaction."""
+        row = db.execute("SELECT v FROM meta WHERE k = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise SnapshotRefused(
+                f"register database schema {version} is newer than this release's "
+                f"{SCHEMA_VERSION}: upgrade oms-verifier",
+                code="store_too_new",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        if version < 2:
+            db.execute("ALTER TABLE aliases RENAME TO aliases_v1")
+            db.execute("DROP INDEX IF EXISTS aliases_enp")
+            db.execute(_create("aliases", "aliases"))
+            db.execute("INSERT INTO aliases SELECT kind, number, enp FROM aliases_v1")
+            db.execute("DROP TABLE aliases_v1")
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        db.execute("COMMIT")
 
     # --- connections ---------------------------------------------------------------------
 
@@ -270,16 +302,36 @@ class SnapshotStore:
         return RegisterRecord.from_row(row) if row else None
 
     def lookup_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None:
-        row = (
+        """The one person with this number; None when nobody or several hold it."""
+        found = self.lookup_aliases(kind, number)
+        return found[0] if len(found) == 1 else None
+
+    MAX_CANDIDATES = 20
+
+    def lookup_aliases(self, kind: AliasKind, number: str) -> list[RegisterRecord]:
+        """Everyone the register lists under this old number (real registers repeat them)."""
+        rows = (
             self._reader()
             .execute(
                 self._SELECT
-                + " WHERE enp = (SELECT enp FROM aliases WHERE kind = ? AND number = ?)",
-                (int(kind), number),
+                + " WHERE enp IN (SELECT enp FROM aliases WHERE kind = ? AND number = ?)"
+                + " ORDER BY enp LIMIT ?",
+                (int(kind), number, self.MAX_CANDIDATES),
             )
-            .fetchone()
+            .fetchall()
         )
-        return RegisterRecord.from_row(row) if row else None
+        return [RegisterRecord.from_row(r) for r in rows]
+
+    def lookup_name_hash(self, nhash: bytes) -> list[RegisterRecord]:
+        """Everyone whose keyed name+birth-date hash is ``nhash`` (the person search)."""
+        rows = (
+            self._reader()
+            .execute(
+                self._SELECT + " WHERE nhash = ? ORDER BY enp LIMIT ?", (nhash, self.MAX_CANDIDATES)
+            )
+            .fetchall()
+        )
+        return [RegisterRecord.from_row(r) for r in rows]
 
     def document_revocation(self, enp: str, carrier: Carrier) -> DocumentRevocation | None:
         row = (
@@ -452,6 +504,7 @@ class SnapshotStore:
             db.execute(f"DROP TABLE {t}")
             db.execute(f"ALTER TABLE stage_{t} RENAME TO {t}")
         db.execute("CREATE INDEX aliases_enp ON aliases(enp)")
+        db.execute(_NHASH_INDEX)
         db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self._new_meta(head, staged))
         db.execute("COMMIT")
         self._drop_stage(db)

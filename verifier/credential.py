@@ -99,14 +99,26 @@ class Credential:
             "okato": self.okato,
         }
         if self.old_number:
-            out["old_series"], out["old_number"] = self.old_series, self.old_number
+            series, number = self.old_series, self.old_number
+            if masked:
+                series, number = _mask_tail(series, 0), _mask_tail(number, 2)
+            out["old_series"], out["old_number"] = series, number
         if self.temp_cert_number:
-            out["temp_cert_number"] = self.temp_cert_number
+            cert = self.temp_cert_number
+            out["temp_cert_number"] = _mask_tail(cert, 2) if masked else cert
         if self.snils:
             out["snils"] = ("***-***-" + self.snils[6:9] + " **") if masked else self.snils
         if self.kind is CredentialKind.CARD:
             out["holder_verified"] = self.holder_verified
         return out
+
+
+def _mask_tail(value: str | None, keep: int) -> str | None:
+    """All but the last ``keep`` characters starred: enough for a person to recognise it."""
+    if not value:
+        return value
+    keep = min(keep, len(value))
+    return "*" * (len(value) - keep) + value[len(value) - keep :]
 
 
 def _mask_name(name: str | None) -> str | None:

@@ -123,6 +123,7 @@ class Pipeline:
             checks += [
                 _revocation(credential, revocation, status),
                 status.check,
+                *status.notes,
                 self.holder.check_holder(credential, status.record),
             ]
         return self._verdict(ctx.now, credential, tuple(checks), input_source, status)

@@ -61,6 +61,10 @@ class Reason(StrEnum):
     HOLDER_NAME_TRUNCATED = "holder_name_truncated"  # the carrier's name field is full
     REVOCATION_UNKNOWN = "revocation_unknown"  # no fresh source said the document is not revoked
     CLOCK_INCONSISTENT = "clock_inconsistent"  # data dated beyond now + max_clock_skew
+    NOT_IN_SNAPSHOT = "not_in_snapshot"  # the local copy lacks the ENP: not the register's word
+    NUMBER_NOT_FOUND = "number_not_found"  # an old number / temporary certificate not found
+    AMBIGUOUS_NUMBER = "ambiguous_number"  # an old number several people hold
+    INSURER_CHANGED = "insurer_changed"  # the document names another insurer than the register
 
 
 # What each reason implies for the outcome; reasons absent here are informational.
@@ -76,7 +80,7 @@ REASON_OUTCOME: dict[Reason, Outcome] = {
     Reason.KEY_NOT_VALID_AT_TIME: Outcome.UNKNOWN,
     Reason.KEY_UNKNOWN: Outcome.UNKNOWN,
     Reason.KEY_NOT_FOUND: Outcome.UNKNOWN,
-    Reason.DOCUMENT_REVOKED: Outcome.ANNULLED,
+    Reason.DOCUMENT_REVOKED: Outcome.INVALID,  # this blank is void; the policy may be in force
     Reason.NOT_IN_REGISTER: Outcome.NOT_INSURED,
     Reason.REGISTER_SUSPENDED: Outcome.SUSPENDED,
     Reason.REGISTER_ANNULLED: Outcome.ANNULLED,
@@ -92,6 +96,9 @@ REASON_OUTCOME: dict[Reason, Outcome] = {
     Reason.HOLDER_NAME_TRUNCATED: Outcome.UNKNOWN,
     Reason.REVOCATION_UNKNOWN: Outcome.UNKNOWN,
     Reason.CLOCK_INCONSISTENT: Outcome.UNKNOWN,
+    Reason.NOT_IN_SNAPSHOT: Outcome.UNKNOWN,
+    Reason.NUMBER_NOT_FOUND: Outcome.UNKNOWN,
+    Reason.AMBIGUOUS_NUMBER: Outcome.UNKNOWN,
 }
 
 # When several reasons apply, the first outcome in this order wins.
@@ -128,7 +135,10 @@ REASON_RU: dict[Reason, str] = {
     Reason.KEY_NOT_FOUND: "ключ подписи неизвестен — подпись не проверена",
     Reason.KEY_REVOKED: "ключ подписи отозван",
     Reason.KEY_NOT_VALID_AT_TIME: "ключ подписи не действовал на дату документа",
-    Reason.DOCUMENT_REVOKED: "полис заявлен утерянным или аннулирован",
+    Reason.DOCUMENT_REVOKED: (
+        "этот бланк полиса заявлен утерянным или аннулирован (сам полис в реестре может"
+        " действовать) — проверьте документ, удостоверяющий личность"
+    ),
     Reason.NOT_IN_REGISTER: "полис не найден в реестре застрахованных",
     Reason.REGISTER_SUSPENDED: "по данным реестра",
     Reason.REGISTER_ANNULLED: "по данным реестра",
@@ -159,6 +169,12 @@ REASON_RU: dict[Reason, str] = {
     Reason.CLOCK_INCONSISTENT: (
         "часы компьютера расходятся с данными реестра — проверьте дату и время"
     ),
+    Reason.NOT_IN_SNAPSHOT: (
+        "полиса нет в локальной копии реестра — нужна проверка в онлайн-реестре"
+    ),
+    Reason.NUMBER_NOT_FOUND: "номер не найден — проверьте ввод",
+    Reason.AMBIGUOUS_NUMBER: "по этому номеру в реестре несколько человек — выберите по ЕНП",
+    Reason.INSURER_CHANGED: "страховая компания сменилась",
 }
 
 

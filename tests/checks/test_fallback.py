@@ -43,7 +43,8 @@ def online(check: CheckResult) -> Fixed:
 
 ACTIVE = passed("register_status", "active")
 SUSPENDED = failed("register_status", Reason.REGISTER_SUSPENDED)
-NOT_FOUND = failed("register_status", Reason.NOT_IN_REGISTER)
+# A snapshot miss is no answer of the register's (a new policy may postdate the copy).
+NOT_FOUND = skipped("register_status", "snapshot 3: not found", Reason.NOT_IN_SNAPSHOT)
 EXPIRED_SNAP = skipped("register_status", "expired", Reason.SNAPSHOT_EXPIRED)
 DOWN = skipped("register_status", "registry: timeout", Reason.REGISTRY_UNAVAILABLE)
 
@@ -85,6 +86,8 @@ def test_auto_keeps_the_snapshot_answer_when_the_registry_is_down() -> None:
     r = FallbackStatusChecker(s, o).check_status(ctx(LookupMode.AUTO))
     assert r.source == "snapshot" and r.check == NOT_FOUND
     assert "timeout" in r.extra["registry_error"]
+    # the verdict says the registry was tried, and why it could not answer
+    assert [(n.name, n.reason) for n in r.notes] == [("registry", Reason.REGISTRY_UNAVAILABLE)]
 
 
 def test_fresh_asks_the_registry_first_and_reports_a_disagreement() -> None:

@@ -21,7 +21,7 @@ from verifier.checks.holder import HolderMatcher, MatchKey
 from verifier.checks.online import FallbackStatusChecker
 from verifier.checks.ports import StatusResult
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
-from verifier.credential import CredentialInput
+from verifier.credential import Credential, CredentialInput
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex
 from verifier.pipeline import Pipeline
@@ -236,7 +236,7 @@ def test_the_registrys_revocation_word_decides_when_the_list_expired(
     assert record is not None
     for word, outcome in [
         (passed("revocation", "registry: not revoked"), Outcome.VALID),
-        (failed("revocation", Reason.DOCUMENT_REVOKED, "registry: lost"), Outcome.ANNULLED),
+        (failed("revocation", Reason.DOCUMENT_REVOKED, "registry: lost"), Outcome.INVALID),
     ]:
         status = FallbackStatusChecker(SnapshotStatusChecker(store), OnlineStub(record, word))
         v = pipeline(store, reg, EXPIRED, status=status).verify(paper(row))
@@ -283,3 +283,46 @@ def test_within_the_allowed_skew_the_snapshot_answers(reg: Register, store: Snap
     slightly_behind = CREATED - FreshnessPolicy().max_clock_skew + timedelta(seconds=5)
     v = pipeline(store, reg, slightly_behind).verify(paper(active(reg)))
     assert v.outcome is Outcome.VALID, v.reasons
+
+
+@pytest.mark.parametrize("drop", ["given_name", "birth_date"])
+def test_leaving_a_holder_field_out_never_skips_the_comparison(
+    reg: Register, store: SnapshotStore, drop: str
+) -> None:
+    """Found by the adversarial suite: an empty given name or no birth date dodged the check."""
+    row = active(reg)
+    other = next(r for r in reg.live if r["surname"] != row["surname"])
+    c = recognize_card(card(row))
+    forged = dataclasses.replace(c, surname=other["surname"], **{drop: None})
+    v = pipeline(store, reg).verify_credential(forged)
+    assert v.outcome is Outcome.UNKNOWN
+    assert check(v, "holder").reason is Reason.HOLDER_MISMATCH
+
+
+def test_an_empty_given_name_is_compared_as_empty(reg: Register, store: SnapshotStore) -> None:
+    """A genuine holder with no given name must not be a mismatch for want of one."""
+    row = active(reg)
+    genuine = dataclasses.replace(recognize_card(card(row)), given_name="")
+    record = store.lookup_enp(row["enp"])
+    assert record is not None
+    from cache.name_hash import name_hash
+
+    no_given = dataclasses.replace(
+        record,
+        name_hash=name_hash(
+            reg.match_key,
+            row["surname"],
+            "",
+            row["patronymic"],
+            date.fromisoformat(row["birth_date"]),
+        ),
+    )
+    matcher = HolderMatcher(MatchKey.of(reg.match_key))
+    assert matcher.check_holder(genuine, no_given).status is CheckStatus.PASS
+    assert matcher.check_holder(genuine, record).reason is Reason.HOLDER_MISMATCH
+
+
+def recognize_card(raw: bytes) -> Credential:
+    from verifier.recognize import recognize
+
+    return recognize(CredentialInput(raw, symbology="card"))

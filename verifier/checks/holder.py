@@ -36,7 +36,18 @@ class MatchKey:
 
 
 def carries_holder(c: Credential) -> bool:
-    return bool(c.surname and c.given_name and c.birth_date)
+    """Any holder data at all: then it must be complete enough to compare, or not vouch."""
+    return bool(c.surname or c.given_name or c.patronymic or c.birth_date)
+
+
+def comparable(c: Credential) -> bool:
+    """Surname and birth date are needed; an empty given name or patronymic is compared as
+    empty (some people have none), so leaving a field out never skips the comparison."""
+    return bool(c.surname and c.birth_date)
+
+
+def _incomplete() -> CheckResult:
+    return failed(NAME, Reason.HOLDER_MISMATCH, "holder data incomplete (no surname or birth date)")
 
 
 class HolderMatcher:
@@ -64,9 +75,16 @@ class HolderMatcher:
             )
         if not record.name_hash.strip(b"\0"):
             return skipped(NAME, "the register holds no name hash", Reason.HOLDER_NOT_CHECKED)
-        assert c.surname is not None and c.given_name is not None and c.birth_date is not None
+        if not comparable(c):
+            return _incomplete()
+        assert c.surname is not None and c.birth_date is not None
         if name_hash.matches(
-            self.key.key, record.name_hash, c.surname, c.given_name, c.patronymic, c.birth_date
+            self.key.key,
+            record.name_hash,
+            c.surname,
+            c.given_name or "",
+            c.patronymic,
+            c.birth_date,
         ):
             return passed(NAME, "name and birth date match the register")
         if c.name_field_full:

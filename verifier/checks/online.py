@@ -22,7 +22,7 @@ from cache.online_cache import OnlineCache
 from cache.register_model import AliasKind, Carrier
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.ports import StatusChecker, StatusResult
-from verifier.checks.register import register_summary, status_check
+from verifier.checks.register import miss, register_summary, status_check
 from verifier.credential import Credential, CredentialKind
 from verifier.errors import OmsError
 from verifier.registry.client import RegistryAdapter
@@ -111,6 +111,8 @@ class OnlineStatusChecker:
                 self.cache.put(key, answer)
             origin = "registry"
         if answer is None:
+            if c.enp is None:  # an old number or certificate: more likely mistyped than void
+                return StatusResult(miss(c, origin), "registry")
             return StatusResult(
                 failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: not found"),
                 "registry",
@@ -160,7 +162,8 @@ def _answered(r: StatusResult) -> bool:
 
 
 def _snapshot_can_answer(r: StatusResult) -> bool:
-    return _answered(r) and r.check.reason is not Reason.NOT_IN_REGISTER
+    """A snapshot miss is no answer: the registry is asked (misses are ``skip``)."""
+    return _answered(r)
 
 
 class FallbackStatusChecker:
@@ -200,7 +203,11 @@ class FallbackStatusChecker:
 def _with_note(kept: StatusResult, failed_online: StatusResult) -> StatusResult:
     """The registry could not answer: keep the snapshot's answer and say why it stands alone."""
     extra = {**kept.extra, "registry_error": failed_online.check.detail}
-    return dataclasses.replace(kept, extra=extra)
+    if _answered(kept):  # the snapshot's answer stands on its own
+        return dataclasses.replace(kept, extra=extra)
+    # Neither could answer: the verdict names both (e.g. not_in_snapshot + registry_unavailable)
+    tried = skipped("registry", failed_online.check.detail, failed_online.check.reason)
+    return dataclasses.replace(kept, extra=extra, notes=(*kept.notes, tried))
 
 
 def _compare(online: StatusResult, local: StatusResult) -> StatusResult:

@@ -34,6 +34,8 @@ class StatusResult:
     # physical document's revocation (None: it said nothing, e.g. an answer about a number).
     record: RegisterRecord | None = None
     revocation: CheckResult | None = None
+    # Further results the verdict should show, e.g. the registry tried and failed ("registry").
+    notes: tuple[CheckResult, ...] = ()
 
 
 class SignatureChecker(Protocol):

@@ -36,17 +36,36 @@ class RegisterView(Protocol):
     def info(self) -> StoreInfo: ...
     def lookup_enp(self, enp: str) -> RegisterRecord | None: ...
     def lookup_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None: ...
+    def lookup_aliases(self, kind: AliasKind, number: str) -> list[RegisterRecord]: ...
     def document_revocation(self, enp: str, carrier: Carrier) -> DocumentRevocation | None: ...
 
 
-def find_record(store: RegisterView, c: Credential) -> RegisterRecord | None:
+def find_records(store: RegisterView, c: Credential) -> list[RegisterRecord]:
+    """The record(s) the credential names: one for an ENP; an old number can name several."""
     if c.enp is not None:
-        return store.lookup_enp(c.enp)
+        found = store.lookup_enp(c.enp)
+        return [found] if found is not None else []
     if c.temp_cert_number is not None:
-        return store.lookup_alias(AliasKind.TEMP_CERT, c.temp_cert_number)
+        return store.lookup_aliases(AliasKind.TEMP_CERT, c.temp_cert_number)
     if c.old_series is not None and c.old_number is not None:
-        return store.lookup_alias(AliasKind.OLD_NUMBER, f"{c.old_series}{c.old_number}")
-    return None
+        return store.lookup_aliases(AliasKind.OLD_NUMBER, f"{c.old_series}{c.old_number}")
+    return []
+
+
+def miss(c: Credential, origin: str) -> CheckResult:
+    """Nothing found. Only the registry's own "not found" for an ENP means "not insured":
+    a local copy can predate a new policy, and an old number may simply be mistyped."""
+    if c.enp is None:
+        return skipped("register_status", f"{origin}: no such number", Reason.NUMBER_NOT_FOUND)
+    return skipped("register_status", f"{origin}: not found", Reason.NOT_IN_SNAPSHOT)
+
+
+def ambiguous(records: list[RegisterRecord], origin: str) -> CheckResult:
+    return skipped(
+        "register_status",
+        f"{origin}: {len(records)} people hold this number; choose by ENP",
+        Reason.AMBIGUOUS_NUMBER,
+    )
 
 
 def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResult:
@@ -77,6 +96,7 @@ def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResul
 def register_summary(record: RegisterRecord) -> dict[str, object]:
     """What the clerk may see of the register's record: no names, no birth date."""
     return {
+        "enp": record.enp,
         "policy_type": record.policy_type.name.lower(),
         "status": record.status.name.lower(),
         "status_since": record.status_since.isoformat() if record.status_since else None,
@@ -130,7 +150,15 @@ class SnapshotStatusChecker:
                 snap,
             )
         c = ctx.credential
-        record = find_record(self.store, c)
+        records = find_records(self.store, c)
+        if len(records) > 1:
+            return StatusResult(
+                ambiguous(records, f"snapshot {info.sequence}"),
+                "snapshot",
+                snap,
+                extra={"candidates": [register_summary(r) for r in records]},
+            )
+        record = records[0] if records else None
         if record is None:
             if c.enp is not None and info.region is not None and c.enp[:2] != info.region:
                 return StatusResult(
@@ -142,13 +170,7 @@ class SnapshotStatusChecker:
                     "snapshot",
                     snap,
                 )
-            return StatusResult(
-                failed(
-                    "register_status", Reason.NOT_IN_REGISTER, f"not in snapshot {info.sequence}"
-                ),
-                "snapshot",
-                snap,
-            )
+            return StatusResult(miss(c, f"snapshot {info.sequence}"), "snapshot", snap)
         origin = f"snapshot {info.sequence} ({fresh.state.value})"
         return StatusResult(
             status_check(record, ctx.today, origin),

@@ -22,6 +22,8 @@ from threading import Lock
 CONFIG_PATH = Path(__file__).with_name("openssl-gost.cnf")
 _lock = Lock()
 _state: dict[str, bool] = {}
+_lib_lock = Lock()
+_lib: dict[str, ctypes.CDLL | None] = {}
 
 
 def _libcrypto_path() -> str:
@@ -59,6 +61,20 @@ def _libcrypto_path() -> str:
     return "libcrypto.so.3"
 
 
+def load_libcrypto() -> ctypes.CDLL | None:
+    """The libcrypto hashlib uses, opened once per process (None if it cannot be opened).
+
+    Shared with the signature backend (``_openssl_sig``) so both talk to the same library.
+    """
+    with _lib_lock:
+        if "lib" not in _lib:
+            try:
+                _lib["lib"] = ctypes.CDLL(_libcrypto_path())
+            except OSError:
+                _lib["lib"] = None
+        return _lib["lib"]
+
+
 def _digest_available(name: str) -> bool:
     try:
         hashlib.new(name)
@@ -72,9 +88,8 @@ def _activate() -> bool:
         return False
     if _digest_available("md_gost12_256"):
         return True  # OPENSSL_CONF already did it
-    try:
-        lib = ctypes.CDLL(_libcrypto_path())
-    except OSError:
+    lib = load_libcrypto()
+    if lib is None:
         return False
     try:
         load_config = lib.OSSL_LIB_CTX_load_config

@@ -90,18 +90,20 @@ class Daemon:
         from verifier.registry.server import ServerConfig, ThreadedServer
         from verifier.registry.server import create_app as reg_app
 
+        demo.refuse_production_state(self.cfg)  # a no-op for the demo's own config
         state = demo.ensure_demo(self.cfg)
         token = secrets.token_urlsafe(24)
         scfg = ServerConfig(
             data_dir=state.registry_dir,
             port=0,
             tokens=(token,),
-            state_dir=self.cfg.state_dir / "demo" / "registry-service",
+            state_dir=state.cfg.state_dir / "registry-service",
             log_level="warning",
         )
         self._registry = ThreadedServer(reg_app(scfg), scfg).start()
-        registry = replace(self.cfg.registry, url=self._registry.url, token=token)
-        self.cfg = replace(self.cfg, registry=registry)
+        # The demo's own config from here on: its trust dir, register, match key and audit.
+        registry = replace(state.cfg.registry, url=self._registry.url, token=token)
+        self.cfg = replace(state.cfg, registry=registry)
         log.info("demo registry on loopback", url=self._registry.url)
 
     async def run(self) -> int:
@@ -175,7 +177,9 @@ class Daemon:
         try:
             cfg = await asyncio.get_running_loop().run_in_executor(None, self.reload_config)
             if self.demo and self._registry is not None:
-                cfg = replace(cfg, registry=self.cfg.registry)
+                from verifier import demo
+
+                cfg = replace(demo.demo_config(cfg), registry=self.cfg.registry)
             await self.service.reload(cfg)
             self.cfg = cfg
         except Exception as exc:  # a bad new config keeps the old one running

@@ -1,0 +1,503 @@
+"""Known answers for the OpenSSL GOST engine backend (``verifier.crypto._openssl_sig``).
+
+``RFC``: the two signature examples of RFC 5832 section 7 / RFC 7091 section 7 (256- and 512-bit
+test curves; same numbers as tests/data/crypto/vectors.json), as SubjectPublicKeyInfo DER, the
+digest in the byte API's little-endian layout and the s||r signature.  The engine must accept them
+and refuse them with one bit changed before any answer of it is trusted.
+
+``PARAMSETS``: one vector per (key algorithm, parameter-set OID) this layer knows, checked the
+first time the engine is asked about that parameter set.  Derivation (re-done by
+tests/crypto/test_openssl_backend.py): tag = f"{algorithm OID} {paramset OID}";
+d = int(Streebog-512("oms-verifier KAT d " + tag), big-endian) mod (q - 1) + 1, k likewise with
+"k"; digest = Streebog-256 (Streebog-512 for 512-bit curves) of "oms-verifier KAT message " + tag;
+signature = our sign_e(d, digest as little-endian e, k).  The private scalars are public test
+values; they sign nothing but these digests.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+
+class KatVector(NamedTuple):
+    """One answer the engine must reproduce: key, digest and s||r signature (all hex)."""
+
+    algorithm_oid: str
+    paramset_oid: str
+    spki: str
+    digest: str
+    signature: str
+    d: str  # private scalar, big-endian hex (used to check the engine's signing too)
+
+
+RFC: Final[tuple[KatVector, ...]] = (
+    # RFC 7091 7.1 (256-bit test curve)
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.35.0",
+        (
+            "305a301306062a8503020213300906072a85030202230003430004400bd86fe5d8db89668f789b"
+            "4e1dba8585c5508b45ec5b59d8906ddb70e2492b7fda77ff871a10fbdf2766d293c5d164afbb3c"
+            "7b973a41c885d11d70d689b4f126"
+        ),
+        "e53e042b67e6ec678e2e02b12a0352ce1fc6eee0529cc088119ad872b3c1fb2d",
+        (
+            "01456c64ba4642a1653c235a98a60249bcd6d3f746b631df928014f6c5bf9c4041aa28d2f1ab14"
+            "8280cd9ed56feda41974053554a42767b83ad043fd39dc0493"
+        ),
+        "7a929ade789bb9be10ed359dd39a72c11b60961f49397eee1d19ce9891ec3b28",
+    ),
+    # RFC 7091 7.2 (512-bit test curve)
+    KatVector(
+        "1.2.643.7.1.1.1.2",
+        "1.2.643.7.1.2.1.2.0",
+        (
+            "3081a0301706082a85030701010102300b06092a850307010201020003818400048180e1ef30d5"
+            "2c6133ddd99d1d5c41455cf7df4d8b4c925bbc69af1433d15658515add2146850c325c5b81c133"
+            "be655aa8c4d440e7b98a8d59487b0c7696bcc55d11ecbe7736a9ec357ff2fd39931f4e114cb8cd"
+            "a359270ac7f0e7ff43d9419419ea61fd2ab77f5d9f63523d3b50a04f63e2a0cf51b7c13adc2156"
+            "0f0bd40cc9c737"
+        ),
+        (
+            "8c5b0772297d77c64f0c561ddbde7a405a5d7c646c97394341f4936553ee847191c5b03570141d"
+            "a733c570c1f9b6091b53ab8d4d7c4a4f5c61e0c9accff35437"
+        ),
+        (
+            "1081b394696ffe8e6585e7a9362d26b6325f56778aadbc081c0bfbe933d52ff5823ce288e8c4f3"
+            "62526080df7f70ce406a6eeb1f56919cb92a9853bde73e5b4a2f86fa60a081091a23dd795e1e3c"
+            "689ee512a3c82ee0dcc2643c78eea8fcacd35492558486b20f1c9ec197c90699850260c93bcbcd"
+            "9c5c3317e19344e173ae36"
+        ),
+        (
+            "0ba6048aadae241ba40936d47756d7c93091a0e8514669700ee7508e508b102072e8123b2200a0"
+            "563322dad2827e2714a2636b7bfd18aadfc62967821fa18dd4"
+        ),
+    ),
+)
+
+PARAMSETS: Final[tuple[KatVector, ...]] = (
+    # GOST2001 1.2.643.2.2.35.1
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.35.1",
+        (
+            "3063301c06062a8503020213301206072a85030202230106072a850302021e0103430004405c1b"
+            "5c8229b430ed0a2cfda0d40b1a0c087614130e52a47286c141e06503b810ad8845077b96c47727"
+            "baf460dbb5effb231f0ca316c1f220b1a8c911e3b6e4e4"
+        ),
+        "4824c68f2e2003bf6ddc06d7c3f737cf6cd0fd9d419e627e3ab75ddb8949d9f3",
+        (
+            "ac3c2bd61609b17d0c80a10885e490f5e885d875ec573cf280660695de42aab9ec26c8220d351c"
+            "ed7a2e680a12d71600c4d9480df44ad971fec42c7e7e286501"
+        ),
+        "8b0dac36dc3902e1b0caca97a8bc1d7a1672ee6362d64652003ad6ca113b5e34",
+    ),
+    # GOST2001 1.2.643.2.2.35.2
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.35.2",
+        (
+            "3063301c06062a8503020213301206072a85030202230206072a850302021e0103430004400be5"
+            "4a4b9d5ac9e6fe1fdecc9674b22e885708016546fc94ad4cc1f6bd59b60ae0090c2f31123fe52c"
+            "b780e0f0cfef056e56e5a6a11799b31fae6124ac76d91e"
+        ),
+        "7afe1c17dbcd07a9e222f813fe0a6dddac36571706cb4a42d860c500c1a13838",
+        (
+            "6aa3efc8f80eb11b7c253e449a344453219ea6ed81568a1e3a2de9fea03628a60805528837ae6f"
+            "94af07b079e42d8d3de8077a1244e9496269e8cf237431e81f"
+        ),
+        "640b936f01a919ee7df8280d8a3bf8b84b0bb0a209d04e0e4d963ab2759db4da",
+    ),
+    # GOST2001 1.2.643.2.2.35.3
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.35.3",
+        (
+            "3063301c06062a8503020213301206072a85030202230306072a850302021e010343000440566d"
+            "da9773ef7004dd72a8ad231c0668a75fe0fbf29a2f65750e0c61855370709a9cf84100763a572c"
+            "94258d3cde93c5549b14f6ff058e09887bf759ca301f7a"
+        ),
+        "29a65d378274a020d77eac39e4d73a1630dea634bd1562c72afbaa65e7fb8c24",
+        (
+            "842c913c46dffe68ad777cf90b6ffc094d1cd4ede006ca7ec2d0eb8050e96d71898237fc22abed"
+            "abafc48986bc00b5d438329a5e24223167ff27396a2e565747"
+        ),
+        "2f43c501d596bfc31560965251f68ef19f2423782dcb39fb6c760acc1647c1ad",
+    ),
+    # GOST2001 1.2.643.7.1.2.1.1.1
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.7.1.2.1.1.1",
+        (
+            "3065301e06062a8503020213301406092a850307010201010106072a850302021e010343000440"
+            "bda5d49bc2565d81ceabdaee90526f8308c1828d5bb4283e0a8773a6bd65d16c55058fc0365eaa"
+            "b32f616165602d2c146b8414efd8c27a8400772d2dfab01a3d"
+        ),
+        "216bdb3761b4958eef8cacf1b334ef46772878a68e262a2e5c0a7514e94344aa",
+        (
+            "35f1bb7366a05a5f20977be05c8012808535c8d933aaf0d80dbf64af6e3c4c693ac1db315dbc89"
+            "aecf6c5d3b4fa87ead05cf1cd7951b985138d00c2c4923c1d6"
+        ),
+        "72a8c88da3fb884ac23a8e247498dd0f618e7b13ad5e21d3e8ac8ebab215b63",
+    ),
+    # GOST2001 1.2.643.2.2.35.0
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.35.0",
+        (
+            "3063301c06062a8503020213301206072a85030202230006072a850302021e0103430004408e24"
+            "768756ea9795bd90ca5ba26cdc2ea28f7c8ca017a60004d4960b608a6353c283f37a9f07afe6f2"
+            "9d378fb213fedcb1d960c64523a2ca9322b8199dd49a33"
+        ),
+        "944ed51ed9fe6d22c5e02346778e789503e010b802dba88100d45cf549dd287e",
+        (
+            "021f0dd3bdb85b9aa67cf8d395e61f132f25ea94d48c48fbf7244f85ed6c6f940f1a31fefc078b"
+            "342e2b9320ef4c01d5a15fadc28b825ba79b471fb258cf4d51"
+        ),
+        "61f95818d616dfe130d3b215dfa22c3ce1ed4934dd2b9fb98181c025fdd2b140",
+    ),
+    # GOST2001 1.2.643.2.2.36.0
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.36.0",
+        (
+            "3063301c06062a8503020213301206072a85030202240006072a850302021e01034300044022c6"
+            "3663a98561921ae64e515a9ae25a7944c662bbf83a7af86cfeecb20693e1300342b1d0bce89f65"
+            "a15588deebc312d287a807b829d2a029bf1e69e27c9dc1"
+        ),
+        "77225a03f57346e6520a5c5a07e16469ed91cf5958892a57c130b55381861dcf",
+        (
+            "a5386c835320a3f7a26033479e678f90433370550fde0d40ab25ca9bd38f4f0d4c359738e1a06d"
+            "cdf32e361193a4ae254015639c83a1622818277e8012970eb3"
+        ),
+        "907425f576f3b57bd474344fe44de4bddfe5f955e03c2f6fc682d0b36c278aed",
+    ),
+    # GOST2001 1.2.643.2.2.36.1
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.2.2.36.1",
+        (
+            "3063301c06062a8503020213301206072a85030202240106072a850302021e0103430004408446"
+            "2ac32a426e0dc86884f9eccfc15ca7647b66acc75e5c001d5a31a09732700f8b4d90abe96e2bfb"
+            "1304bb1eb8269f1ba9796df8134d01fabafbda2454d752"
+        ),
+        "348b6404f7aaa633e61fc2659e6e5ebc49b056ca35edb71bce207b73a1a41ea2",
+        (
+            "9619984755cf2c150731cf2abf4c4a7a1da210ccad10f66b9e733d3eb51aba858e90b7b723a90c"
+            "7463117c36a800d64e85d1cbdf048ea84f1b1c44c33b249b60"
+        ),
+        "72fcf5b2b9f123d9efd80a397045e7708fd81334aecb680f55ff18515651ea07",
+    ),
+    # GOST2001 1.2.643.7.1.2.1.1.2
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.7.1.2.1.1.2",
+        (
+            "3065301e06062a8503020213301406092a850307010201010206072a850302021e010343000440"
+            "5184d9845fa8dfe5127abeb8524d58422d1b57019ba59221a387489863d3fd1c685e816b63b215"
+            "872623b9ff4bb60be67a2e6895a17aac0d86b0bff5a78bd959"
+        ),
+        "e79201028d89c50097c8c866e27fa71b223f33a59a9cf52e680b81539bf6ab9f",
+        (
+            "de4da2cecf04461fbfc68f26a47bafab18049bbc543ef8d749a2673920237d12bb4b51cc488384"
+            "c08d76172194d0d6f81278b2475620838e83fc95e116c46f84"
+        ),
+        "dfb19d224c25aff037b4da087a1021396c52f97a01919049bcbe8a05b09ed069",
+    ),
+    # GOST2001 1.2.643.7.1.2.1.1.3
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.7.1.2.1.1.3",
+        (
+            "3065301e06062a8503020213301406092a850307010201010306072a850302021e010343000440"
+            "ff2aae9f77c2526a3816f083a8890289b0de1cb3e8ed2ae70774ba0c9345f334b50ab1e85c0396"
+            "2f47613787147e38026a5b9107cfb0aed4cdaa6f0e07c1897c"
+        ),
+        "c86b121d6c8570563e77ecd79ccd3eef91223d9a5ec89e5d55850b8cd5c24c51",
+        (
+            "140d217c493d7522a4497d5916b00796d53c2a22062f133af98149d072064be15e0b5141cdf1b5"
+            "1f8a85f07c273c476c5439e87a21dcae9075072fbc920106c5"
+        ),
+        "76e29c35a4a18d098ad15d4f1d40705350517e90cc79a199a82a365a338a2e01",
+    ),
+    # GOST2001 1.2.643.7.1.2.1.1.4
+    KatVector(
+        "1.2.643.2.2.19",
+        "1.2.643.7.1.2.1.1.4",
+        (
+            "3065301e06062a8503020213301406092a850307010201010406072a850302021e010343000440"
+            "7069ebb2a6f597825eed79d7ea0aff7a615f9735a73b4314919f517ef4adda7158d1d88ea7b861"
+            "18984e5ebbf5531c0e32699bb82ac33cc80738c0758ffe130c"
+        ),
+        "9cd4f9065073649c196641d18925a5757c3784c412975e9cefbc5b38d94d5f49",
+        (
+            "41e4edbec9d577c68b7e7c2ba0651a6132f8170f9da9cee6001b10d2f1d8bc0634fc0173fa9bac"
+            "2c55fa662be8ac81a4d1f4e3dbc1b7dae5f7ecf18c64af6e30"
+        ),
+        "2de530c90e18ee5041f86327303bbf42726afe1e1c7c27da451a5959e3cd10d5",
+    ),
+    # GOST2012_256 1.2.643.2.2.35.1
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.2.2.35.1",
+        (
+            "3066301f06082a85030701010101301306072a85030202230106082a8503070101020203430004"
+            "402d71813e3d7798ef66fd98391e469124d69859ee8f5703144e826487fde774e6a0928c588668"
+            "3846c77dca5c9d71d8a71e0bf73cf380296e2fa35a9fd5430cee"
+        ),
+        "3e62e357cd641681901a1b39b4b9f3cb9eddf6d8f70acd9846a99db365f723da",
+        (
+            "01a4186b6d10f902856699aeea7059b2a771ab752747d45a636862be3cfba3dd1a07c05b5c7387"
+            "68ff18a2c8d01556423fb0b14988b8dd53d2e93f26ef7056b5"
+        ),
+        "fc6df9f0a66d6dd67fd41d5342313873047a168f82e561d1b9bb85e2ebac2972",
+    ),
+    # GOST2012_256 1.2.643.2.2.35.2
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.2.2.35.2",
+        (
+            "3066301f06082a85030701010101301306072a85030202230206082a8503070101020203430004"
+            "4088126d22a89352cd1ad5bd6d2a7e8ea9c3a039c53f887ca31ba0c856f105d9329f4a86356f83"
+            "f0563cfebf5c638079c0e26da7980f8aeca5421b0e017e514f5a"
+        ),
+        "485cca5e1be7b5641e6f80e1be788fd12bfd18a7b1b4d8691280dcec7d932fc0",
+        (
+            "12b641e28f5444e6022af6f94764c619b8426b22f0b86dcfd60c58c939e28696563d5f5d4a3efc"
+            "72e998922c52da77455c12931bec2c5ceb55ecdf970e98ba37"
+        ),
+        "14ecbcd37a9d9d32a8b194862a0472b1e84715d77a655ec95a8921d59efa3c1",
+    ),
+    # GOST2012_256 1.2.643.2.2.35.3
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.2.2.35.3",
+        (
+            "3066301f06082a85030701010101301306072a85030202230306082a8503070101020203430004"
+            "40226383641102ae2b03316cb934761fa3c785659a84cc27eefed8f826e961206aafb09d77d3de"
+            "18bef549c698e84b6369a9752e66c6ff4f511b5d2b3c5d4fae30"
+        ),
+        "fc261a49e4a0bf5088280bf6f7faa1784a91ebcc6e8b2a77dec0d3aa95133659",
+        (
+            "33f538b6bfee25c785ae8877ccbd0a3e9e856927a5bbde8b7d20e10bdfef9db340494e2cc52b2c"
+            "5f737aadbeb873702fa4c7ab89993c175ee3a34f80642352a0"
+        ),
+        "9d02a50379e716c853b2fe2eea787bcf1d6a1a43e1d7936afc0cb8eb9bcbec2",
+    ),
+    # GOST2012_256 1.2.643.7.1.2.1.1.1
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.7.1.2.1.1.1",
+        (
+            "305e301706082a85030701010101300b06092a850307010201010103430004407a4303368da9d6"
+            "eb3a13002bfba53111a0183d2176aa4c1805eacb0fd0a9893ed9a7db94985e6a89ddcf3743b856"
+            "8225935f52260050f94a852bfb4a157b0388"
+        ),
+        "f37b72c2f31f482b23930a750b2e8a7abdbe6ce1f427e65636d19eb548529321",
+        (
+            "06134070c611e53006d3cbd57b5afda483a205b2745065e917b7070e1d8f272905931007a1bdf5"
+            "ac608166da6ff1b621bc18cebbefc3eafeb6a42407cc3bd5c4"
+        ),
+        "1d14183227df824f37a2c103c6723acca521524687b6f76b01f6be79bd9c4c06",
+    ),
+    # GOST2012_256 1.2.643.2.2.35.0
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.2.2.35.0",
+        (
+            "3066301f06082a85030701010101301306072a85030202230006082a8503070101020203430004"
+            "40ed8b62aec1d941ad7b1a1aa5d6e49c8479c998c6934d40c9fe144f0a4f717047b931a7771252"
+            "3e39caf6ee82ad4a43de1d4d0c06025dff5d67c1e81e5f910428"
+        ),
+        "2fc23ea34efa07ffa28e55dd33b17caf3e427400ad33940f1210c13794b71ac0",
+        (
+            "321051ac49dc81e2d2d859d781bb45c7df967beb1b6495525032dcf73898d0616de3e50b2bb22e"
+            "60b4318e89e5052dee8b8d706cde9d93c7b3cd1a09e300d73d"
+        ),
+        "444151359766b0aad643e074f3ca953d74a4618ae8ec8b6d8a2bd32e5bed305b",
+    ),
+    # GOST2012_256 1.2.643.2.2.36.0
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.2.2.36.0",
+        (
+            "3066301f06082a85030701010101301306072a85030202240006082a8503070101020203430004"
+            "40e4cec76562cdd62be815ffea376ce5ecbd9a4620171f218aaec7fb6b86e2b4b0e85d2a36bcd5"
+            "7a16a3a84562a4f51ba551d6004d62cad5b39244b9b262d35fd0"
+        ),
+        "d59822011e509651fd60713e80cc74eaf1750bde7f866693c8773b49f90e3a2b",
+        (
+            "dacc2ed1410da6d43823542d75688db96448055c45dc02ce10334c152fe2bf6194b656982de36b"
+            "790db4e16461151bff81d3d965e5673c01679b0e92a87c8c3a"
+        ),
+        "c44bb980e00fdefe053ec83eddb175a40c1840c30410fe4ffa63afc3256d4336",
+    ),
+    # GOST2012_256 1.2.643.2.2.36.1
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.2.2.36.1",
+        (
+            "3066301f06082a85030701010101301306072a85030202240106082a8503070101020203430004"
+            "408a5ad2d3e6b2778d88af7d6fea6773b9b87f3b55a7047994acec3afb73837b6fa247a36e2095"
+            "1e428cb9fc903fa34e68a7b57eeb24f6a063b30f1e54e3bd7f09"
+        ),
+        "af9170a8a132eef9c27ac23b0903fe9488e9e0715e3a0ea3d5781652a9f73903",
+        (
+            "8257c28a62b60824bedbe923a38ada17a0f50e1eae04e06d435e547162e866b92949d7955a4c1c"
+            "a032b0eb753b6b3130477ab6edae24f1a2d3133eb37c90971b"
+        ),
+        "3173a72fae78a9621f71bce917c18e5d96079ad4a35667a86f40591d217e3ce5",
+    ),
+    # GOST2012_256 1.2.643.7.1.2.1.1.2
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.7.1.2.1.1.2",
+        (
+            "305e301706082a85030701010101300b06092a85030701020101020343000440e082ced8fc8ea0"
+            "f235180f6dfa0e9e203b58b45bf621396e08709a3c68e93634b6d47a4163ee4b77ad30d9b238d4"
+            "f98470ac42c18ef03403a7f3bc47472adea0"
+        ),
+        "a7e8577b519b28960ce6a922e55565880065e412c93fff2a19332464a84803f1",
+        (
+            "28de8fd33556abcddbf484d6c95bb890fbef37b7bd80c99259c3b3b456e391def24fb81c846359"
+            "b429e083739aabac3e58b8fe0860b01d3cb16fb9c6762f5066"
+        ),
+        "f1987e634781d12f20213d62c5249fbcc01d22e2fcf6999bbfa7d82098cce857",
+    ),
+    # GOST2012_256 1.2.643.7.1.2.1.1.3
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.7.1.2.1.1.3",
+        (
+            "305e301706082a85030701010101300b06092a850307010201010303430004404fbd35c4237eb0"
+            "2f228ece76df02dcfa86101cfe293558ffe0d1fbb626b3c40f27b162b64d94a07819dd0f321e94"
+            "248ca1e0dea2c7940ab030416d74266af330"
+        ),
+        "0006a886245e28dfe11867039d985c8632e190b8a8294bde1f344765ec3efade",
+        (
+            "5ec7f754fbebcab94a593d1bd6ee09d0e8ae5d20734b2fcdbd7d7633a6dcfc7626b1135beb4955"
+            "da9b2b1b4b19be812dfaae2ee44f53ce458dbb3d86c33b262a"
+        ),
+        "4a21dc4dc622a27c05658067b01adefdfe83c44d24312024ca230695ea1ad893",
+    ),
+    # GOST2012_256 1.2.643.7.1.2.1.1.4
+    KatVector(
+        "1.2.643.7.1.1.1.1",
+        "1.2.643.7.1.2.1.1.4",
+        (
+            "305e301706082a85030701010101300b06092a850307010201010403430004400a285e2690645b"
+            "036590b224bfa2f6d4769700f93e45497749fd8354de064d67014052c18b28852d34d191b2a3fe"
+            "2da13435ce326ed48798ecd80d740b438255"
+        ),
+        "89064f3acfae30ced306d42cb62140e8e43da6b856bd5f40bd535adf7c79c303",
+        (
+            "77f619aed4e815ca24ad941591933246af1aac274c628b9c053e10c3713c99c029679ce45cbb97"
+            "e4871d42efbada92cdde02fe0a96c826fb436a63e49bde97ef"
+        ),
+        "88a52d38654b8d53afdc5b497357ce76277cd3b17a103b680f44a4000b6a3e57",
+    ),
+    # GOST2012_512 1.2.643.7.1.2.1.2.1
+    KatVector(
+        "1.2.643.7.1.1.1.2",
+        "1.2.643.7.1.2.1.2.1",
+        (
+            "3081aa302106082a85030701010102301506092a850307010201020106082a8503070101020303"
+            "81840004818035333e147ab6790893b06d9b8cc52283c9175cb02180ce61c5807b4a5e00953e04"
+            "c1c50d73cce1be2e5c3f700e6499f4a3129223d6ee77ca416c17fc3f392a02076e06a509a2c739"
+            "50a17bf5feb99de9c0061d90ea8681700062fc543e355a1d59fff596b861f151f6f2114f512434"
+            "6ea9b69d0bfc266eb6220b8ebc4a26b045"
+        ),
+        (
+            "ebf71b9fde0109306d255e93ebf1009938075de3a48fcddc9f7f1cb092bf64ddd72c31fedecf93"
+            "7611a39d53c899592c4381c485ff43998ef75e68d549111ac0"
+        ),
+        (
+            "0ba35e0a24662fab642001dc4b0a69c5be2ea156a9a0e8b7817b2663ebb66ff32030209a1ce52b"
+            "e7ba1395569806d2250cef52cebd652611b31935095b1bea371b89957fffc0799072a77843b91d"
+            "adae5a81242ffbb6273624754c4f1a8cfe07ed82c8753b55b01cb4e55ca5364c21a30215b570d8"
+            "985d2d2aa2c3df2880a53a"
+        ),
+        (
+            "f733f95e61ef29361e71e4e0aa992ba07d6cdb7e7cee0d2a296e1b7a91fda57af3a7f343bd7d77"
+            "d07ab5ee648e9c416a3f9c62f21eee8529454126bed757b591"
+        ),
+    ),
+    # GOST2012_512 1.2.643.7.1.2.1.2.2
+    KatVector(
+        "1.2.643.7.1.1.1.2",
+        "1.2.643.7.1.2.1.2.2",
+        (
+            "3081aa302106082a85030701010102301506092a850307010201020206082a8503070101020303"
+            "818400048180f3e455b963c7474a0378032286764130f76203251a71f185555dfdf6fdec6faec0"
+            "afacbf55c84463146e14ea50c4bdc74f025f0891428b329f44f88722a1ec081873b3f19cf45954"
+            "dc643006a9298a89b844889a90b55e9704708bf98f225a9d6d7eccf1982261d6b375ea0a3fb5ee"
+            "d0b3a23d08f2d2593bfb9c615c4cf5883c"
+        ),
+        (
+            "1b92945e3fc2520f83dddf887f8de920de8143db60705a9d37437420f6a882d358dc31ad5b1791"
+            "5f9ac4f98aaf56162938f90c84ee103a3d210c796ebcbc0adb"
+        ),
+        (
+            "5737ff46f4fb96e6676f7bfbb1b341ba253df2d32ddbf4a4afe1d754435a073ff162bbe9cfcc00"
+            "4ae2c06e251c5fd8f1f3c0b6e993fceb769bcb3e3ac127fbd23adad8374ff1302d2ce10dc71529"
+            "2abeed461523d8c0bc351b1cfab3ad7f8d6b4dd0ccc388cf85a54c5bb2db6005d4ad7329b0efd9"
+            "ef30947abcdf662891dbb2"
+        ),
+        (
+            "6f8966bfb56ebd76ea6d58ca35791c998c5637e3a383fbf5a413bc86f31c075daf61c2b86243c2"
+            "c0ffa32be5f2b09040a23b0cff2bf30dc7a5b591faf5352177"
+        ),
+    ),
+    # GOST2012_512 1.2.643.7.1.2.1.2.3
+    KatVector(
+        "1.2.643.7.1.1.1.2",
+        "1.2.643.7.1.2.1.2.3",
+        (
+            "3081aa302106082a85030701010102301506092a850307010201020306082a8503070101020303"
+            "818400048180547e2feb1424808293817ac94d1b96f8c36cb29bdd402c84f81646e5b3baebb5d6"
+            "143e7b6b5b46c739d422a63cfede8c346c5c38473cb1935f039ba791488fb021352fb567e3ab2d"
+            "b678a6512f6b8abba126175b342f271c34fed378c61147910f8d6838e3400278d513b1eb33e74b"
+            "a8586ddb8c19451ad3b6ddd119533fa923"
+        ),
+        (
+            "77486aa4777b82a995926dea44f0774129dd6f042348b98fef4f3a2aec15eaa1c60bcedb53ae4f"
+            "2eb763c628a46a9f06e1dbda3d2d6d13aa3c789089662698a6"
+        ),
+        (
+            "32ce5428293b8ffc15c0fac895b9028644180019565cee82e10a402b660a9fc22dbdc85915af83"
+            "3c2de1805b7c22948a615e18235c385b73f086fd265f373a1d2bfe3d53fc45edf8eb25527c6065"
+            "7f0cf7db740c174d40929dbf902a499b6e9de7733f4bb302c7874f580f3df316beff60d4952640"
+            "982b8ab896e3996f8b5eb6"
+        ),
+        (
+            "312d81888d32b37b1e4e837f769ed41057592ba296f7835de5b3d0cd17ade65a5f184bfb2855b1"
+            "327711175252e0d46a26e54f09e40fbf13c6d6b3fb22a7c6b"
+        ),
+    ),
+    # GOST2012_512 1.2.643.7.1.2.1.2.0
+    KatVector(
+        "1.2.643.7.1.1.1.2",
+        "1.2.643.7.1.2.1.2.0",
+        (
+            "3081aa302106082a85030701010102301506092a850307010201020006082a8503070101020303"
+            "81840004818038e6e6c9d20515a2a55c158e037642d601afe06be2c04bede45b9f9da913003569"
+            "12a47bd0ff42717d6d2984f0a034f53ca86a03e74b2dbdb6ba1c101cfa7b328f4fa1c0b1ad71f2"
+            "9a9b4c8227dea48abf28a102837aa3dcc7624dcf5dafb2962aaf40647cb43d58e1f971389b6d5d"
+            "7d65c8353ca0e83f3ddf30f72f1f8fe80f"
+        ),
+        (
+            "0aacd664ad552bfb848c44c120085d2432efc0d81846665ad55adc7b4c4731b9c705457808f62d"
+            "927f697e1cf8e54764d4973ba3ed242c3b936cc9c61df4ee23"
+        ),
+        (
+            "2bd14b43ea2adc7902e448052248febdccb11cb6fb6e4287e2ffb54c18c089c3cb02e6c5c2e40c"
+            "97f210306f6bc716820c1bb31d68697f3dbe522d8fc133e8893ae5cff264fcaf23688dfb284d2f"
+            "4786684a5f0991164139ffa0a78a961b1260bff7ae1559cfbbfe3520f4089216987531f81e47d4"
+            "f445dc4af39089183538e6"
+        ),
+        (
+            "b158ebf4e8b27915b20bda90d5538e44cd1e0bee191d914f4a780fa88788b8211d13baeaa586a4"
+            "102bdb76bbac181f389034d77869a0d273d0e2216f1afeaf2"
+        ),
+    ),
+)
