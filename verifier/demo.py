@@ -442,6 +442,11 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
     digital = _first(rows, status="active", policy_type="digital")
     carded = _first(rows, status="active", policy_type="card")
     temp = _first(rows, status="active", policy_type="temporary")
+    lost = next(
+        r
+        for r in rows
+        if r["status"] == "active" and r["revoked_carrier"] == "paper" and not r["end"]
+    )
     known = {r["enp"] for r in rows}
     stranger = next(
         make_enp(DEMO_REGION, date(1990, 1, 1), Sex.FEMALE, s)
@@ -501,9 +506,16 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
             CredentialInput.from_text(expired["enp"], source="demo", manual=True),
         ),
         (
-            "not in the register",
-            "not_insured",
+            # Offline a miss is "not in the local copy", never "not insured": a policy issued
+            # after the snapshot is not in it. The registry's own "not found" says not_insured.
+            "not in the snapshot",
+            "unknown",
             CredentialInput.from_text(stranger, source="demo", manual=True),
+        ),
+        (
+            "paper blank reported lost",
+            "invalid",
+            CredentialInput(_paper(issuer, lost), "demo", "pdf417"),
         ),
         (
             "another region's ENP",

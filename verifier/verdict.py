@@ -248,8 +248,25 @@ class Verdict:
                 "sequence": self.snapshot.sequence,
                 "age_s": self.snapshot.age_s,
             },
-            **self.extra,
+            **(_masked_extra(self.extra) if masked else self.extra),
         }
+
+
+def _masked_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """The register's summary names the ENP (old numbers, candidates): masked like the rest."""
+    from verifier.identifiers import mask_enp
+
+    def mask(summary: Any) -> Any:
+        if isinstance(summary, dict) and isinstance(summary.get("enp"), str):
+            return {**summary, "enp": mask_enp(summary["enp"])}
+        return summary
+
+    out = dict(extra)
+    if "register" in out:
+        out["register"] = mask(out["register"])
+    if isinstance(out.get("candidates"), list):
+        out["candidates"] = [mask(c) for c in out["candidates"]]
+    return out
 
 
 def decide(checks: tuple[CheckResult, ...]) -> tuple[Outcome, tuple[Reason, ...]]:

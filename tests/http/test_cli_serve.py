@@ -58,14 +58,13 @@ def test_serve_subprocess(tmp_path: Path, demo_template: tuple[Path, object]) ->
             assert c.get("/healthz").json() == {"ok": True}
             assert c.get("/readyz").json() == {"ready": True}
             r = c.get("/v1/policies/5047000818001962", params={"mode": "offline"})
-            assert r.status_code == 200 and r.json()["outcome"] in (
-                "valid",
-                "not_insured",
-                "suspended",
-                "annulled",
-                "expired",
-                "invalid",
-            )
+            v = r.json()
+            assert r.status_code == 200
+            # a decisive answer from the demo snapshot, or its honest "not in the local copy"
+            assert v["outcome"] in ("valid", "suspended", "annulled", "expired", "invalid") or (
+                v["outcome"],
+                v["reasons"],
+            ) == ("unknown", ["not_in_snapshot"]), v
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:

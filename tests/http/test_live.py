@@ -91,7 +91,7 @@ def test_match_true_false_null(api: Server, demo_state: demo.DemoState) -> None:
         assert match(patronymic=None) is False
         assert match(birth_date="1900-01-01") is False
         samples = demo.demo_samples(demo_state)
-        stranger = next(i for label, _, i in samples if label == "not in the register")
+        stranger = next(i for label, _, i in samples if label == "not in the snapshot")
         assert match(enp=stranger.payload.decode()) is None
 
 

@@ -55,15 +55,22 @@ def test_demo_samples_through_verify(api: Server, demo_state: demo.DemoState) ->
                 assert verdict["outcome"] == expected, (label, how, verdict)
                 assert verdict["input_source"] == "api:mis-main"
                 seen.add(expected)
-    assert seen == {
-        "valid",
-        "invalid",
-        "suspended",
-        "annulled",
-        "expired",
-        "not_insured",
-        "unknown",
-    }
+    assert seen == {"valid", "invalid", "suspended", "annulled", "expired", "unknown"}
+
+
+def test_only_the_registrys_not_found_says_not_insured(
+    api: Server, demo_state: demo.DemoState
+) -> None:
+    """Offline a miss is unknown (not_in_snapshot); auto asks the demo registry, whose signed
+    "not found" is the register's own word."""
+    _, _, item = next(s for s in _samples(demo_state) if s[0] == "not in the snapshot")
+    enp = item.payload.decode()
+    with api.client(MIS_TOKEN) as c:
+        offline = c.get(f"/v1/policies/{enp}", params={"mode": "offline"}).json()
+        auto = c.get(f"/v1/policies/{enp}", params={"mode": "auto"}).json()
+    assert (offline["outcome"], offline["reasons"]) == ("unknown", ["not_in_snapshot"])
+    assert (auto["outcome"], auto["reasons"]) == ("not_insured", ["not_in_register"])
+    assert auto["source"] == "registry"
 
 
 def test_full_verdict_for_mis(api: Server, demo_state: demo.DemoState) -> None:
