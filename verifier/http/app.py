@@ -239,11 +239,14 @@ def create_app(service: Service) -> Starlette:
         return render(caller, lambda masked: verdict.to_dict(masked=masked))
 
     async def _image_input(body: bytes, source: str) -> CredentialInput:
-        from verifier.imaging import decode_image_bytes
+        from verifier.imaging import ImageBusy, decode_image_bytes
 
         loop = asyncio.get_running_loop()
         try:
-            found = await loop.run_in_executor(service.executor, decode_image_bytes, body)
+            # Own pool: an upload waiting for a decode slot never holds a verification worker.
+            found = await loop.run_in_executor(service.image_executor, decode_image_bytes, body)
+        except ImageBusy as exc:
+            raise ApiError(503, exc.code, exc.message, {"Retry-After": "2"}) from exc
         except ImageError as exc:
             raise ApiError(422, exc.code, exc.message) from exc
         first = found[0]

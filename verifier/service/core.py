@@ -57,6 +57,9 @@ class Service:
         )
         self.drivers: list[Driver] = list(drivers) if drivers is not None else []
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="oms-verify")
+        # Uploaded images decode apart: the imaging module admits two at a time and makes the
+        # rest wait, which must never stall verifications on the pool above.
+        self.image_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="oms-image")
         self.sync: SnapshotSync | None = None
         if self.parts.client is not None:
             self.sync = self._make_sync(self.parts)
@@ -151,6 +154,7 @@ class Service:
         self._tasks.clear()
         await asyncio.get_running_loop().run_in_executor(self.executor, self.parts.close)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.image_executor.shutdown(wait=False, cancel_futures=True)
         self.audit.close()
 
     async def _supervise(self, driver: Driver) -> None:
