@@ -70,6 +70,7 @@ def test_checks_run_in_the_documented_order() -> None:
         "revocation",
         "register_status",
         "holder",
+        "insurer",
     ]
 
 

@@ -99,7 +99,8 @@ class Credential:
             "okato": self.okato,
         }
         if self.old_number:
-            series, number = self.old_series, self.old_number
+            series: str | None = self.old_series
+            number: str | None = self.old_number
             if masked:
                 series, number = _mask_tail(series, 0), _mask_tail(number, 2)
             out["old_series"], out["old_number"] = series, number

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cache.register_model import RegisterRecord
 from verifier.checks import basic
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.holder import NoHolderMatcher
@@ -39,9 +40,11 @@ from verifier.recognize import recognize
 from verifier.verdict import (
     CheckResult,
     CheckStatus,
+    MessageFacts,
     Outcome,
     Reason,
     Verdict,
+    action_ru,
     decide,
     failed,
     message_ru,
@@ -68,6 +71,8 @@ class Pipeline:
     revocation: RevocationChecker = field(default_factory=NoRevocationChecker)
     status: StatusChecker = field(default_factory=NoStatusChecker)
     holder: HolderChecker = field(default_factory=NoHolderMatcher)
+    # The insurer as the clerk reads it (the F002 directory's name), None when unknown.
+    insurer_name: Callable[[str, str | None], str | None] = lambda ogrn, okato: None
     clock: Callable[[], datetime] = _utcnow
 
     def verify(
@@ -125,15 +130,40 @@ class Pipeline:
                 status.check,
                 *status.notes,
                 self.holder.check_holder(credential, status.record),
+                self._insurer(credential, status.record),
             ]
         return self._verdict(ctx.now, credential, tuple(checks), input_source, status)
+
+    def _facts(self, checks: tuple[CheckResult, ...], status: StatusResult | None) -> MessageFacts:
+        record = status.record if status else None
+        now = None
+        if record is not None and record.smo_ogrn:
+            now = self.describe_insurer(record.smo_ogrn, record.okato)
+        return _facts_of(checks, record, now)
+
+    def describe_insurer(self, ogrn: str, okato: str | None) -> str:
+        name = self.insurer_name(ogrn, okato)
+        return f"{name} (ОГРН {ogrn})" if name else f"СМО с ОГРН {ogrn}"
+
+    def _insurer(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
+        """Informational: the document names an insurer the register no longer has."""
+        if record is None or not c.smo_ogrn or not record.smo_ogrn:
+            return skipped("insurer", "no insurer to compare")
+        if c.smo_ogrn == record.smo_ogrn:
+            return passed("insurer", "the document names the register's insurer")
+        return skipped(
+            "insurer",
+            f"the document names ОГРН {c.smo_ogrn}; the register "
+            f"{self.describe_insurer(record.smo_ogrn, record.okato)}",
+            Reason.INSURER_CHANGED,
+        )
 
     def _undecodable(self, item: CredentialInput, exc: InputError) -> Verdict:
         checks = (failed("decode", Reason.UNDECODABLE, f"{exc.code}: {exc.message}"),)
         return self._verdict(self.clock(), None, checks, item.source, None)
 
-    @staticmethod
     def _verdict(
+        self,
         now: datetime,
         credential: Credential | None,
         checks: tuple[CheckResult, ...],
@@ -146,7 +176,8 @@ class Pipeline:
         return Verdict(
             outcome=outcome,
             reasons=reasons,
-            message=message_ru(outcome, reasons),
+            message=message_ru(outcome, reasons, self._facts(checks, status)),
+            action=action_ru(outcome, reasons),
             credential=credential,
             checks=checks,
             source=status.source if status else "none",
@@ -157,6 +188,18 @@ class Pipeline:
             proof=status.proof if status else None,
             extra=dict(status.extra) if status else {},
         )
+
+
+def _facts_of(
+    checks: tuple[CheckResult, ...], record: RegisterRecord | None, insurer_now: str | None
+) -> MessageFacts:
+    signature = next((c for c in checks if c.name == "signature"), None)
+    return MessageFacts(
+        status_since=record.status_since if record else None,
+        end=record.end if record else None,
+        insurer_now=insurer_now,
+        signature_checked=signature is not None and signature.status is CheckStatus.PASS,
+    )
 
 
 def _revocation(credential: Credential, local: CheckResult, status: StatusResult) -> CheckResult:
@@ -188,6 +231,7 @@ def unrecognized_verdict(item: CredentialInput, error: InputError, now: datetime
         outcome=Outcome.UNKNOWN,
         reasons=(Reason.UNRECOGNIZED,),
         message=message_ru(Outcome.UNKNOWN, (Reason.UNRECOGNIZED,)),
+        action=action_ru(Outcome.UNKNOWN, (Reason.UNRECOGNIZED,)),
         credential=None,
         checks=(check,),
         source="none",

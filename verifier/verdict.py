@@ -7,7 +7,7 @@ never rename old ones. Russian texts live here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -229,12 +229,14 @@ class Verdict:
     answered_at: datetime | None = None  # when the answering source stated the status
     proof: bytes | None = None  # the registry's signed answer, kept for the audit log
     extra: dict[str, Any] = field(default_factory=dict)
+    action: str = ""  # the clerk's next step, in Russian
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
         return {
             "outcome": self.outcome.value,
             "reasons": [r.value for r in self.reasons],
             "message": self.message,
+            "action": self.action,
             "credential": self.credential.to_dict(masked=masked) if self.credential else None,
             "checks": [c.to_dict() for c in self.checks],
             "source": self.source,
@@ -285,13 +287,126 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Outcome, tuple[Reason, ...]
     return outcome, reasons
 
 
-def message_ru(outcome: Outcome, reasons: tuple[Reason, ...]) -> str:
-    """One line for the clerk: the outcome, then the reasons that explain it."""
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What the register (or the credential) said that the clerk's line should name."""
+
+    status_since: date | None = None  # suspended / annulled since
+    end: date | None = None  # the policy's (or temporary certificate's) term
+    insurer_now: str | None = None  # the register's current insurer, as the clerk reads it
+    signature_checked: bool = False  # the card's insurer record signature verified
+
+
+def _ru_date(d: date) -> str:
+    return d.strftime("%d.%m.%Y")
+
+
+def _reason_ru(r: Reason, facts: MessageFacts) -> str:
+    text = REASON_RU[r]
+    if r in (Reason.REGISTER_SUSPENDED, Reason.REGISTER_ANNULLED) and facts.status_since:
+        return f"{text} с {_ru_date(facts.status_since)}"
+    if r is Reason.REGISTER_EXPIRED and facts.end:
+        return f"{text}: срок истёк {_ru_date(facts.end)}"
+    if r is Reason.INSURER_CHANGED and facts.insurer_now:
+        return f"{text}: сейчас {facts.insurer_now}"
+    if r is Reason.HOLDER_DATA_UNVERIFIED and facts.signature_checked:
+        return "данные владельца на карте не подписаны; подпись записи страховой компании верна"
+    return text
+
+
+def message_ru(
+    outcome: Outcome, reasons: tuple[Reason, ...], facts: MessageFacts | None = None
+) -> str:
+    """One line for the clerk: the outcome, then the reasons that explain it, with dates."""
+    facts = facts or MessageFacts()
     title = OUTCOME_TITLE_RU[outcome]
     if outcome is Outcome.VALID:
-        extra = [REASON_RU[r] for r in reasons]
+        extra = [_reason_ru(r, facts) for r in reasons]
+        if facts.end:
+            extra.insert(0, f"действует до {_ru_date(facts.end)}")
     else:
         key = [r for r in reasons if REASON_OUTCOME.get(r) is outcome]
         rest = [r for r in reasons if r not in key]
-        extra = [REASON_RU[r] for r in (*key, *rest)]
+        extra = [_reason_ru(r, facts) for r in (*key, *rest)]
     return title + (": " + "; ".join(extra) if extra else "")
+
+
+# The next step for the clerk: by the reason that decided the outcome, else by the outcome.
+ACTION_RU: dict[Outcome, str] = {
+    Outcome.VALID: "Примите пациента.",
+    Outcome.INVALID: (
+        "Не принимайте документ как полис: попросите документ, удостоверяющий личность, и"
+        " найдите пациента в реестре по ФИО и дате рождения."
+    ),
+    Outcome.NOT_INSURED: (
+        "Пациент не застрахован по ОМС: направьте его в страховую медицинскую организацию"
+        " оформить полис. Экстренная помощь оказывается без полиса."
+    ),
+    Outcome.SUSPENDED: "Направьте пациента в его страховую медицинскую организацию.",
+    Outcome.ANNULLED: (
+        "Найдите действующий полис по ФИО и дате рождения или направьте пациента в страховую"
+        " медицинскую организацию."
+    ),
+    Outcome.EXPIRED: "Направьте пациента в страховую медицинскую организацию за новым полисом.",
+    Outcome.UNKNOWN: (
+        "Проверьте документ, удостоверяющий личность, и повторите проверку позже. Экстренная"
+        " помощь оказывается без полиса."
+    ),
+}
+_UNKNOWN_KEY = "Сообщите администратору о неизвестном ключе подписи; проверьте полис по ЕНП."
+ACTION_BY_REASON_RU: dict[Reason, str] = {
+    Reason.HOLDER_NOT_CHECKED: (
+        "Сверьте ФИО и дату рождения с документом, удостоверяющим личность, и примите пациента."
+    ),
+    Reason.ENP_CHECKSUM: "Проверьте номер: вероятно, опечатка при вводе.",
+    Reason.DOCUMENT_REVOKED: (
+        "Бланк недействителен: найдите пациента по ЕНП или по ФИО и дате рождения — полис в"
+        " реестре может действовать."
+    ),
+    Reason.REGISTRY_UNAVAILABLE: (
+        "Повторите проверку, когда онлайн-реестр будет доступен, или позвоните в страховую"
+        " компанию пациента."
+    ),
+    Reason.NOT_IN_SNAPSHOT: (
+        "Проверьте полис онлайн, когда реестр будет доступен: недавно выданного полиса может не"
+        " быть в локальной копии."
+    ),
+    Reason.OTHER_REGION: "Проверьте полис онлайн, когда реестр будет доступен.",
+    Reason.NUMBER_NOT_FOUND: (
+        "Проверьте номер и введите его снова или найдите пациента по ФИО и дате рождения."
+    ),
+    Reason.AMBIGUOUS_NUMBER: (
+        "Выберите пациента из списка по ЕНП или найдите по ФИО и дате рождения."
+    ),
+    Reason.HOLDER_MISMATCH: (
+        "Сверьте документ, удостоверяющий личность, с данными реестра (возможна смена фамилии)."
+    ),
+    Reason.HOLDER_NAME_TRUNCATED: (
+        "Сверьте документ, удостоверяющий личность, и проверьте полис по ЕНП."
+    ),
+    Reason.SIGNATURE_MISSING: (
+        "Попросите документ, удостоверяющий личность, и проверьте полис по ЕНП."
+    ),
+    Reason.CLOCK_INCONSISTENT: "Сообщите администратору: на компьютере неверные дата или время.",
+    Reason.SNAPSHOT_EXPIRED: (
+        "Сообщите администратору: локальная копия реестра устарела. Проверьте полис онлайн."
+    ),
+    Reason.REVOCATION_UNKNOWN: (
+        "Сообщите администратору: список утерянных полисов устарел. Проверьте полис онлайн."
+    ),
+    Reason.KEY_UNKNOWN: _UNKNOWN_KEY,
+    Reason.KEY_NOT_FOUND: _UNKNOWN_KEY,
+    Reason.UNRECOGNIZED: "Отсканируйте код ещё раз или введите ЕНП вручную.",
+    Reason.UNDECODABLE: "Отсканируйте код ещё раз или введите ЕНП вручную.",
+}
+
+
+def action_ru(outcome: Outcome, reasons: tuple[Reason, ...]) -> str:
+    """What the clerk does next, in one sentence or two."""
+    if outcome is Outcome.VALID:
+        informational = [r for r in reasons if r in ACTION_BY_REASON_RU]
+        return ACTION_BY_REASON_RU[informational[0]] if informational else ACTION_RU[outcome]
+    for r in reasons:
+        if REASON_OUTCOME.get(r) is outcome and r in ACTION_BY_REASON_RU:
+            return ACTION_BY_REASON_RU[r]
+    return ACTION_RU[outcome]
