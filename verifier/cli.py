@@ -118,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     rgsub = rg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
     gen = rgsub.add_parser("generate", help="write a synthetic register and signed snapshots")
     gen.add_argument("--persons", type=int, required=True)
-    gen.add_argument("--region", required=True)
+    gen.add_argument("--region", help="the region (required unless --national)")
+    gen.add_argument(
+        "--national", action="store_true", help="every region: national parts and sample.csv"
+    )
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--deltas", type=int, default=2)
     gen.add_argument("--valid-hours", type=float, default=72.0)
@@ -142,8 +145,41 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_trust_list)
 
+    _add_directory_and_audit(sub)
     _register_optional(sub)
     return p
+
+
+def _add_directory_and_audit(sub: Any) -> None:
+    """``directory import|list`` (ФОМС F002/F003/F032 names) and ``audit list|export``."""
+    dr = sub.add_parser("directory", help="ФОМС directories: insurer and clinic names")
+    drsub = dr.add_subparsers(dest="directory_command", required=True, metavar="ACTION")
+    di = drsub.add_parser(
+        "import", help="load F002 (insurers), F003 or F032 (clinics) XML; kind told by content"
+    )
+    di.add_argument("files", nargs="+", metavar="FILE")
+    di.add_argument("--json", action="store_true")
+    di.set_defaults(func=cmd_directory_import)
+    dl = drsub.add_parser("list", help="which directories are loaded, from which files")
+    dl.add_argument("--entries", action="store_true", help="also every insurer and clinic")
+    dl.add_argument("--json", action="store_true")
+    dl.set_defaults(func=cmd_directory_list)
+
+    au = sub.add_parser("audit", help="the audit log of verifications (masked ENPs only)")
+    ausub = au.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    al = ausub.add_parser("list", help="recent verifications, newest first")
+    al.add_argument("--since", help="ISO date or time (no offset: local time)")
+    al.add_argument("--until", help="ISO date (that whole day) or time, exclusive")
+    al.add_argument("--limit", type=int, default=100, help="at most N rows (default 100)")
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_audit_list)
+    ae = ausub.add_parser(
+        "export", help="verifications in a period as CSV (masked: the log holds no full ENP)"
+    )
+    ae.add_argument("--since", required=True, help="ISO date or time (no offset: local time)")
+    ae.add_argument("--until", help="ISO date (that whole day) or time, exclusive")
+    ae.add_argument("--out", help="CSV file, written 0600 (default: standard output)")
+    ae.set_defaults(func=cmd_audit_export)
 
 
 def _register_optional(sub: Any) -> None:
@@ -167,7 +203,10 @@ def _verify_and_print(
 ) -> int:
     """One verdict with every configured part, printed; the parts (store, registry loop
     thread) are closed afterwards."""
-    parts = assemble(args.cfg)
+    from verifier.service.national import NationalAssembly, has_national
+
+    national = mode is LookupMode.OFFLINE and has_national(args.cfg)
+    parts: Any = NationalAssembly(args.cfg) if national else assemble(args.cfg)
     try:
         verdict = parts.pipeline.verify(item, mode=mode, fresh=fresh)
     finally:
@@ -266,8 +305,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot_import(args: argparse.Namespace) -> int:
-    parts = assemble(args.cfg)
+    from cache.national_format import MAGIC as NATIONAL_MAGIC
+    from cache.national_store import is_national_dir
+    from verifier.service.national import has_national, import_national
+
     path = Path(args.path)
+    national = is_national_dir(path) if path.is_dir() else _magic(path) == NATIONAL_MAGIC
+    if national or (path.is_file() and path.name.startswith("delta-") and has_national(args.cfg)):
+        for r in import_national(args.cfg, path):
+            row = {"kind": r.kind.value, "sequence": r.sequence, "records": r.records,
+                   "seconds": round(r.seconds, 3)}  # fmt: skip
+            print(json.dumps(row) if args.json else f"imported {r.kind.value} #{r.sequence}, "
+                  f"{r.records} records, {r.seconds:.2f} s")  # fmt: skip
+        return EXIT_OK
+    parts = assemble(args.cfg)
     if path.is_dir():
         files = sorted(path.glob("full-*.omssnap")) + sorted(path.glob("delta-*.omssnap"))
         if not files:
@@ -302,6 +353,14 @@ def cmd_snapshot_import(args: argparse.Namespace) -> int:
     if not results and not args.json:
         print("nothing to import: the store is up to date")
     return EXIT_OK
+
+
+def _magic(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(8)
+    except OSError:
+        return b""
 
 
 def _seq_of(path: Path) -> int:
@@ -402,6 +461,21 @@ def cmd_registry_generate(args: argparse.Namespace) -> int:
 
     if args.persons < 1:
         raise InputError("--persons must be at least 1", code="bad_argument")
+    if args.national:
+        from verifier.registry.national_generator import generate_national
+
+        n = generate_national(
+            args.out,
+            persons=args.persons,
+            seed=args.seed,
+            deltas=args.deltas,
+            valid_hours=args.valid_hours,
+        )
+        print(json.dumps({"out": str(n.out_dir), "files": len(n.files), "persons": n.persons,
+                          "key_id": n.key_id, "seconds": round(n.seconds, 1)}))  # fmt: skip
+        return EXIT_OK
+    if not args.region:
+        raise InputError("--region is required (or --national)", code="bad_argument")
     g = generate(
         args.out,
         persons=args.persons,
@@ -587,6 +661,148 @@ def _demo_persons(args: argparse.Namespace) -> int:
     if not 1000 <= persons <= 1_000_000:
         raise InputError("--persons must be 1000..1000000", code="bad_argument")
     return persons
+
+
+_DIRECTORY_WHAT = {"insurers": "СМО", "clinics": "МО"}
+
+
+def cmd_directory_import(args: argparse.Namespace) -> int:
+    """Every file parsed first, then all loaded in one transaction: a bad file imports none."""
+    from verifier.directories import Directories, DirectoryError, parse_directory, store_path
+
+    parsed = []
+    for name in args.files:
+        try:
+            parsed.append(parse_directory(name))
+        except DirectoryError as exc:
+            raise DirectoryError(f"{name}: {exc.message}", code=exc.code) from exc
+    with Directories(store_path(args.cfg.state_dir)) as d:
+        statuses = {s.kind: s for s in d.replace(parsed)}
+    for name, p in zip(args.files, parsed, strict=True):
+        st = statuses[p.kind]
+        row = {
+            "file": name,
+            "format": p.format.value,
+            "kind": p.kind.value,
+            "records": p.records,
+            "skipped": p.skipped,
+            "file_date": p.file_date.isoformat() if p.file_date else None,
+            "imported_at": st.imported_at.isoformat(),
+        }
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+            continue
+        dated = f" от {p.file_date:%d.%m.%Y}" if p.file_date else ""
+        skipped = f", пропущено без кода МО: {p.skipped}" if p.skipped else ""
+        print(
+            f"загружен {Path(name).name}: {p.format.value} ({_DIRECTORY_WHAT[p.kind.value]}"
+            f"){dated}, записей: {p.records}{skipped}"
+        )
+    return EXIT_OK
+
+
+def cmd_directory_list(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from verifier.directories import Directories, iter_entries, store_path
+
+    path = store_path(args.cfg.state_dir)
+    statuses: list[dict[str, object]] = []
+    entries: list[dict[str, object]] = []
+    if path.exists():  # listing never creates the store
+        with Directories(path) as d:
+            statuses = [s.to_dict() for s in d.status()]
+            if args.entries:
+                entries = list(iter_entries(d))
+    if args.json:
+        out: dict[str, object] = {"directories": statuses, "db_path": str(path)}
+        if args.entries:
+            out["entries"] = entries
+        print(json.dumps(out, ensure_ascii=False))
+        return EXIT_OK
+    loaded = {s["kind"]: s for s in statuses}
+    for kind, what in _DIRECTORY_WHAT.items():
+        s = loaded.get(kind)
+        if s is None:
+            print(f"{what}: справочник не загружен (oms-verifier directory import FILE)")
+            continue
+        dated = _ru_date(s["file_date"])
+        loaded_at = datetime.fromisoformat(str(s["imported_at"])).astimezone()
+        print(
+            f"{what}: {s['format']}, записей: {s['records']}, файл {s['file'] or '—'}"
+            f" от {dated}, загружен {loaded_at:%d.%m.%Y %H:%M}"
+        )
+    for e in entries:
+        code = e.get("ogrn") if e["kind"] == "insurers" else e.get("code")
+        print(
+            f"  {_DIRECTORY_WHAT[str(e['kind'])]:3} {code}  {e.get('okato') or '—':5}  {e['name']}"
+        )
+    return EXIT_OK
+
+
+def _ru_date(iso: object) -> str:
+    from datetime import date
+
+    return date.fromisoformat(iso).strftime("%d.%m.%Y") if isinstance(iso, str) else "—"
+
+
+def _audit_range(args: argparse.Namespace) -> tuple[Any, Any]:
+    from verifier.service.audit import parse_when
+
+    since = parse_when(args.since) if args.since else None
+    until = parse_when(args.until, end_of_day=True) if args.until else None
+    if since is not None and until is not None and until <= since:
+        raise InputError("--until должно быть позже --since", code="bad_time")
+    return since, until
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    from verifier.service.audit import audit_path, entry_dict, open_existing
+
+    if args.limit < 1:
+        raise InputError("--limit must be at least 1", code="bad_argument")
+    since, until = _audit_range(args)
+    log_ = open_existing(audit_path(args.cfg.state_dir))
+    try:
+        rows = log_.query(since=since, until=until, limit=args.limit)
+    finally:
+        log_.close()
+    if args.json:
+        print(json.dumps([entry_dict(e) for e in rows], ensure_ascii=False))
+        return EXIT_OK
+    if not rows:
+        print("проверок за этот период нет")
+        return EXIT_OK
+    print("время (местное)            кто              канал    вид        ЕНП               итог")
+    from datetime import datetime
+
+    for e in rows:
+        at = datetime.fromisoformat(e.at).astimezone().isoformat(sep=" ", timespec="seconds")
+        reasons = f"  [{', '.join(e.reasons)}]" if e.reasons else ""
+        print(
+            f"{at:26} {e.who[:16]:16} {e.channel[:8]:8} {(e.kind or '—')[:10]:10}"
+            f" {e.enp_masked or '—':17} {e.outcome}{reasons}  ({e.source})"
+        )
+    return EXIT_OK
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from verifier.service.audit import audit_path, export_csv, open_existing, write_csv
+
+    since, until = _audit_range(args)
+    log_ = open_existing(audit_path(args.cfg.state_dir))
+    try:
+        if args.out is None:
+            write_csv(log_.iter_range(since=since, until=until), sys.stdout)
+            return EXIT_OK
+        try:
+            n = export_csv(log_, Path(args.out), since=since, until=until)
+        except OSError as exc:
+            raise InputError(f"cannot write {args.out}: {exc.strerror}", code="bad_file") from exc
+    finally:
+        log_.close()
+    print(f"выгружено записей: {n} в {args.out}")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

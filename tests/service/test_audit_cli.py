@@ -56,10 +56,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             out = []
             for i, r in enumerate(picks):
                 item = CredentialInput.from_text(r["enp"], source="test", manual=True)
-                who = "=HYPERLINK(\"x\")" if i == 0 else "desk-1"  # a hostile token name
-                out.append(
-                    await svc.verify(item, who=who, channel="api", mode=LookupMode.OFFLINE)
-                )
+                who = '=HYPERLINK("x")' if i == 0 else "desk-1"  # a hostile token name
+                out.append(await svc.verify(item, who=who, channel="api", mode=LookupMode.OFFLINE))
             return out
         finally:
             await svc.stop()
@@ -156,7 +154,7 @@ def test_export_to_file_owner_only_masked(world: World, tmp_path: Path) -> None:
     assert ats == sorted(ats)  # oldest first
     assert {r["enp_masked"] for r in rows} >= {e[:2] + "*" * 10 + e[-4:] for e in world.enps}
     # A token name that a spreadsheet would run as a formula is quoted.
-    assert "'=HYPERLINK(\"x\")" in {r["who"] for r in rows}
+    assert '\'=HYPERLINK("x")' in {r["who"] for r in rows}
     assert not any(r["who"].startswith("=") for r in rows)
 
 

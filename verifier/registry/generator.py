@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from lxml import etree
+
 from cache import name_hash
 from cache.register_model import (
     Alias,
@@ -259,6 +261,7 @@ class GeneratedRegister:
     public_key_pem: Path
     match_key: bytes
     persons: int
+    directories: tuple[Path, ...] = ()  # F002.xml, F003.xml naming its insurers and clinics
 
 
 def demo_signing_key(seed: int | str) -> PrivateKey:
@@ -474,8 +477,9 @@ def generate(
         "created_at": latest.isoformat(),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    dirs = write_directories(out, people, seed=seed, today=today)
     return GeneratedRegister(
-        out, region, files, key.public_key().key_id(), pub, match_key, len(by_enp)
+        out, region, files, key.public_key().key_id(), pub, match_key, len(by_enp), dirs
     )
 
 
@@ -592,3 +596,212 @@ def _write_csv(
             )
         for enp, seq in sorted(deleted.items()):
             w.writerow([enp] + [""] * (len(CSV_FIELDS) - 3) + [seq, "yes"])
+
+
+# --- reference directories (F002, F003) naming the generated codes -------------------------
+
+# The insurer the demo's own paper policies and cards name (verifier.demo.DEMO_SMO_OGRN): a head
+# office in Moscow and a branch in every generated region, so a lookup outside its regions shows
+# the fallback to the ОГРН alone.
+_DEMO_INSURER = (
+    "1027739008440",
+    'АО "СОГАЗ-Мед"',
+    'Акционерное общество "Страховая компания "СОГАЗ-Мед"',
+)
+_INSURER_NAMES = (
+    (
+        'ООО "Капитал МС"',
+        'Общество с ограниченной ответственностью "Капитал Медицинское Страхование"',
+    ),
+    ('АО "МАКС-М"', 'Акционерное общество "Медицинская акционерная страховая компания"'),
+    (
+        'ООО "СК "Ингосстрах-М"',
+        'Общество с ограниченной ответственностью "Страховая компания "Ингосстрах-М"',
+    ),
+    ('АО "СК "Астрамед-МС"', 'Акционерное общество "Страховая компания "Астрамед-МС"'),
+    (
+        'ООО "РЕСО-Мед"',
+        'Общество с ограниченной ответственностью "Страховая медицинская компания РЕСО-Мед"',
+    ),
+    ('АО "ВТБ МС"', 'Акционерное общество "ВТБ Медицинское страхование"'),
+    (
+        'ООО "АльфаСтрахование-ОМС"',
+        'Общество с ограниченной ответственностью "АльфаСтрахование-ОМС"',
+    ),
+)
+# Region: (short form in clinic names, genitive for full names, "in the region", towns).
+_REGION_NAMES = {
+    "50": (
+        "МО",
+        "Московской области",
+        "в Московской области",
+        (
+            "Подольская",
+            "Химкинская",
+            "Мытищинская",
+            "Балашихинская",
+            "Коломенская",
+            "Люберецкая",
+            "Королёвская",
+            "Одинцовская",
+        ),
+    ),
+    "77": ("г. Москвы", "города Москвы", "в городе Москве", ("Московская",)),
+    "78": ("СПб", "Санкт-Петербурга", "в Санкт-Петербурге", ("Санкт-Петербургская",)),
+    "16": (
+        "РТ",
+        "Республики Татарстан",
+        "в Республике Татарстан",
+        ("Казанская", "Набережночелнинская", "Альметьевская"),
+    ),
+    "66": (
+        "СО",
+        "Свердловской области",
+        "в Свердловской области",
+        ("Екатеринбургская", "Нижнетагильская", "Каменская"),
+    ),
+}
+_CLINIC_KINDS = (
+    "городская поликлиника № {n}",
+    "детская городская поликлиника № {n}",
+    "городская больница № {n}",
+    "стоматологическая поликлиника № {n}",
+    "центральная районная больница",
+)
+
+
+def _xml_bytes(root: etree._Element) -> bytes:
+    raw = etree.tostring(root, encoding="windows-1251", xml_declaration=True, pretty_print=True)
+    assert isinstance(raw, bytes)  # an encoding given: always bytes
+    return raw
+
+
+def _xml_date(d: date) -> str:
+    return d.strftime("%d.%m.%Y")
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _ins_company(
+    packet: etree._Element,
+    rng: random.Random,
+    *,
+    okato: str,
+    ogrn: str,
+    smocod: str,
+    short: str,
+    full: str,
+    head: bool,
+    today: date,
+) -> None:
+    c = _sub(packet, "insCompany")
+    _sub(c, "tf_okato", okato)
+    _sub(c, "smocod", smocod)
+    _sub(c, "nam_smop", full)
+    _sub(c, "nam_smok", short)
+    _sub(c, "inn", f"77{rng.randrange(10**7, 10**8)}")
+    _sub(c, "Ogrn", ogrn)
+    _sub(c, "KPP", f"{okato[:2]}{rng.randrange(10**6, 10**7)}")
+    addr = _sub(c, "jurAddress")
+    _sub(addr, "index_j", f"{rng.randrange(100000, 199999)}")
+    _sub(addr, "addr_j", f"г. Москва, ул. Синтетическая, д. {rng.randrange(1, 99)}")
+    _sub(c, "okopf", "12267")
+    _sub(c, "org", "1" if head else "2")
+    inc = _sub(c, "insInclude")
+    _sub(inc, "d_begin", "01.01.2011")
+    _sub(inc, "d_end", "")
+    _sub(inc, "name_e", "")
+    _sub(inc, "Nal_p", "1")
+    _sub(c, "d_edit", _xml_date(today))
+
+
+def write_directories(out: Path, people: _People, *, seed: int, today: date) -> tuple[Path, ...]:
+    """``F002.xml`` and ``F003.xml`` (windows-1251, the published layout: docs/directories.md)
+    naming every insurer ОГРН and clinic code the register uses, plus the demo cards' insurer,
+    so ``directory import`` of them makes the demo show names. Drawn from a generator of their
+    own: the register itself is the same with or without them."""
+    rng = random.Random(f"directories|{seed}")
+    region = people.region
+    abbr, genitive, located, towns = _REGION_NAMES.get(
+        region, ("", f"региона {region}", f"в регионе {region}", ("Городская",))
+    )
+    packet = etree.Element("packet", version="2.1", date=_xml_date(today))
+    demo_ogrn, demo_short, demo_full = _DEMO_INSURER
+    _ins_company(
+        packet,
+        rng,
+        okato="45000",
+        ogrn=demo_ogrn,
+        smocod="77013",
+        short=demo_short,
+        full=demo_full,
+        head=True,
+        today=today,
+    )
+    if people.okato != "45000":
+        _ins_company(
+            packet,
+            rng,
+            okato=people.okato,
+            ogrn=demo_ogrn,
+            smocod=f"{int(region):02d}046",
+            short=demo_short,
+            full=f'Филиал акционерного общества "Страховая компания "СОГАЗ-Мед" {located}',
+            head=False,
+            today=today,
+        )
+    for i, ogrn in enumerate(dict.fromkeys(people.insurers)):
+        if ogrn == demo_ogrn:
+            continue
+        short, full = _INSURER_NAMES[i % len(_INSURER_NAMES)]
+        _ins_company(
+            packet,
+            rng,
+            okato=people.okato,
+            ogrn=ogrn,
+            smocod=f"{int(region):02d}{i + 1:03d}",
+            short=short,
+            full=full,
+            head=True,
+            today=today,
+        )
+    f002 = out / "F002.xml"
+    f002.write_bytes(_xml_bytes(packet))
+
+    packet = etree.Element("packet", version="1.0", date=_xml_date(today))
+    for i, code in enumerate(dict.fromkeys(f"{c:06d}" for c in people.clinics)):
+        town = towns[i % len(towns)]
+        kind = _CLINIC_KINDS[i % len(_CLINIC_KINDS)].format(n=i // len(_CLINIC_KINDS) + 1)
+        what = f"{town} {kind}"
+        what = what[0].upper() + what[1:]
+        m = _sub(packet, "medCompany")
+        _sub(m, "tf_okato", people.okato)
+        _sub(m, "mcod", code)
+        _sub(
+            m,
+            "nam_mop",
+            f'Государственное бюджетное учреждение здравоохранения {genitive} "{what}"',
+        )
+        _sub(m, "nam_mok", " ".join(x for x in ("ГБУЗ", abbr, f'"{what}"') if x))
+        _sub(m, "inn", f"{int(region):02d}{rng.randrange(10**7, 10**8)}")
+        _sub(m, "Ogrn", _ogrn(rng))
+        _sub(m, "KPP", f"{int(region):02d}{rng.randrange(10**6, 10**7)}")
+        addr = _sub(m, "jurAddress")
+        _sub(addr, "index_j", f"{rng.randrange(100000, 199999)}")
+        _sub(addr, "addr_j", f"ул. Синтетическая, д. {i + 1}")
+        _sub(m, "okopf", "75203")
+        _sub(m, "vedpri", "2")
+        _sub(m, "org", "1")
+        inc = _sub(m, "medInclude")
+        _sub(inc, "d_begin", "01.01.2011")
+        _sub(inc, "d_end", "")
+        _sub(inc, "name_e", "")
+        _sub(m, "d_edit", _xml_date(today))
+    f003 = out / "F003.xml"
+    f003.write_bytes(_xml_bytes(packet))
+    return (f002, f003)

@@ -8,17 +8,20 @@ certificate or an old policy number in clear — see :func:`mask_proof` for the 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Final
 
+from verifier.errors import InputError
 from verifier.identifiers import mask_enp
-from verifier.private_files import create_private, tighten
+from verifier.private_files import create_private, private_opener, tighten
 from verifier.safejson import JsonError, loads
 from verifier.verdict import Verdict
 
@@ -113,6 +116,30 @@ class AuditEntry:
     has_proof: bool
 
 
+_COLUMNS: Final = (
+    "id, at, who, channel, kind, enp_masked, outcome, reasons, source, answered_at,"
+    " snapshot_sequence, proof IS NOT NULL"
+)
+
+
+def _entry(r: tuple[Any, ...]) -> AuditEntry:
+    return AuditEntry(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9], r[10], bool(r[11])
+    )
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    terms: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        terms.append("at >= ?")
+        params.append(since.astimezone(UTC).isoformat())
+    if until is not None:
+        terms.append("at < ?")
+        params.append(until.astimezone(UTC).isoformat())
+    return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+
 class AuditLog:
     def __init__(self, path: Path, retention: timedelta = timedelta(days=90)) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +159,8 @@ class AuditLog:
     def record(self, verdict: Verdict, *, who: str, channel: str) -> int:
         c = verdict.credential
         row = (
-            verdict.checked_at.isoformat(),
+            # UTC always: the text is what --since/--until and prune compare against.
+            verdict.checked_at.astimezone(UTC).isoformat(),
             who,
             channel,
             c.kind.value if c else None,
@@ -155,28 +183,48 @@ class AuditLog:
     def recent(self, limit: int = 100) -> list[AuditEntry]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, at, who, channel, kind, enp_masked, outcome, reasons, source,"
-                " answered_at, snapshot_sequence, proof IS NOT NULL FROM audit"
-                " ORDER BY id DESC LIMIT ?",
-                (limit,),
+                f"SELECT {_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [
-            AuditEntry(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                json.loads(r[7]),
-                r[8],
-                r[9],
-                r[10],
-                bool(r[11]),
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
+
+    def query(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[AuditEntry]:
+        """Entries with ``since <= at < until``, newest first, at most ``limit`` (None: all) —
+        what ``audit list`` shows."""
+        where, params = _range(since, until)
+        sql = f"SELECT {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [_entry(r) for r in rows]
+
+    def iter_range(
+        self, *, since: datetime | None = None, until: datetime | None = None, batch: int = 1000
+    ) -> Iterator[AuditEntry]:
+        """Entries with ``since <= at < until``, oldest first, read in batches: an export of a
+        whole retention period never holds the table in memory."""
+        where, params = _range(since, until)
+        after: tuple[str, int] = ("", -1)
+        joiner = " AND" if where else " WHERE"
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM audit{where}{joiner} (at, id) > (?, ?)"
+                    " ORDER BY at, id LIMIT ?",
+                    [*params, *after, batch],
+                ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _entry(r)
+            after = (rows[-1][1], rows[-1][0])
 
     def proof(self, entry_id: int) -> bytes | None:
         with self._lock:
@@ -197,3 +245,127 @@ class AuditLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+# --- for the admin: ``oms-verifier audit list|export`` ----------------------------------------
+
+
+class AuditQueryError(InputError):
+    code = "bad_audit_query"
+
+
+def open_existing(path: Path) -> AuditLog:
+    """The audit log at ``path`` for reading; refuses (``no_audit``) rather than create an empty
+    one where the daemon never wrote — a mistyped ``--state-dir`` should say so."""
+    if not path.is_file():
+        raise AuditQueryError(
+            f"журнал проверок не найден: {path} (проверьте --state-dir; журнал создаёт служба "
+            "при первой проверке)",
+            code="no_audit",
+        )
+    return AuditLog(path)
+
+
+def parse_when(text: str, *, end_of_day: bool = False) -> datetime:
+    """``--since``/``--until``: an ISO date (``2026-03-01``) or date and time
+    (``2026-03-01T09:30``, ``…+03:00``). No offset: the machine's local time, as the admin reads
+    a clock. A bare date as ``--until`` (``end_of_day``) includes that whole day."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time())
+        else:
+            moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise AuditQueryError(
+            f"время {value[:40]!r} не в формате ISO (ГГГГ-ММ-ДД или ГГГГ-ММ-ДДTЧЧ:ММ[+ЧЧ:ММ])",
+            code="bad_time",
+        ) from exc
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+CSV_FIELDS: Final = (
+    "id",
+    "at",
+    "who",
+    "channel",
+    "kind",
+    "enp_masked",
+    "outcome",
+    "reasons",
+    "source",
+    "answered_at",
+    "snapshot_sequence",
+    "has_proof",
+)
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: ``who`` comes from token names and device paths,
+    and a leading ``=``/``+``/``-``/``@`` would be a formula in Excel or LibreOffice."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def entry_row(e: AuditEntry) -> list[str]:
+    return [
+        str(e.id),
+        _cell(e.at),
+        _cell(e.who),
+        _cell(e.channel),
+        _cell(e.kind),
+        _cell(e.enp_masked),
+        _cell(e.outcome),
+        _cell(";".join(e.reasons)),
+        _cell(e.source),
+        _cell(e.answered_at),
+        "" if e.snapshot_sequence is None else str(e.snapshot_sequence),
+        "1" if e.has_proof else "0",
+    ]
+
+
+def entry_dict(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": e.at,
+        "who": e.who,
+        "channel": e.channel,
+        "kind": e.kind,
+        "enp_masked": e.enp_masked,
+        "outcome": e.outcome,
+        "reasons": e.reasons,
+        "source": e.source,
+        "answered_at": e.answered_at,
+        "snapshot_sequence": e.snapshot_sequence,
+        "has_proof": e.has_proof,
+    }
+
+
+def write_csv(entries: Iterator[AuditEntry], out: IO[str]) -> int:
+    """Entries as CSV (header first); returns the number of rows. The audit holds only masked
+    ENPs (see the module docstring), so the export is masked too — there is nothing to unmask."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    n = 0
+    for e in entries:
+        w.writerow(entry_row(e))
+        n += 1
+    return n
+
+
+def export_csv(
+    log: AuditLog, out: Path, *, since: datetime | None, until: datetime | None = None
+) -> int:
+    """``audit export --out FILE``: the CSV written owner-only (0600) whatever the umask — who
+    was checked when is personal data, masked or not. Returns the number of rows."""
+    with open(out, "w", encoding="utf-8", newline="", opener=private_opener) as f:
+        return write_csv(log.iter_range(since=since, until=until), f)
+
+
+def audit_path(state_dir: Path) -> Path:
+    """Where the daemon keeps the audit log: ``<state-dir>/audit.sqlite3``."""
+    return state_dir / "audit.sqlite3"
