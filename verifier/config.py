@@ -36,6 +36,11 @@ def default_state_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class ClinicConfig:
+    mo_code: str | None = None  # this clinic's 6-digit register code (F003 mcod)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     json: bool | None = None  # None: JSON unless stderr is a terminal
     level: str = "INFO"
@@ -112,6 +117,7 @@ class Config:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    clinic: ClinicConfig = field(default_factory=ClinicConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
     demo: bool = False  # the demo's own config (verifier.demo.demo_config), never production
 
@@ -170,8 +176,18 @@ def load(
         registry=_registry(_section(data, "registry"), registry_url, registry_token),
         http=_http(_section(data, "http")),
         service=_service(_section(data, "service")),
+        clinic=_clinic(_section(data, "clinic")),
         raw=data,
     )
+
+
+def _clinic(sec: dict[str, Any]) -> ClinicConfig:
+    code = sec.get("mo_code")
+    if code is None:
+        return ClinicConfig()
+    if not isinstance(code, str) or not (len(code) == 6 and code.isdigit()):
+        raise ConfigError("[clinic] mo_code must be the clinic's 6-digit register code, as text")
+    return ClinicConfig(mo_code=code)
 
 
 def _http(sec: dict[str, Any]) -> HttpConfig:

@@ -404,7 +404,26 @@ def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
                 import_snapshot(dcfg, parts.store, parts.trust, str(reg / name))
     finally:
         parts.close()
+    _load_directories(dcfg, reg)
+    # "This clinic" is where the demo's first signed paper policy holder is attached, so the
+    # desk shows both "прикреплён к нашей поликлинике" and another clinic's name.
+    here = _first(_people(reg), status="active", policy_type="paper")["clinic"] or None
+    dcfg = replace(dcfg, clinic=replace(dcfg.clinic, mo_code=here))
     return DemoState(reg, trust_dir, issuer, dcfg)
+
+
+def _load_directories(dcfg: Config, reg: Path) -> None:
+    """The generator's F002/F003 into the demo's own directory store (names, not codes)."""
+    from verifier.directories import Directories, store_path
+
+    files = [reg / "F002.xml", reg / "F003.xml"]
+    if not all(f.exists() for f in files):
+        return
+    directories = Directories(store_path(dcfg.state_dir))
+    try:
+        directories.import_files(files)
+    finally:
+        directories.close()
 
 
 def _people(reg: Path) -> list[dict[str, str]]:

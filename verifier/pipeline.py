@@ -26,6 +26,8 @@ from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.holder import NoHolderMatcher
 from verifier.checks.ports import (
     HolderChecker,
+    NameBook,
+    NoNames,
     NoRevocationChecker,
     NoSignatureChecker,
     NoStatusChecker,
@@ -38,8 +40,10 @@ from verifier.credential import ALWAYS_SIGNED, Credential, CredentialInput, Cred
 from verifier.errors import InputError, RecognitionError
 from verifier.recognize import recognize
 from verifier.verdict import (
+    AttachmentInfo,
     CheckResult,
     CheckStatus,
+    InsurerInfo,
     MessageFacts,
     Outcome,
     Reason,
@@ -71,8 +75,8 @@ class Pipeline:
     revocation: RevocationChecker = field(default_factory=NoRevocationChecker)
     status: StatusChecker = field(default_factory=NoStatusChecker)
     holder: HolderChecker = field(default_factory=NoHolderMatcher)
-    # The insurer as the clerk reads it (the F002 directory's name), None when unknown.
-    insurer_name: Callable[[str, str | None], str | None] = lambda ogrn, okato: None
+    names: NameBook = field(default_factory=NoNames)  # F002/F003 names for codes
+    this_clinic: str | None = None  # [clinic] mo_code
     clock: Callable[[], datetime] = _utcnow
 
     def verify(
@@ -141,8 +145,22 @@ class Pipeline:
             now = self.describe_insurer(record.smo_ogrn, record.okato)
         return _facts_of(checks, record, now)
 
+    def _insurer_info(self, status: StatusResult | None) -> InsurerInfo | None:
+        record = status.record if status else None
+        if record is None or not record.smo_ogrn:
+            return None
+        name = self.names.insurer_name(record.smo_ogrn, record.okato)
+        return InsurerInfo(record.smo_ogrn, name, record.okato or None)
+
+    def _attachment(self, status: StatusResult | None) -> AttachmentInfo | None:
+        record = status.record if status else None
+        if record is None or not record.clinic:
+            return None
+        mine = None if self.this_clinic is None else record.clinic == self.this_clinic
+        return AttachmentInfo(record.clinic, self.names.clinic_name(record.clinic), mine)
+
     def describe_insurer(self, ogrn: str, okato: str | None) -> str:
-        name = self.insurer_name(ogrn, okato)
+        name = self.names.insurer_name(ogrn, okato)
         return f"{name} (ОГРН {ogrn})" if name else f"СМО с ОГРН {ogrn}"
 
     def _insurer(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
@@ -178,6 +196,8 @@ class Pipeline:
             reasons=reasons,
             message=message_ru(outcome, reasons, self._facts(checks, status)),
             action=action_ru(outcome, reasons),
+            insurer=self._insurer_info(status),
+            attachment=self._attachment(status),
             credential=credential,
             checks=checks,
             source=status.source if status else "none",

@@ -216,6 +216,30 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class InsurerInfo:
+    """The register's current insurer, named from the F002 directory when it is loaded."""
+
+    ogrn: str
+    name: str | None
+    region: str | None  # ОКАТО of the insurer's region
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ogrn": self.ogrn, "name": self.name, "region": self.region}
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    """The clinic the person is attached to, and whether it is this one ([clinic] mo_code)."""
+
+    code: str
+    name: str | None
+    this_clinic: bool | None  # None: this clinic's code is not configured
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "this_clinic": self.this_clinic}
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     outcome: Outcome
     reasons: tuple[Reason, ...]
@@ -230,6 +254,8 @@ class Verdict:
     proof: bytes | None = None  # the registry's signed answer, kept for the audit log
     extra: dict[str, Any] = field(default_factory=dict)
     action: str = ""  # the clerk's next step, in Russian
+    insurer: InsurerInfo | None = None
+    attachment: AttachmentInfo | None = None
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
         return {
@@ -237,6 +263,8 @@ class Verdict:
             "reasons": [r.value for r in self.reasons],
             "message": self.message,
             "action": self.action,
+            "insurer": self.insurer.to_dict() if self.insurer else None,
+            "attachment": self.attachment.to_dict() if self.attachment else None,
             "credential": self.credential.to_dict(masked=masked) if self.credential else None,
             "checks": [c.to_dict() for c in self.checks],
             "source": self.source,

@@ -134,7 +134,7 @@ def test_an_insurer_change_is_named_and_does_not_change_the_outcome(
 ) -> None:
     names = {"1027739008440": "АО «Страховая компания»"}
     p = pipeline(store, online=False)
-    p.insurer_name = lambda ogrn, okato: names.get(ogrn)
+    p.names = Names(names)
     card = Credential(kind=CredentialKind.DIGITAL_POLICY, enp=ACTIVE_ENP, smo_ogrn="1111111111111")
     v = p.verify_credential(card)
     assert v.outcome is Outcome.VALID
@@ -143,6 +143,40 @@ def test_an_insurer_change_is_named_and_does_not_change_the_outcome(
     same = p.verify_credential(Credential(kind=CredentialKind.DIGITAL_POLICY, enp=ACTIVE_ENP))
     assert Reason.INSURER_CHANGED not in same.reasons
     assert next(c for c in same.checks if c.name == "insurer").status is CheckStatus.SKIP
+
+
+class Names:
+    def __init__(self, insurers: dict[str, str]) -> None:
+        self.insurers = insurers
+
+    def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
+        return self.insurers.get(ogrn)
+
+    def clinic_name(self, code: str) -> str | None:
+        return {"500001": "ГБУЗ «Поликлиника № 1»"}.get(code)
+
+
+def test_insurer_and_attachment_carry_names_and_say_if_this_is_our_clinic(
+    store: SnapshotStore,
+) -> None:
+    p = pipeline(store, online=False)
+    p.names = Names({"1027739008440": "АО «Страховая компания»"})
+    p.this_clinic = "500001"
+    d = p.verify(typed(ACTIVE_ENP)).to_dict()
+    assert d["insurer"] == {
+        "ogrn": "1027739008440",
+        "name": "АО «Страховая компания»",
+        "region": "46000",
+    }
+    assert d["attachment"] == {
+        "code": "500001",
+        "name": "ГБУЗ «Поликлиника № 1»",
+        "this_clinic": True,
+    }
+    p.this_clinic = "500002"
+    assert p.verify(typed(ACTIVE_ENP)).to_dict()["attachment"]["this_clinic"] is False
+    p.this_clinic = None
+    assert p.verify(typed(ACTIVE_ENP)).to_dict()["attachment"]["this_clinic"] is None
 
 
 def test_a_store_of_the_previous_release_is_migrated(tmp_path: Path) -> None:

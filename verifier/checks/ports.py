@@ -54,6 +54,21 @@ class HolderChecker(Protocol):
     def check_holder(self, c: Credential, record: RegisterRecord | None) -> CheckResult: ...
 
 
+class NameBook(Protocol):
+    """Names for the codes a verdict carries (the ФОМС directories F002/F003)."""
+
+    def insurer_name(self, ogrn: str, okato: str | None) -> str | None: ...
+    def clinic_name(self, code: str) -> str | None: ...
+
+
+class NoNames:
+    def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
+        return None
+
+    def clinic_name(self, code: str) -> str | None:
+        return None
+
+
 class NoSignatureChecker:
     def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         why = "no key: trust store not configured"

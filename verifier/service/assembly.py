@@ -5,7 +5,7 @@ Kept apart from the CLI and the daemon so both assemble exactly the same pipelin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cache.freshness import FreshnessPolicy
@@ -18,6 +18,7 @@ from verifier.checks.signature import TrustSignatureChecker
 from verifier.config import Config, ConfigError
 from verifier.crypto import hashes
 from verifier.crypto.signatures import verify_digest
+from verifier.directories import Directories, store_path
 from verifier.errors import CryptoError
 from verifier.pipeline import Pipeline
 from verifier.registry.blocking import LoopThread
@@ -94,7 +95,7 @@ class Assembly:
     client: HttpRegistryClient | None = None
     loop: LoopThread | None = None
     cache: OnlineCache[PersonAnswer] | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    directories: Directories | None = None
 
     def close(self) -> None:
         if self.loop is not None and self.client is not None:
@@ -104,6 +105,23 @@ class Assembly:
             finally:
                 self.loop.close()
         self.store.close()
+        if self.directories is not None:
+            self.directories.close()
+
+
+class DirectoryNames:
+    """The loaded ФОМС directories as the pipeline's name book (empty until imported)."""
+
+    def __init__(self, directories: Directories) -> None:
+        self.directories = directories
+
+    def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
+        found = self.directories.insurer(ogrn, okato)
+        return found.name if found else None
+
+    def clinic_name(self, code: str) -> str | None:
+        found = self.directories.clinic(code)
+        return found.name if found else None
 
 
 def load_match_key(cfg: Config) -> MatchKey | None:
@@ -126,6 +144,7 @@ def load_match_key(cfg: Config) -> MatchKey | None:
 
 def assemble(cfg: Config) -> Assembly:
     store = open_store(cfg)
+    directories = Directories(store_path(cfg.state_dir))
     trust = load_trust(cfg, store)
     policy = freshness_policy(cfg)
     snapshot = SnapshotStatusChecker(store, policy)
@@ -144,8 +163,10 @@ def assemble(cfg: Config) -> Assembly:
         revocation=SnapshotRevocationChecker(store, policy),
         status=FallbackStatusChecker(snapshot, online),
         holder=HolderMatcher(load_match_key(cfg), lambda: store.info().name_key_id),
+        names=DirectoryNames(directories),
+        this_clinic=cfg.clinic.mo_code,
     )
-    return Assembly(pipeline, store, trust, client, loop, cache)
+    return Assembly(pipeline, store, trust, client, loop, cache, directories)
 
 
 def import_snapshot(
