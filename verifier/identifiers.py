@@ -182,10 +182,10 @@ def validate_snils(value: str) -> str:
 
 _OLD_POLICY = re.compile(
     r"^\s*(?P<series>[0-9A-ZА-ЯЁ]{1,10}(?:[ -][A-ZА-ЯЁ]{1,4})?)\s*(?:№|N|#)?\s*"
-    r"(?P<number>\d{6,16})\s*$"
+    r"(?P<number>[0-9]{6,16})\s*$"
 )
 _TEMP_CERT = re.compile(
-    r"^\s*(?:(?:ВС|ВРЕМЕННОЕ\s+СВИДЕТЕЛЬСТВО)\s*(?:№|N)?\s*)?(?P<number>\d{9})\s*$"
+    r"^\s*(?:(?:ВС|ВРЕМЕННОЕ\s+СВИДЕТЕЛЬСТВО)\s*(?:№|N)?\s*)?(?P<number>[0-9]{9})\s*$"
 )
 
 
@@ -198,11 +198,17 @@ class OldPolicyNumber:
         return f"{self.series} {self.number}"
 
 
+# Latin letters that look like Cyrillic ones: a clerk's keyboard layout, or a scanner, types
+# "50H" for "50Н". Old series are Cyrillic in the register, so the look-alikes are folded.
+_LATIN_LOOKALIKES = str.maketrans("ABCEHKMOPTXY", "АВСЕНКМОРТХУ")
+
+
 def parse_old_policy(value: str) -> OldPolicyNumber:
     m = _OLD_POLICY.match(value.upper())
     if m is None or (m.group("series").isdigit() and len(m.group("series")) > 6):
         raise IdentifierError("not an old-style series and number", code="old_policy_format")
-    return OldPolicyNumber(series=re.sub(r"[ -]", "", m.group("series")), number=m.group("number"))
+    series = re.sub(r"[ -]", "", m.group("series")).translate(_LATIN_LOOKALIKES)
+    return OldPolicyNumber(series=series, number=m.group("number"))
 
 
 def parse_temporary_certificate(value: str) -> str:

@@ -118,6 +118,14 @@ def test_an_old_number_two_people_hold_lists_both_for_the_clerk(store: SnapshotS
     assert "по ЕНП" in v.action
 
 
+@pytest.mark.parametrize("typed_number", ["50A 1234567", "50а1234567", "50A1234567"])
+def test_latin_look_alikes_in_a_series_find_the_cyrillic_number(
+    store: SnapshotStore, typed_number: str
+) -> None:
+    v = pipeline(store, online=False).verify(typed(typed_number))
+    assert v.reasons == (Reason.AMBIGUOUS_NUMBER,), v.reasons  # found: both holders listed
+
+
 def test_dates_and_next_steps_are_in_the_clerks_line(store: SnapshotStore) -> None:
     v = pipeline(store, online=False).verify(typed(SUSPENDED_ENP))
     assert v.outcome is Outcome.SUSPENDED
