@@ -21,15 +21,23 @@ class CredentialKind(StrEnum):
     TEMPORARY_CERTIFICATE = "temporary_certificate"
     OLD_POLICY = "old_policy"  # pre-2011 series + number
     CARD = "card"  # Goznak electronic policy card, data read from the chip
+    REGISTER_EXTRACT = "register_extract"  # the register extract as a PDF file (выписка из ЕРЗ)
+    SIGNED_DOCUMENT = "signed_document"  # the policy as a signed XML document (assumed layout)
 
 
 # Carriers that are always signed when genuine: arriving unsigned is never "valid".
-ALWAYS_SIGNED = frozenset({CredentialKind.PAPER_POLICY, CredentialKind.CARD})
+ALWAYS_SIGNED = frozenset(
+    {CredentialKind.PAPER_POLICY, CredentialKind.CARD, CredentialKind.SIGNED_DOCUMENT}
+)
+# Physical carriers a register can list as lost: their revocation must be vouched for.
+PHYSICAL = frozenset({CredentialKind.PAPER_POLICY, CredentialKind.CARD})
 
 
 class SignaturePurpose(StrEnum):
     PAPER_BARCODE = "paper_barcode"
     CARD_INSURER = "card_insurer"
+    DOCUMENT_PDF = "document_pdf"  # CMS signature(s) in or beside a PDF; data: the file
+    DOCUMENT_XML = "document_xml"  # enveloped XMLDSig; data: the XML document
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cache.register_model import RegisterRecord
+from verifier import documents
 from verifier.checks import basic
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.holder import NoHolderMatcher
@@ -36,8 +37,8 @@ from verifier.checks.ports import (
     StatusChecker,
     StatusResult,
 )
-from verifier.credential import ALWAYS_SIGNED, Credential, CredentialInput, CredentialKind
-from verifier.errors import InputError, RecognitionError
+from verifier.credential import ALWAYS_SIGNED, PHYSICAL, Credential, CredentialInput, CredentialKind
+from verifier.errors import CryptoError, InputError, RecognitionError
 from verifier.recognize import recognize
 from verifier.verdict import (
     AttachmentInfo,
@@ -83,6 +84,11 @@ class Pipeline:
         self, item: CredentialInput, *, mode: LookupMode = LookupMode.AUTO, fresh: bool = False
     ) -> Verdict:
         """Verdict for one read; :class:`RecognitionError` for input that is no credential."""
+        if _is_document(item):
+            credential = _read_document(item)
+            return self.verify_credential(
+                credential, input_source=item.source, mode=mode, fresh=fresh
+            )
         try:
             credential = recognize(item)
         except RecognitionError:
@@ -191,6 +197,8 @@ class Pipeline:
         outcome, reasons = decide(checks)
         if credential is not None and credential.kind is CredentialKind.CARD:
             reasons = (*reasons, Reason.HOLDER_DATA_UNVERIFIED)
+        if credential is not None and credential.kind is CredentialKind.SIGNED_DOCUMENT:
+            reasons = (*reasons, Reason.FORMAT_ASSUMED)
         return Verdict(
             outcome=outcome,
             reasons=reasons,
@@ -222,6 +230,22 @@ def _facts_of(
     )
 
 
+def _is_document(item: CredentialInput) -> bool:
+    """A file, not a scan: a PDF, or XML that did not come from a barcode reader."""
+    raw = item.payload
+    return documents.is_pdf(raw) or (item.symbology in (None, "document") and documents.is_xml(raw))
+
+
+def _read_document(item: CredentialInput) -> Credential:
+    """A document that cannot be read is no credential (HTTP 422, exit 2), never "invalid"."""
+    try:
+        return documents.read_document(item.payload)
+    except RecognitionError:
+        raise
+    except (InputError, CryptoError) as exc:
+        raise RecognitionError(exc.message, code=exc.code) from exc
+
+
 def _revocation(credential: Credential, local: CheckResult, status: StatusResult) -> CheckResult:
     """The snapshot's word on revocation, or the answering registry's when it has one.
 
@@ -231,7 +255,7 @@ def _revocation(credential: Credential, local: CheckResult, status: StatusResult
     if local.status is not CheckStatus.FAIL and status.revocation is not None:
         result = status.revocation
     if (
-        credential.kind in ALWAYS_SIGNED
+        credential.kind in PHYSICAL
         and result.status is CheckStatus.SKIP
         and result.reason not in (Reason.REVOCATION_UNKNOWN, Reason.CLOCK_INCONSISTENT)
     ):

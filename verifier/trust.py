@@ -42,6 +42,7 @@ class Purpose(StrEnum):
     CARD_INSURER_ROOT = "card_insurer_root"
     SNAPSHOT = "snapshot"
     TRUST_LIST = "trust_list"
+    DOCUMENT_SIGNER = "document_signer"  # CA roots of qualified certificates (the Treasury's…)
 
 
 class KeyState(StrEnum):
@@ -190,8 +191,8 @@ def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> 
             public = cert.public_key
         else:
             public = load_public_key(_pem(doc, "public_key_pem", "public_key", base))
-        if purpose is Purpose.CARD_INSURER_ROOT and cert is None:
-            raise TrustError("a card_insurer_root needs a certificate, not a bare public key")
+        if purpose in (Purpose.CARD_INSURER_ROOT, Purpose.DOCUMENT_SIGNER) and cert is None:
+            raise TrustError(f"a {purpose.value} needs a certificate, not a bare public key")
         layout_doc = doc.get("paper_layout", {})
         if not isinstance(layout_doc, dict):
             raise TrustError("paper_layout must be a table/object")

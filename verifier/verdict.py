@@ -65,6 +65,7 @@ class Reason(StrEnum):
     NUMBER_NOT_FOUND = "number_not_found"  # an old number / temporary certificate not found
     AMBIGUOUS_NUMBER = "ambiguous_number"  # an old number several people hold
     INSURER_CHANGED = "insurer_changed"  # the document names another insurer than the register
+    FORMAT_ASSUMED = "format_assumed"  # the carrier's layout is a documented assumption (XML)
 
 
 # What each reason implies for the outcome; reasons absent here are informational.
@@ -175,6 +176,7 @@ REASON_RU: dict[Reason, str] = {
     Reason.NUMBER_NOT_FOUND: "номер не найден — проверьте ввод",
     Reason.AMBIGUOUS_NUMBER: "по этому номеру в реестре несколько человек — выберите по ЕНП",
     Reason.INSURER_CHANGED: "страховая компания сменилась",
+    Reason.FORMAT_ASSUMED: "формат документа принят по допущению (схема не опубликована)",
 }
 
 

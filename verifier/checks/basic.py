@@ -14,25 +14,39 @@ _ENP_KINDS = frozenset(
         CredentialKind.DIGITAL_POLICY,
         CredentialKind.MANUAL,
         CredentialKind.CARD,
+        CredentialKind.REGISTER_EXTRACT,
+        CredentialKind.SIGNED_DOCUMENT,
     }
 )
+
+# What the clerk sees in the ``format`` check for each kind of document.
+KIND_RU: dict[CredentialKind, str] = {
+    CredentialKind.PAPER_POLICY: "бумажный полис (штрихкод)",
+    CredentialKind.DIGITAL_POLICY: "цифровой полис",
+    CredentialKind.MANUAL: "номер введён вручную",
+    CredentialKind.TEMPORARY_CERTIFICATE: "временное свидетельство",
+    CredentialKind.OLD_POLICY: "полис старого образца",
+    CredentialKind.CARD: "электронный полис (карта)",
+    CredentialKind.REGISTER_EXTRACT: "выписка из реестра (PDF)",
+    CredentialKind.SIGNED_DOCUMENT: "полис — подписанный XML-документ",
+}
 
 
 def check_format(ctx: CheckContext) -> CheckResult:
     c = ctx.credential
     if c.kind in _ENP_KINDS and (not c.enp or not _well_formed(c.enp)):
-        return failed("format", Reason.BAD_FORMAT, "ENP is not 16 digits")
+        return failed("format", Reason.BAD_FORMAT, "ЕНП — не 16 цифр")
     if c.kind in (CredentialKind.PAPER_POLICY, CredentialKind.CARD) and not c.surname:
-        return failed("format", Reason.BAD_FORMAT, "no surname on the credential")
+        return failed("format", Reason.BAD_FORMAT, "на документе нет фамилии")
     if c.birth_date is not None and c.birth_date > ctx.today:
-        return failed("format", Reason.BAD_FORMAT, f"birth date {c.birth_date} is in the future")
+        return failed("format", Reason.BAD_FORMAT, "дата рождения позже сегодняшней")
     if c.kind is CredentialKind.TEMPORARY_CERTIFICATE and not (
         c.temp_cert_number and len(c.temp_cert_number) == 9
     ):
-        return failed("format", Reason.BAD_FORMAT, "temporary certificate number is not 9 digits")
+        return failed("format", Reason.BAD_FORMAT, "номер временного свидетельства — не 9 цифр")
     if c.kind is CredentialKind.OLD_POLICY and not (c.old_series and c.old_number):
-        return failed("format", Reason.BAD_FORMAT, "old-style policy needs series and number")
-    return passed("format", c.kind.value)
+        return failed("format", Reason.BAD_FORMAT, "у полиса старого образца нужны серия и номер")
+    return passed("format", KIND_RU[c.kind])
 
 
 def _well_formed(enp: str) -> bool:
@@ -42,41 +56,53 @@ def _well_formed(enp: str) -> bool:
 def check_enp_checksum(ctx: CheckContext) -> CheckResult:
     enp = ctx.credential.enp
     if enp is None:
-        return skipped("enp_checksum", "credential carries no ENP")
+        return skipped("enp_checksum", "в документе нет ЕНП")
     if not _well_formed(enp):
-        return skipped("enp_checksum", "ENP is not 16 digits")
+        return skipped("enp_checksum", "ЕНП — не 16 цифр")
     if not enp_checksum_ok(enp):
-        return failed("enp_checksum", Reason.ENP_CHECKSUM, "check digit (Luhn) does not match")
+        return failed("enp_checksum", Reason.ENP_CHECKSUM, "контрольная цифра не совпадает")
     return passed("enp_checksum")
 
 
 def check_enp_facet(ctx: CheckContext) -> CheckResult:
     c = ctx.credential
     if c.enp is None:
-        return skipped("enp_facet", "credential carries no ENP")
+        return skipped("enp_facet", "в документе нет ЕНП")
     if not _well_formed(c.enp):
-        return skipped("enp_facet", "ENP is not 16 digits")
+        return skipped("enp_facet", "ЕНП — не 16 цифр")
     try:
         born, sex = decode_facet(c.enp[2:10])
-    except IdentifierError as exc:
-        return failed("enp_facet", Reason.ENP_FACET_INVALID, exc.message)
+    except IdentifierError:
+        return failed(
+            "enp_facet", Reason.ENP_FACET_INVALID, "в ЕНП закодирована несуществующая дата рождения"
+        )
     if c.birth_date is None and c.sex is None:
-        return passed("enp_facet", "facet decodes; no birth date on the credential to compare")
+        return passed(
+            "enp_facet", "дата в ЕНП корректна; на документе нет даты рождения для сверки"
+        )
     if c.birth_date is not None and c.birth_date != born:
         return failed(
-            "enp_facet", Reason.ENP_FACET_MISMATCH, "birth date disagrees with the ENP facet"
+            "enp_facet",
+            Reason.ENP_FACET_MISMATCH,
+            "дата рождения не совпадает с закодированной в ЕНП",
         )
     if c.sex is not None and c.sex is not sex:
-        return failed("enp_facet", Reason.ENP_FACET_MISMATCH, "sex disagrees with the ENP facet")
-    return passed("enp_facet", "birth date and sex agree with the ENP")
+        return failed(
+            "enp_facet", Reason.ENP_FACET_MISMATCH, "пол не совпадает с закодированным в ЕНП"
+        )
+    return passed("enp_facet", "дата рождения и пол совпадают с ЕНП")
 
 
 def check_expiry(ctx: CheckContext) -> CheckResult:
     c = ctx.credential
-    if c.kind not in (CredentialKind.PAPER_POLICY, CredentialKind.CARD):
-        return skipped("expiry", "the credential carries no expiry date")
+    if c.kind not in (
+        CredentialKind.PAPER_POLICY,
+        CredentialKind.CARD,
+        CredentialKind.SIGNED_DOCUMENT,
+    ):
+        return skipped("expiry", "у этого документа срок действия не указывается")
     if c.expiry is None:
-        return passed("expiry", "no expiry date: indefinite policy")
+        return passed("expiry", "срок не указан: полис бессрочный")
     if c.expiry < ctx.today:
-        return failed("expiry", Reason.POLICY_EXPIRED, f"expired on {c.expiry.isoformat()}")
-    return passed("expiry", f"valid until {c.expiry.isoformat()}")
+        return failed("expiry", Reason.POLICY_EXPIRED, f"срок истёк {c.expiry:%d.%m.%Y}")
+    return passed("expiry", f"действует до {c.expiry:%d.%m.%Y}")

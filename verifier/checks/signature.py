@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from verifier.checks.context import CheckContext
+from verifier.checks.document_signature import DocumentSignatureChecker
 from verifier.checks.ports import SignatureResult
 from verifier.credential import SignaturePurpose, SignedPart
 from verifier.crypto import hashes
+from verifier.crypto.cms import Crl
 from verifier.crypto.signatures import verify_digest
 from verifier.crypto.x509 import load_certificate, validate_chain
 from verifier.errors import CryptoError
@@ -25,57 +27,62 @@ _CHAIN_REASON = {
     "cert_signature_invalid": Reason.SIGNATURE_INVALID,
 }
 
+_KEY_STATE_RU = {
+    KeyState.ACTIVE: "действует",
+    KeyState.RETIRED: "выведен из работы, ранее подписанное действительно",
+    KeyState.REVOKED: "отозван",
+}
+
 
 def _no_key(why: str) -> SignatureResult:
     return SignatureResult(
-        skipped("signature", f"no key: {why}", Reason.SIGNATURE_NOT_CHECKED),
-        skipped("key_trusted", f"no key: {why}"),
+        skipped("signature", f"нет ключа для проверки: {why}", Reason.SIGNATURE_NOT_CHECKED),
+        skipped("key_trusted", f"нет ключа для проверки: {why}"),
     )
 
 
 def _key_state(k: TrustedKey, when: datetime, label: str) -> CheckResult:
     if k.state is KeyState.REVOKED:
-        return failed("key_trusted", Reason.KEY_REVOKED, f"{label} is revoked")
+        return failed("key_trusted", Reason.KEY_REVOKED, f"{label} отозван")
     if not k.valid_at(when):
-        return failed(
-            "key_trusted", Reason.KEY_NOT_VALID_AT_TIME, f"{label} is outside its validity"
-        )
-    return passed("key_trusted", f"{label}, {k.state.value}")
+        return failed("key_trusted", Reason.KEY_NOT_VALID_AT_TIME, f"{label}: вне срока действия")
+    return passed("key_trusted", f"{label}: {_KEY_STATE_RU[k.state]}")
 
 
 def _verify(signature_ok: bool, label: str) -> CheckResult:
     if signature_ok:
-        return passed("signature", f"GOST signature valid ({label})")
-    return failed(
-        "signature", Reason.SIGNATURE_INVALID, f"GOST signature does not verify ({label})"
-    )
+        return passed("signature", f"подпись ГОСТ верна ({label})")
+    return failed("signature", Reason.SIGNATURE_INVALID, f"подпись ГОСТ неверна ({label})")
 
 
 class TrustSignatureChecker:
-    def __init__(self, trust: TrustStore) -> None:
+    def __init__(self, trust: TrustStore, crls: list[Crl] | None = None) -> None:
         self.trust = trust
+        self.documents = DocumentSignatureChecker(trust, crls)
 
     def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
+        if signed.purpose in (SignaturePurpose.DOCUMENT_PDF, SignaturePurpose.DOCUMENT_XML):
+            return self.documents.check(signed, ctx.credential, ctx)
         if signed.purpose is SignaturePurpose.PAPER_BARCODE:
             return self._paper(signed, ctx)
         return self._card(signed, ctx)
 
     def _paper(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         if not self.trust.keys(Purpose.PAPER_BARCODE):
-            return _no_key("no paper-policy key in the trust store")
+            return _no_key("не загружен ключ бумажных полисов")
         candidates = self.trust.paper_keys(signed.signature)
         if not candidates:
             number = self.trust.paper_key_number(signed.signature)
             return SignatureResult(
-                skipped("signature", f"no key with number {number}", Reason.SIGNATURE_NOT_CHECKED),
+                skipped("signature", f"нет ключа №{number}", Reason.SIGNATURE_NOT_CHECKED),
                 failed(
                     "key_trusted",
                     Reason.KEY_NOT_FOUND,
-                    f"key number {number} is not in the trust store",
+                    f"ключа №{number} нет среди доверенных",
                 ),
             )
         for key in candidates:  # one, unless several layouts read a number here
-            label = f"key {key.key_id} (#{key.paper_key_number})"
+            label = f"ключ {key.key_id} (№{key.paper_key_number})"
             try:
                 _, sig = key.paper_layout.split(signed.signature)
                 digest = hashes.digest(key.paper_layout.hash_name, signed.data)
@@ -85,21 +92,25 @@ class TrustSignatureChecker:
             if ok:
                 return SignatureResult(_verify(True, label), _key_state(key, ctx.now, label))
         first = candidates[0]
-        label = f"key {first.key_id} (#{first.paper_key_number})"
+        label = f"ключ {first.key_id} (№{first.paper_key_number})"
         return SignatureResult(_verify(False, label), _key_state(first, ctx.now, label))
 
     def _card(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         roots = self.trust.roots(Purpose.CARD_INSURER_ROOT)
         if not roots:
-            return _no_key("no card insurer root in the trust store")
+            return _no_key("не загружен корневой сертификат для карт")
         if signed.certificate is None:
             return SignatureResult(
                 skipped(
                     "signature",
-                    "the card holds no insurer certificate",
+                    "на карте нет сертификата СМО",
                     Reason.SIGNATURE_NOT_CHECKED,
                 ),
-                failed("key_trusted", Reason.KEY_NOT_FOUND, "no certificate to trace the signer"),
+                failed(
+                    "key_trusted",
+                    Reason.KEY_NOT_FOUND,
+                    "нет сертификата, по которому узнать подписавшего",
+                ),
             )
         try:
             cert = load_certificate(signed.certificate)
@@ -107,12 +118,12 @@ class TrustSignatureChecker:
             return SignatureResult(
                 skipped(
                     "signature",
-                    f"insurer certificate unreadable: {exc.code}",
+                    f"сертификат СМО на карте не читается: {exc.code}",
                     Reason.SIGNATURE_NOT_CHECKED,
                 ),
-                failed("key_trusted", Reason.KEY_NOT_FOUND, "insurer certificate unreadable"),
+                failed("key_trusted", Reason.KEY_NOT_FOUND, "сертификат СМО на карте не читается"),
             )
-        label = f"insurer certificate {cert.subject!r}"
+        label = f"сертификат СМО {cert.subject!r}"
         try:
             ok = verify_digest(
                 cert.public_key,
@@ -133,7 +144,10 @@ class TrustSignatureChecker:
             # "valid signature, unknown key" only when the signature did verify
             reason = _CHAIN_REASON.get(exc.code, Reason.KEY_UNKNOWN if ok else Reason.KEY_NOT_FOUND)
             return SignatureResult(
-                _verify(ok, label), failed("key_trusted", reason, f"{exc.code}: {exc.message}")
+                _verify(ok, label),
+                failed("key_trusted", reason, f"цепочка сертификатов не подтверждена: {exc.code}"),
             )
         root = certs[path[-1]]
-        return SignatureResult(_verify(ok, label), _key_state(root, when, f"root {root.key_id}"))
+        return SignatureResult(
+            _verify(ok, label), _key_state(root, when, f"корневой ключ {root.key_id}")
+        )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from cache.freshness import FreshnessPolicy
 from cache.online_cache import OnlineCache
 from cache.snapshot_store import ImportResult, SnapshotStore
+from verifier.checks.document_signature import load_crls
 from verifier.checks.holder import HolderMatcher, MatchKey
 from verifier.checks.online import FallbackStatusChecker, OnlineStatusChecker
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
@@ -159,7 +160,7 @@ def assemble(cfg: Config) -> Assembly:
         )
         online = OnlineStatusChecker(client, loop.call, cache, cfg.registry.budget_s)
     pipeline = Pipeline(
-        signature=TrustSignatureChecker(trust),
+        signature=TrustSignatureChecker(trust, load_crls(cfg.effective_trust_dir)),
         revocation=SnapshotRevocationChecker(store, policy),
         status=FallbackStatusChecker(snapshot, online),
         holder=HolderMatcher(load_match_key(cfg), lambda: store.info().name_key_id),
