@@ -217,6 +217,15 @@ def _verify_and_print(
     return EXIT_OK
 
 
+def _beside(path: str) -> bytes | None:
+    """A detached CMS signature next to a document: ``extract.pdf.sig`` / ``extract.pdf.p7s``."""
+    for suffix in (".sig", ".p7s"):
+        sig = Path(path + suffix)
+        if sig.is_file() and sig.stat().st_size <= 1024 * 1024:
+            return sig.read_bytes()
+    return None
+
+
 def _inputs_from_args(args: argparse.Namespace) -> list[CredentialInput]:
     if args.text is not None:
         return [CredentialInput.from_text(args.text, source="cli", manual=args.typed)]
@@ -231,7 +240,7 @@ def _inputs_from_args(args: argparse.Namespace) -> list[CredentialInput]:
             raw = Path(args.file).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read {args.file}: {exc.strerror}", code="bad_file") from exc
-        return [CredentialInput(payload=raw, source="cli")]
+        return [CredentialInput(payload=raw, source="cli", detached_signature=_beside(args.file))]
     from verifier.imaging.decode import decode_image_file
 
     found = decode_image_file(args.image)

@@ -49,6 +49,7 @@ class CredentialInput:
     symbology: str | None = None  # "qr", "pdf417", "datamatrix", "aztec", "card", "keyboard"
     manual: bool = False  # typed by a person: bare numbers are what they mean, not a barcode
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    detached_signature: bytes | None = None  # a .sig/.p7s given beside a document file
 
     @classmethod
     def from_text(cls, text: str, **kw: Any) -> CredentialInput:

@@ -239,7 +239,7 @@ def _is_document(item: CredentialInput) -> bool:
 def _read_document(item: CredentialInput) -> Credential:
     """A document that cannot be read is no credential (HTTP 422, exit 2), never "invalid"."""
     try:
-        return documents.read_document(item.payload)
+        return documents.read_document(item.payload, detached_signature=item.detached_signature)
     except RecognitionError:
         raise
     except (InputError, CryptoError) as exc:

@@ -4,6 +4,8 @@ by Debian's OpenSSL with the GOST engine), the holder match, and the register de
 
 from __future__ import annotations
 
+import json
+import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -180,3 +182,34 @@ def test_a_hostile_document_is_no_credential(store: SnapshotStore) -> None:
         pipeline(store, TrustStore()).verify(
             file_input(b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
         )
+
+
+CLI = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "oms-verifier"
+
+
+def _cli(tmp_path: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLI), "--state-dir", str(tmp_path / "state"), "verify", "--file", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_verifies_a_pdf_extract_file(extract_pdf: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "extract.pdf"
+    path.write_bytes(extract_pdf)
+    proc = _cli(tmp_path, path)
+    assert proc.returncode == 0, proc.stderr
+    verdict = json.loads(proc.stdout)
+    assert verdict["credential"]["kind"] == "register_extract"
+    assert verdict["credential"]["enp"] == ENP
+    assert verdict["outcome"] == "unknown"  # no snapshot in this state: the register decides
+
+
+def test_cli_refuses_a_hostile_pdf_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + b"[" * 5000)
+    proc = _cli(tmp_path, path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
