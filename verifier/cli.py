@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     lk.add_argument("--json", action="store_true")
     lk.set_defaults(func=cmd_lookup)
 
+    fd = sub.add_parser("find", help="find a patient without a policy: name and birth date")
+    fd.add_argument("--surname", required=True)
+    fd.add_argument("--given-name", required=True)
+    fd.add_argument("--patronymic", help="leave out if the person has none")
+    fd.add_argument("--birth-date", required=True, help="YYYY-MM-DD")
+    fwhere = fd.add_mutually_exclusive_group()
+    fwhere.add_argument("--offline", action="store_true", help="the local snapshot only")
+    fwhere.add_argument("--online", action="store_true", help="the online registry only")
+    fd.add_argument("--json", action="store_true")
+    fd.set_defaults(func=cmd_find)
+
     rg = sub.add_parser("registry", help="registry side: synthetic registers, reference service")
     rgsub = rg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
     gen = rgsub.add_parser("generate", help="write a synthetic register and signed snapshots")
@@ -190,7 +201,9 @@ def _register_optional(sub: Any) -> None:
 
 
 def _fail(message: str, code: str) -> int:
-    print(f"oms-verifier: error [{code}]: {message}", file=sys.stderr)
+    from verifier.messages_ru import error_ru
+
+    print(f"oms-verifier: error [{code}]: {error_ru(code, message)}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -255,17 +268,102 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return _verify_and_print(args, _inputs_from_args(args)[0])
 
 
+_KIND_RU = {
+    "paper_policy": "бумажный полис (штрихкод)",
+    "digital_policy": "цифровой полис",
+    "manual": "номер введён вручную",
+    "temporary_certificate": "временное свидетельство",
+    "old_policy": "полис старого образца",
+    "card": "электронный полис (карта)",
+}
+_SOURCE_RU = {"snapshot": "локальная копия реестра", "registry": "онлайн-реестр", "none": "—"}
+_FRESH_RU = {"fresh": "актуальна", "stale": "устарела, но действует", "expired": "просрочена",
+             "absent": "нет"}  # fmt: skip
+
+
 def render_verdict(verdict: Verdict) -> str:
+    """For a person: the Russian message (its title is the outcome), the next step, who and
+    what, then each check — a failed or skipped check by its reason in Russian (check
+    ``detail`` texts are English diagnostics; ``--json`` has them all)."""
+    from verifier.verdict import REASON_RU
+
     marks = {CheckStatus.PASS: "✓", CheckStatus.FAIL: "✗", CheckStatus.SKIP: "–"}
-    lines = [f"{verdict.outcome.value.upper()}: {verdict.message}"]
+    lines = [verdict.message]
+    if verdict.action:
+        lines.append(f"  Что делать: {verdict.action}")
     c = verdict.credential
+    register = verdict.extra.get("register")
+    reg_enp = register.get("enp") if isinstance(register, dict) else None
     if c is not None:
         who = " ".join(x for x in (c.surname, c.given_name, c.patronymic) if x)
-        lines.append(f"  {c.kind.value}  ЕНП {c.enp or '—'}  {who}".rstrip())
+        born = f", {c.birth_date:%d.%m.%Y}" if c.birth_date else ""
+        number = c.temp_cert_number or " ".join(x for x in (c.old_series, c.old_number) if x)
+        lines.append(f"  {_KIND_RU.get(c.kind.value, c.kind.value)}" + (f" № {number}" if number
+                     else ""))  # fmt: skip
+        lines.append(f"  ЕНП {c.enp or reg_enp or '—'}  {who}{born}".rstrip())
+    if verdict.insurer is not None:
+        name = verdict.insurer.name or "—"
+        lines.append(f"  Страховая организация: {name} (ОГРН {verdict.insurer.ogrn})")
+    if verdict.attachment is not None:
+        a = verdict.attachment
+        where = f"{a.name} (МО {a.code})" if a.name else f"МО {a.code}"
+        here = {True: "прикреплён к нашей поликлинике", False: f"прикреплён к другой МО: {where}"}
+        lines.append(f"  Прикрепление: {here.get(a.this_clinic, where)}"
+                     + (f" — {where}" if a.this_clinic else ""))  # fmt: skip
+    candidates = verdict.extra.get("candidates")
+    if isinstance(candidates, list) and candidates:
+        lines.append("  По номеру найдены (выберите по ЕНП):")
+        for cand in candidates:
+            if isinstance(cand, dict):
+                lines.append(
+                    f"    ЕНП {cand.get('enp')}  {cand.get('status')}  {cand.get('start')}"
+                )
     for check in verdict.checks:
-        lines.append(f"  {marks[check.status]} {check.name:<16} {check.detail}")
-    lines.append(f"  источник: {verdict.source}")
+        why = REASON_RU.get(check.reason, check.detail) if check.reason else check.detail
+        lines.append(f"  {marks[check.status]} {check.name:<16} {why}".rstrip())
+    source = _SOURCE_RU.get(verdict.source, verdict.source)
+    if verdict.snapshot is not None and verdict.source == "snapshot":
+        source += f", копия {_FRESH_RU.get(verdict.snapshot.state, verdict.snapshot.state)}"
+    lines.append(f"  Источник ответа: {source}")
     return "\n".join(lines)
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    """A patient with a passport only: candidates by name and birth date, with verdicts."""
+    from datetime import date
+
+    from verifier.service.search import PersonQuery, search
+
+    try:
+        born = date.fromisoformat(args.birth_date)
+    except ValueError:
+        raise InputError("--birth-date: дата в виде ГГГГ-ММ-ДД", code="bad_argument") from None
+    query = PersonQuery(args.surname, args.given_name, args.patronymic or None, born)
+    mode = LookupMode.OFFLINE if args.offline else LookupMode.ONLINE if args.online else (
+        LookupMode.AUTO)  # fmt: skip
+    parts = assemble(args.cfg)
+    try:
+        result = search(parts, query, mode)
+    finally:
+        parts.close()
+    if args.json:
+        out = {
+            "source": result.source.value,
+            "candidates": [v.to_dict() for v in result.candidates],
+            "notes": list(result.notes),
+        }
+        print(json.dumps(out, ensure_ascii=False))
+        return EXIT_OK
+    where = _SOURCE_RU.get(result.source.value, result.source.value)
+    if not result.candidates:
+        print(f"Никого не найдено ({where})")
+    else:
+        print(f"Найдено: {len(result.candidates)} ({where})")
+    for i, v in enumerate(result.candidates, start=1):
+        print(f"\n[{i}] {render_verdict(v)}")
+    for note in result.notes:
+        print(f"  примечание: {note}")
+    return EXIT_OK
 
 
 def cmd_enp(args: argparse.Namespace) -> int:

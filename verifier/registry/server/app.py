@@ -293,6 +293,21 @@ class Registry:
             return problem_response(404, "not_found", f"no snapshot file {name!r}")
         return FileResponse(path, media_type="application/octet-stream")
 
+    async def national_file(self, request: Request) -> Response:
+        """National parts and regional deltas as static files: ETag, Last-Modified and byte
+        ranges (206) come from FileResponse, so downloads resume and any cache can front them.
+        Part and delta names carry their sequence and never change content: immutable."""
+        name = request.path_params["name"]
+        if not NATIONAL_NAME.match(name):
+            return problem_response(404, "not_found", f"no national file {name!r}")
+        path = self.data.data_dir / "national" / name
+        if not path.is_file():
+            return problem_response(404, "not_found", f"no national file {name!r}")
+        cache = "no-cache" if name == "manifest.json" else "public, max-age=31536000, immutable"
+        return FileResponse(
+            path, media_type="application/octet-stream", headers={"Cache-Control": cache}
+        )
+
     def _data_file(self, name: str, media_type: str) -> Response:
         path = self.data.data_dir / name
         if not path.is_file():
@@ -309,6 +324,9 @@ class Registry:
         if self.openapi is None:
             return problem_response(404, "not_found", "the OpenAPI document is not installed")
         return Response(self.openapi, media_type="application/yaml")
+
+
+NATIONAL_NAME = re.compile(r"^(part-\d\d-\d{6}\.omsnat|delta-\d\d-\d{6}\.omssnap|manifest\.json)$")
 
 
 def _bad_nonce() -> Response:
@@ -394,6 +412,7 @@ def create_app(
         Route(f"{p}/persons", reg.person_by_alias, methods=["GET"]),
         Route(f"{p}/snapshots", reg.snapshots, methods=["GET"]),
         Route(f"{p}/snapshots/{{name}}", reg.snapshot_file, methods=["GET"]),
+        Route(f"{p}/national/{{name}}", reg.national_file, methods=["GET", "HEAD"]),
         Route(f"{p}/trust-list", reg.trust_list, methods=["GET"]),
         Route(f"{p}/trust-list.sig", reg.trust_list_sig, methods=["GET"]),
         Route(f"{p}/openapi.yaml", reg.openapi_yaml, methods=["GET"]),
