@@ -335,7 +335,7 @@ def test_two_active_paper_keys_each_verify_their_own_barcodes(
         assert r.signature.status is CheckStatus.PASS, r
         assert r.key_trusted.status is CheckStatus.PASS, r
         assert keys[name].public_key().key_id() in r.signature.detail
-        assert f"#{number}" in r.key_trusted.detail
+        assert f"№{number}" in r.key_trusted.detail
     # The key number picks the key; a barcode naming the other key does not verify.
     r = check(store, sign_paper(keys["paper2"], 1))
     assert r.signature.status is CheckStatus.FAIL
@@ -358,7 +358,7 @@ def test_retired_key_still_verifies_old_documents(
     r = check(store, sign_paper(keys["paper1"], 1))
     assert r.signature.status is CheckStatus.PASS
     assert r.key_trusted.status is CheckStatus.PASS
-    assert "retired" in r.key_trusted.detail
+    assert "выведен из работы" in r.key_trusted.detail
     v = pipeline(store).verify(CredentialInput(sign_paper(keys["paper1"], 1)))
     assert v.outcome is Outcome.VALID and v.reasons == (Reason.HOLDER_NOT_CHECKED,)
 

@@ -105,7 +105,7 @@ def test_fresh_snapshot_answers_every_person_as_the_register_says(
         LAST_SEQUENCE,
         3600.0,
     )
-    assert "(fresh)" in res.check.detail
+    assert "(актуальна)" in res.check.detail
 
 
 def test_deleted_and_unknown_enps_are_not_in_the_snapshot(
@@ -197,7 +197,7 @@ def test_stale_snapshot_still_answers_and_says_so(reg: Register, store: Snapshot
     row = reg.first(status="active", policy_type="digital")
     res = SnapshotStatusChecker(store).check_status(_ctx(_manual(row["enp"]), STALE))
     assert res.check.status is CheckStatus.PASS
-    assert "(stale)" in res.check.detail
+    assert "(устарела, но используется)" in res.check.detail
     v = _pipeline(store, STALE).verify(CredentialInput.from_text(row["enp"], manual=True))
     assert v.outcome is Outcome.VALID
     age = (STALE - CREATED).total_seconds()
@@ -348,6 +348,6 @@ def test_expired_revocation_list_is_not_used(reg: Register, store: SnapshotStore
     row = reg.first(revoked_carrier="paper")
     res = SnapshotRevocationChecker(store).check_revocation(_ctx(_paper_credential(row), EXPIRED))
     assert res.status is CheckStatus.SKIP
-    assert "expired" in res.detail
+    assert "просрочен" in res.detail
     v = _pipeline(store, EXPIRED).verify(CredentialInput(_paper_bytes(row), "test", "pdf417"))
     assert v.outcome is Outcome.UNKNOWN

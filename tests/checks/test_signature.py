@@ -323,7 +323,7 @@ def test_no_paper_key_skips_both_and_never_claims_a_check(
     for raw in (good, bytes(forged)):  # without a key a forgery cannot be told apart
         r = check(trust, raw)
         for c in (r.signature, r.key_trusted):
-            assert c.status is CheckStatus.SKIP and "no key" in c.detail
+            assert c.status is CheckStatus.SKIP and "нет ключа" in c.detail
         assert r.signature.reason is Reason.SIGNATURE_NOT_CHECKED
         v = verify(trust, raw)
         assert Reason.SIGNATURE_NOT_CHECKED in v.reasons
@@ -647,7 +647,7 @@ def test_no_card_root_skips_with_no_key(no_card_trust: TrustStore, issuer: DemoI
         raw = issuer.card(holder())
         r = check(trust, raw, symbology="card")
         for c in (r.signature, r.key_trusted):
-            assert c.status is CheckStatus.SKIP and "no key" in c.detail
+            assert c.status is CheckStatus.SKIP and "нет ключа" in c.detail
         assert r.signature.reason is Reason.SIGNATURE_NOT_CHECKED
         v = verify(trust, raw, "card")
         assert Reason.SIGNATURE_NOT_CHECKED in v.reasons
@@ -661,7 +661,7 @@ def test_paper_keys_do_not_vouch_for_cards(tmp_path: Path, issuer: DemoIssuer) -
     )
     store = TrustStore.from_directory(tmp_path)
     r = check(store, issuer.card(holder()), symbology="card")
-    assert r.key_trusted.status is CheckStatus.SKIP and "no key" in r.key_trusted.detail
+    assert r.key_trusted.status is CheckStatus.SKIP and "нет ключа" in r.key_trusted.detail
 
 
 def test_card_root_without_certificate_fails_the_load(tmp_path: Path, issuer: DemoIssuer) -> None:

@@ -546,11 +546,11 @@ def test_online_answer_carries_document_revocation(
     assert bad.revocation.reason is Reason.DOCUMENT_REVOKED
     good = check(clean["enp"])
     assert good.revocation is not None and good.revocation.status is CheckStatus.PASS
-    assert "registry: not reported lost/revoked" in good.revocation.detail
+    assert "онлайн-реестр: об утере или отзыве не заявлено" in good.revocation.detail
     # from the cache the state is the same, and it says so
     again = check(revoked["enp"])
     assert again.revocation is not None and again.revocation.reason is Reason.DOCUMENT_REVOKED
-    assert "cached" in again.revocation.detail
+    assert "из кэша" in again.revocation.detail
     # not a physical document: nothing to say
     assert check(clean["enp"], CredentialKind.MANUAL).revocation is None
     other = "card" if carrier == "paper" else "paper"

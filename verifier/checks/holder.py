@@ -47,7 +47,11 @@ def comparable(c: Credential) -> bool:
 
 
 def _incomplete() -> CheckResult:
-    return failed(NAME, Reason.HOLDER_MISMATCH, "holder data incomplete (no surname or birth date)")
+    return failed(
+        NAME,
+        Reason.HOLDER_MISMATCH,
+        "данных владельца мало для сверки: нет фамилии или даты рождения",
+    )
 
 
 class HolderMatcher:
@@ -61,20 +65,20 @@ class HolderMatcher:
 
     def check_holder(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
         if not carries_holder(c):
-            return skipped(NAME, "the credential carries no name and birth date")
+            return skipped(NAME, "на документе нет ФИО и даты рождения")
         if record is None:
-            return skipped(NAME, "no register record to compare with")
+            return skipped(NAME, "нет записи реестра для сверки")
         if self.key is None:
-            return skipped(NAME, "no name-hash key configured", Reason.HOLDER_NOT_CHECKED)
+            return skipped(NAME, "не настроен ключ сверки ФИО", Reason.HOLDER_NOT_CHECKED)
         expected = self.snapshot_key_id()
         if expected and expected != self.key.key_id:
             return skipped(
                 NAME,
-                f"the configured name-hash key {self.key.key_id} is not the snapshot's {expected}",
+                f"ключ сверки ФИО {self.key.key_id} не совпадает с ключом копии реестра {expected}",
                 Reason.HOLDER_NOT_CHECKED,
             )
         if not record.name_hash.strip(b"\0"):
-            return skipped(NAME, "the register holds no name hash", Reason.HOLDER_NOT_CHECKED)
+            return skipped(NAME, "в реестре нет данных для сверки ФИО", Reason.HOLDER_NOT_CHECKED)
         if not comparable(c):
             return _incomplete()
         assert c.surname is not None and c.birth_date is not None
@@ -86,18 +90,18 @@ class HolderMatcher:
             c.patronymic,
             c.birth_date,
         ):
-            return passed(NAME, "name and birth date match the register")
+            return passed(NAME, "ФИО и дата рождения совпадают с реестром")
         if c.name_field_full:
             return failed(
                 NAME,
                 Reason.HOLDER_NAME_TRUNCATED,
-                "the name field is full (possibly cut short) and does not match the register",
+                "поле ФИО заполнено до конца (возможно, обрезано) и не совпадает с реестром",
             )
-        return failed(NAME, Reason.HOLDER_MISMATCH, "name or birth date differ from the register")
+        return failed(NAME, Reason.HOLDER_MISMATCH, "ФИО или дата рождения не совпадают с реестром")
 
 
 class NoHolderMatcher:
     def check_holder(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
         if not carries_holder(c):
-            return skipped(NAME, "the credential carries no name and birth date")
-        return skipped(NAME, "no name-hash key configured", Reason.HOLDER_NOT_CHECKED)
+            return skipped(NAME, "на документе нет ФИО и даты рождения")
+        return skipped(NAME, "не настроен ключ сверки ФИО", Reason.HOLDER_NOT_CHECKED)

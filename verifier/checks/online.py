@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from cache.online_cache import OnlineCache
 from cache.register_model import AliasKind, Carrier
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.ports import StatusChecker, StatusResult
-from verifier.checks.register import miss, register_summary, status_check
+from verifier.checks.register import miss, register_summary, revoked_detail, status_check
 from verifier.credential import Credential, CredentialKind
 from verifier.errors import OmsError
 from verifier.registry.client import RegistryAdapter
@@ -80,11 +80,13 @@ class OnlineStatusChecker:
         c = ctx.credential
         key = cache_key(c)
         if key is None:
-            return StatusResult(skipped("register_status", "nothing to look up"), "none")
+            return StatusResult(
+                skipped("register_status", "нет номера для поиска в реестре"), "none"
+            )
         cached = None if ctx.fresh or self.cache is None else self.cache.get(key)
         if cached is not None:
             answer = cached.value
-            origin = "registry (cached)"
+            origin = "онлайн-реестр (из кэша)"
         else:
             try:
                 answer = self._ask(c, ctx.now)
@@ -93,14 +95,18 @@ class OnlineStatusChecker:
                 # registry's) is wrong — say so. From the past: a replay or a stale answer.
                 reason = Reason.CLOCK_INCONSISTENT if exc.future else Reason.REGISTRY_UNAVAILABLE
                 return StatusResult(
-                    skipped("register_status", f"registry: {exc.code}: {exc.message}", reason),
+                    skipped(
+                        "register_status",
+                        f"онлайн-реестр: ответ отклонён ({exc.code}: {exc.message})",
+                        reason,
+                    ),
                     "registry",
                 )
             except OmsError as exc:  # ProtocolError, RegistryProblem, RegistryUnavailable…
                 return StatusResult(
                     skipped(
                         "register_status",
-                        f"registry: {exc.code}: {exc.message}",
+                        f"онлайн-реестр не ответил ({exc.code}: {exc.message})",
                         Reason.REGISTRY_UNAVAILABLE,
                     ),
                     "registry",
@@ -109,16 +115,16 @@ class OnlineStatusChecker:
             # raised above and is never cached.
             if self.cache is not None:
                 self.cache.put(key, answer)
-            origin = "registry"
+            origin = "онлайн-реестр"
         if answer is None:
             if c.enp is None:  # an old number or certificate: more likely mistyped than void
                 return StatusResult(miss(c, origin), "registry")
             return StatusResult(
-                failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: not found"),
+                failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: полис не найден"),
                 "registry",
             )
         revocation = document_revocation(answer, c, origin)
-        origin = f"{origin} at {answer.answered_at.isoformat(timespec='seconds')}"
+        origin = f"{origin}, ответ от {answer.answered_at.astimezone(UTC):%d.%m.%Y %H:%M:%S} UTC"
         return StatusResult(
             status_check(answer.record, ctx.today, origin),
             "registry",
@@ -145,14 +151,14 @@ def document_revocation(answer: PersonAnswer, c: Credential, origin: str) -> Che
     state = answer.document(carrier)
     if state is None:
         return skipped(
-            "revocation", f"{origin}: said nothing of the document", Reason.REVOCATION_UNKNOWN
+            "revocation", f"{origin}: об отзыве документа не сообщил", Reason.REVOCATION_UNKNOWN
         )
     if not state.revoked:
-        return passed("revocation", f"{origin}: not reported lost/revoked")
-    why = state.reason.name.lower() if state.reason else "revoked"
-    since = f" since {state.since.isoformat()}" if state.since else ""
+        return passed("revocation", f"{origin}: об утере или отзыве не заявлено")
     return failed(
-        "revocation", Reason.DOCUMENT_REVOKED, f"{origin}: {carrier.name.lower()} {why}{since}"
+        "revocation",
+        Reason.DOCUMENT_REVOKED,
+        f"{origin}: {revoked_detail(carrier, state.reason, state.since)}",
     )
 
 
@@ -177,7 +183,7 @@ class FallbackStatusChecker:
                 return StatusResult(
                     skipped(
                         "register_status",
-                        "no online registry configured",
+                        "онлайн-реестр не настроен",
                         Reason.REGISTRY_UNAVAILABLE,
                     ),
                     "none",

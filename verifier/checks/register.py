@@ -7,7 +7,7 @@ then becomes ``unknown`` (``snapshot_expired``) unless the online registry answe
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from cache.freshness import Freshness, FreshnessPolicy, PartFreshness, assess, from_the_future
@@ -17,6 +17,7 @@ from cache.register_model import (
     DocumentRevocation,
     PolicyStatus,
     RegisterRecord,
+    RevocationReason,
 )
 from cache.snapshot_store import StoreInfo
 from verifier.checks.context import CheckContext
@@ -30,6 +31,46 @@ STATUS_REASON = {
     PolicyStatus.EXPIRED: Reason.REGISTER_EXPIRED,
     PolicyStatus.NEEDS_CLARIFICATION: Reason.REGISTER_NEEDS_CLARIFICATION,
 }
+
+# Russian wording for the clerk; the machine-readable codes stay in the check's ``reason``.
+STATUS_RU = {
+    PolicyStatus.ACTIVE: "полис действует",
+    PolicyStatus.SUSPENDED: "действие полиса приостановлено",
+    PolicyStatus.ANNULLED: "полис аннулирован",
+    PolicyStatus.EXPIRED: "срок действия полиса истёк",
+    PolicyStatus.NEEDS_CLARIFICATION: "данные требуют уточнения",
+}
+FRESH_RU = {  # of "копия реестра" (feminine)
+    Freshness.FRESH: "актуальна",
+    Freshness.STALE: "устарела, но используется",
+    Freshness.EXPIRED: "просрочена",
+    Freshness.ABSENT: "отсутствует",
+}
+LIST_FRESH_RU = {  # of "список" (masculine)
+    Freshness.FRESH: "актуален",
+    Freshness.STALE: "устарел, но используется",
+    Freshness.EXPIRED: "просрочен",
+    Freshness.ABSENT: "отсутствует",
+}
+CARRIER_RU = {Carrier.PAPER: "бумажный бланк полиса", Carrier.CARD: "карта полиса"}
+REVOCATION_RU = {
+    RevocationReason.LOST: "утеря",
+    RevocationReason.ANNULLED: "аннулирование",
+    RevocationReason.STOLEN: "хищение",
+    RevocationReason.DAMAGED: "порча",
+}
+
+
+def snapshot_origin(sequence: int | None) -> str:
+    """How a detail names the local copy it came from."""
+    return f"копия реестра №{sequence}"
+
+
+def revoked_detail(carrier: Carrier, reason: RevocationReason | None, since: date | None) -> str:
+    """One wording for a revoked blank or card, whichever source reported it."""
+    why = REVOCATION_RU[reason] if reason is not None else "причина не указана"
+    when = f", с {since:%d.%m.%Y}" if since else ""
+    return f"{CARRIER_RU[carrier]} в списке отозванных: {why}{when}"
 
 
 class RegisterView(Protocol):
@@ -56,14 +97,14 @@ def miss(c: Credential, origin: str) -> CheckResult:
     """Nothing found. Only the registry's own "not found" for an ENP means "not insured":
     a local copy can predate a new policy, and an old number may simply be mistyped."""
     if c.enp is None:
-        return skipped("register_status", f"{origin}: no such number", Reason.NUMBER_NOT_FOUND)
-    return skipped("register_status", f"{origin}: not found", Reason.NOT_IN_SNAPSHOT)
+        return skipped("register_status", f"{origin}: номер не найден", Reason.NUMBER_NOT_FOUND)
+    return skipped("register_status", f"{origin}: полис не найден", Reason.NOT_IN_SNAPSHOT)
 
 
 def ambiguous(records: list[RegisterRecord], origin: str) -> CheckResult:
     return skipped(
         "register_status",
-        f"{origin}: {len(records)} people hold this number; choose by ENP",
+        f"{origin}: этот номер у {len(records)} человек — выберите по ЕНП",
         Reason.AMBIGUOUS_NUMBER,
     )
 
@@ -76,20 +117,20 @@ def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResul
             return failed(
                 "register_status",
                 Reason.REGISTER_EXPIRED,
-                f"{origin}: active, but the term ended {record.end.isoformat()}",
+                f"{origin}: полис значится действующим, но срок истёк {record.end:%d.%m.%Y}",
             )
         if record.start is not None and record.start > today:
             return failed(
                 "register_status",
                 Reason.REGISTER_NEEDS_CLARIFICATION,
-                f"{origin}: policy starts {record.start.isoformat()}",
+                f"{origin}: полис начинает действовать {record.start:%d.%m.%Y}",
             )
-        return passed("register_status", f"{origin}: active; {insurer}")
-    since = f" since {record.status_since.isoformat()}" if record.status_since else ""
+        return passed("register_status", f"{origin}: полис действует; {insurer}")
+    since = f" с {record.status_since:%d.%m.%Y}" if record.status_since else ""
     return failed(
         "register_status",
         STATUS_REASON[record.status],
-        f"{origin}: {record.status.name.lower()}{since}",
+        f"{origin}: {STATUS_RU[record.status]}{since}",
     )
 
 
@@ -106,6 +147,10 @@ def register_summary(record: RegisterRecord) -> dict[str, object]:
         "end": record.end.isoformat() if record.end else None,
         "clinic": record.clinic,
     }
+
+
+def _until(moment: datetime | None) -> str:
+    return f" (действовала до {moment:%d.%m.%Y %H:%M} UTC)" if moment is not None else ""
 
 
 def snapshot_info(info: StoreInfo, fresh: PartFreshness) -> SnapshotInfo:
@@ -126,14 +171,15 @@ class SnapshotStatusChecker:
         snap = snapshot_info(info, fresh)
         if fresh.state is Freshness.ABSENT:
             return StatusResult(
-                skipped("register_status", "no register snapshot held"), "none", snap
+                skipped("register_status", "локальной копии реестра нет"), "none", snap
             )
         if from_the_future(info.created_at, ctx.now, self.policy):
             return StatusResult(
                 skipped(
                     "register_status",
-                    f"snapshot {info.sequence} is dated {info.created_at:%Y-%m-%d %H:%M} UTC, "
-                    f"after the device clock's {ctx.now:%Y-%m-%d %H:%M} UTC",
+                    f"{snapshot_origin(info.sequence)} датирована "
+                    f"{info.created_at:%d.%m.%Y %H:%M} UTC — позже часов этого компьютера "
+                    f"({ctx.now:%d.%m.%Y %H:%M} UTC)",
                     Reason.CLOCK_INCONSISTENT,
                 ),
                 "snapshot",
@@ -143,7 +189,9 @@ class SnapshotStatusChecker:
             return StatusResult(
                 skipped(
                     "register_status",
-                    f"snapshot {info.sequence} expired (valid until {info.register_valid_until})",
+                    snapshot_origin(info.sequence)
+                    + " просрочена"
+                    + _until(info.register_valid_until),
                     Reason.SNAPSHOT_EXPIRED,
                 ),
                 "snapshot",
@@ -153,7 +201,7 @@ class SnapshotStatusChecker:
         records = find_records(self.store, c)
         if len(records) > 1:
             return StatusResult(
-                ambiguous(records, f"snapshot {info.sequence}"),
+                ambiguous(records, snapshot_origin(info.sequence)),
                 "snapshot",
                 snap,
                 extra={"candidates": [register_summary(r) for r in records]},
@@ -164,14 +212,15 @@ class SnapshotStatusChecker:
                 return StatusResult(
                     skipped(
                         "register_status",
-                        f"ENP of region {c.enp[:2]}; the snapshot holds region {info.region}",
+                        f"полис региона {c.enp[:2]}, "
+                        f"а локальная копия — реестр региона {info.region}",
                         Reason.OTHER_REGION,
                     ),
                     "snapshot",
                     snap,
                 )
-            return StatusResult(miss(c, f"snapshot {info.sequence}"), "snapshot", snap)
-        origin = f"snapshot {info.sequence} ({fresh.state.value})"
+            return StatusResult(miss(c, snapshot_origin(info.sequence)), "snapshot", snap)
+        origin = f"{snapshot_origin(info.sequence)} ({FRESH_RU[fresh.state]})"
         return StatusResult(
             status_check(record, ctx.today, origin),
             "snapshot",
@@ -194,25 +243,27 @@ class SnapshotRevocationChecker:
         c = ctx.credential
         carrier = _CARRIER.get(c.kind)
         if carrier is None or c.enp is None:
-            return skipped("revocation", "no physical document to revoke")
+            return skipped("revocation", "нет бланка или карты, которые могли бы быть отозваны")
         info = self.store.info()
         if from_the_future(info.created_at, ctx.now, self.policy):
             return skipped(
                 "revocation",
-                "revocation list dated after the device clock",
+                "список отозванных бланков датирован позже часов этого компьютера",
                 Reason.CLOCK_INCONSISTENT,
             )
         fresh = assess(info.created_at, info.revocations_valid_until, ctx.now, self.policy)
         if fresh.state in (Freshness.ABSENT, Freshness.EXPIRED):
             return skipped(
-                "revocation", f"revocation list {fresh.state.value}", Reason.REVOCATION_UNKNOWN
+                "revocation",
+                f"список отозванных бланков {LIST_FRESH_RU[fresh.state]}",
+                Reason.REVOCATION_UNKNOWN,
             )
         rev = self.store.document_revocation(c.enp, carrier)
         if rev is None:
-            return passed("revocation", f"not on the revocation list ({fresh.state.value})")
-        since = f" since {rev.since.isoformat()}" if rev.since else ""
+            return passed(
+                "revocation",
+                f"нет в списке отозванных бланков (список {LIST_FRESH_RU[fresh.state]})",
+            )
         return failed(
-            "revocation",
-            Reason.DOCUMENT_REVOKED,
-            f"{carrier.name.lower()} {rev.reason.name.lower()}{since}",
+            "revocation", Reason.DOCUMENT_REVOKED, revoked_detail(carrier, rev.reason, rev.since)
         )
