@@ -125,7 +125,7 @@ def test_invalid_credential_never_reaches_the_register() -> None:
 def test_paper_policy_without_key_says_signature_not_checked() -> None:
     v = _pipeline(passed("register_status")).verify(CredentialInput(paper_policy_bytes()))
     sig = _check(v.checks, "signature")
-    assert sig.status is CheckStatus.SKIP and "no key" in sig.detail
+    assert sig.status is CheckStatus.SKIP and "нет ключа" in sig.detail
     assert Reason.SIGNATURE_NOT_CHECKED in v.reasons
     assert "подпись не проверена" in v.message
     assert v.outcome is Outcome.VALID  # the register, not the paper, says the policy is in force

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from cache.register_model import RegisterRecord
 from verifier import documents
 from verifier.checks import basic
+from verifier.checks.basic import KIND_RU
 from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.holder import NoHolderMatcher
 from verifier.checks.ports import (
@@ -106,7 +107,7 @@ class Pipeline:
         fresh: bool = False,
     ) -> Verdict:
         ctx = CheckContext(credential=credential, now=self.clock(), mode=mode, fresh=fresh)
-        checks: list[CheckResult] = [passed("decode", credential.kind.value)]
+        checks: list[CheckResult] = [passed("decode", KIND_RU[credential.kind])]
         for check in _LOCAL_CHECKS:
             checks.append(check(ctx))
         if credential.signed is not None:
@@ -117,16 +118,16 @@ class Pipeline:
                 failed(
                     "signature",
                     Reason.SIGNATURE_MISSING,
-                    f"a {credential.kind.value} is always signed; this one carries no signature",
+                    f"{KIND_RU[credential.kind]}: такой документ всегда подписан, а подписи нет",
                 ),
-                skipped("key_trusted", "no signature to trace to a key"),
+                skipped("key_trusted", "нет подписи — нечего проверять по ключу"),
             ]
         else:
-            why = "the credential carries no signature"
+            why = "документ без подписи"
             checks += [skipped("signature", why), skipped("key_trusted", why)]
         status: StatusResult | None = None
         if _proven_invalid(checks):
-            why = "credential already invalid"
+            why = "документ уже недействителен"
             checks += [
                 skipped("revocation", why),
                 skipped("register_status", why),
@@ -172,12 +173,12 @@ class Pipeline:
     def _insurer(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
         """Informational: the document names an insurer the register no longer has."""
         if record is None or not c.smo_ogrn or not record.smo_ogrn:
-            return skipped("insurer", "no insurer to compare")
+            return skipped("insurer", "нечего сравнивать")
         if c.smo_ogrn == record.smo_ogrn:
-            return passed("insurer", "the document names the register's insurer")
+            return passed("insurer", "СМО в документе совпадает с реестром")
         return skipped(
             "insurer",
-            f"the document names ОГРН {c.smo_ogrn}; the register "
+            f"в документе ОГРН {c.smo_ogrn}, в реестре "
             f"{self.describe_insurer(record.smo_ogrn, record.okato)}",
             Reason.INSURER_CHANGED,
         )

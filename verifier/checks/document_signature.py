@@ -56,10 +56,12 @@ class DocumentSignatureChecker:
     def check(self, signed: SignedPart, c: Credential, ctx: CheckContext) -> SignatureResult:
         trust = self._signer_trust(ctx.now)
         if trust is None:
-            why = "no document_signer root in the trust store"
+            why = "не загружены корневые сертификаты подписи документов (document_signer)"
             return SignatureResult(
-                skipped("signature", f"no key: {why}", Reason.SIGNATURE_NOT_CHECKED),
-                skipped("key_trusted", f"no key: {why}"),
+                skipped(
+                    "signature", f"нет ключа для проверки: {why}", Reason.SIGNATURE_NOT_CHECKED
+                ),
+                skipped("key_trusted", f"нет ключа для проверки: {why}"),
             )
         if signed.purpose is SignaturePurpose.DOCUMENT_XML:
             return self._xml(signed, c, trust)
@@ -69,7 +71,7 @@ class DocumentSignatureChecker:
         try:
             policy = xml_policy.read_signed_policy(signed.data, trust=trust)
         except (CryptoError, InputError) as exc:
-            return _broken(f"XML signature: {exc.code}: {exc.message}")
+            return _broken(f"подпись XML не проверяется: {exc.code}")
         verification = policy.signature
         assert verification is not None
         # The credential was read before the signature was checked: it must be what the
@@ -82,7 +84,7 @@ class DocumentSignatureChecker:
             and policy.birth_date == c.birth_date
         )
         if not same:
-            return _broken("the fields read are not the ones the signature covers")
+            return _broken("прочитанные поля не совпадают с подписанными")
         return _from_checks(verification.checks, verification.valid, "XMLDSig")
 
     def _pdf(self, signed: SignedPart, trust: cms.SignerTrust) -> SignatureResult:
@@ -94,14 +96,14 @@ class DocumentSignatureChecker:
                 decode_barcodes=False,
             )
         except InputError as exc:
-            return _broken(f"PDF: {exc.code}: {exc.message}")
+            return _broken(f"PDF не читается: {exc.code}")
         if not found.signatures:
-            return _broken("the PDF's signature disappeared on the second read")
+            return _broken("подпись PDF не найдена при повторном чтении")
         for sig in found.signatures:
             if not sig.covers_whole_file:
-                return _broken("the signature does not cover the whole file (bytes appended)")
+                return _broken("подпись покрывает не весь файл (после подписи дописаны данные)")
             if sig.verification is None:
-                return _broken(f"PDF signature unreadable: {sig.error_code}")
+                return _broken(f"подпись PDF не читается: {sig.error_code}")
         first = found.signatures[0]
         assert first.verification is not None
         checks = tuple(c for s in first.verification.signers for c in s.checks)
@@ -112,7 +114,7 @@ class DocumentSignatureChecker:
 def _broken(detail: str) -> SignatureResult:
     return SignatureResult(
         failed("signature", Reason.SIGNATURE_INVALID, detail),
-        skipped("key_trusted", "signature invalid"),
+        skipped("key_trusted", "подпись неверна"),
     )
 
 
@@ -123,23 +125,28 @@ def _from_checks(checks: tuple[cms.Check, ...], valid: bool, label: str) -> Sign
     if not crypto_ok:
         what = sig or digest
         code = what.code if what else "missing"
-        return _broken(f"{label}: {code}")
-    signature = passed("signature", f"{label}: signature valid")
+        return _broken(f"{label}: подпись неверна ({code})")
+    signature = passed("signature", f"{label}: подпись ГОСТ верна")
     revocation = by.get("revocation")
-    crl = "" if revocation is None or revocation.passed else "; CRL not loaded"
+    crl = "" if revocation is None or revocation.passed else "; список отзыва (CRL) не загружен"
     if revocation is not None and revocation.failed:
         return SignatureResult(
             signature,
-            failed("key_trusted", Reason.KEY_REVOKED, f"{label}: signer revoked by a CRL"),
+            failed(
+                "key_trusted", Reason.KEY_REVOKED, f"{label}: сертификат подписанта отозван (CRL)"
+            ),
         )
     if chain is None or not chain.passed:
         code = chain.code if chain else "missing"
         reason = _CHAIN_REASON.get(code, Reason.KEY_UNKNOWN)
-        return SignatureResult(signature, failed("key_trusted", reason, f"{label}: {code}"))
+        return SignatureResult(
+            signature, failed("key_trusted", reason, f"{label}: цепочка не подтверждена ({code})")
+        )
     if not valid:
         return SignatureResult(
-            signature, failed("key_trusted", Reason.KEY_UNKNOWN, f"{label}: not valid")
+            signature,
+            failed("key_trusted", Reason.KEY_UNKNOWN, f"{label}: подписант не подтверждён"),
         )
     return SignatureResult(
-        signature, passed("key_trusted", f"{label}: chain to a trusted root{crl}")
+        signature, passed("key_trusted", f"{label}: цепочка до доверенного корня{crl}")
     )

@@ -71,7 +71,7 @@ class NoNames:
 
 class NoSignatureChecker:
     def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
-        why = "no key: trust store not configured"
+        why = "нет ключа для проверки: хранилище доверенных ключей не настроено"
         return SignatureResult(
             skipped("signature", why, Reason.SIGNATURE_NOT_CHECKED), skipped("key_trusted", why)
         )
@@ -79,11 +79,11 @@ class NoSignatureChecker:
 
 class NoRevocationChecker:
     def check_revocation(self, ctx: CheckContext) -> CheckResult:
-        return skipped("revocation", "no revocation list configured")
+        return skipped("revocation", "список отозванных бланков не настроен")
 
 
 class NoStatusChecker:
     def check_status(self, ctx: CheckContext) -> StatusResult:
         return StatusResult(
-            skipped("register_status", "no register snapshot or registry configured"), "none"
+            skipped("register_status", "не настроены ни копия реестра, ни онлайн-реестр"), "none"
         )
