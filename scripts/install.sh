@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   postgresql  # the registry's PostgreSQL store tests
   systemd  # systemd-analyze for the unit tests
   chromium  # browser tests of the desk and kiosk pages (Playwright drives Debian's Chromium)
+  libzbar0  # pyzbar, a baseline in bench/decode_bench.py
   zint  # the independent barcode writer for the official Compact PDF417 test media
   qpdf img2pdf ghostscript enscript poppler-utils  # test PDFs made by independent tools
   xmlsec1  # independent XML canonicalisation for the XMLDSig tests

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -46,6 +47,7 @@ class BarRegion:
     angle: float  # degrees to rotate the image by (cv2 convention) to make the bars vertical
     coherence: float  # 0..1, how parallel the gradients in the region are
     area: float  # blob area in full-resolution pixels
+    paper: int = 255  # light tone around the bars, used to fill outside the image
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,66 @@ def tensor_angle(gray: Gray, mask: npt.NDArray[np.uint8] | None = None) -> tuple
     return _normalize_angle(math.degrees(theta)), math.hypot(sxx - syy, 2 * sxy) / total
 
 
+def _orientation(
+    gx: npt.NDArray[Any], gy: npt.NDArray[Any], sel: npt.NDArray[np.bool_] | None
+) -> tuple[float, float, float, float]:
+    """(angle mod 180, coherence of it, angle mod 90, coherence of it) of the gradients.
+
+    The mod-180 estimate is the structure tensor's (bars' long edges agree).  The mod-90 one
+    is the peak of a gradient-weighted histogram of the gradient direction folded to 90°:
+    PDF417 bar edges and row edges are 90° apart, so with low rows (or at small module sizes)
+    they cancel in the tensor but add up here, and a peak ignores the text a region drags in.
+    90° turns are left to zxing-cpp's ``try_rotate``.
+    """
+    x = gx[sel] if sel is not None else gx.ravel()
+    y = gy[sel] if sel is not None else gy.ravel()
+    m = x * x + y * y
+    sxx_syy, sxy2, total = float((x * x - y * y).sum()), float((2 * x * y).sum()), float(m.sum())
+    if total <= 0:
+        return 0.0, 0.0, 0.0, 0.0
+    a2 = _normalize_angle(math.degrees(0.5 * math.atan2(sxy2, sxx_syy)))
+    c2 = math.hypot(sxx_syy, sxy2) / total
+    phi = np.degrees(np.arctan2(y, x)) % 90.0
+    hist = np.bincount(np.minimum(phi.astype(np.int32) * 2, 179), weights=m, minlength=180)
+    smooth = np.convolve(np.r_[hist[-3:], hist, hist[:3]], np.ones(7), mode="valid")
+    peak = int(np.argmax(smooth)) / 2.0 + 0.25  # 0.5° bins
+    d = (phi - peak + 45.0) % 90.0 - 45.0
+    near = np.abs(d) <= 4.0
+    wsum = float(m[near].sum())
+    a4 = peak + (float((d[near] * m[near]).sum()) / wsum if wsum > 0 else 0.0)
+    c4 = wsum / total  # share of gradient energy within ±4° of the axis (mod 90)
+    a4 = _normalize_angle(a4)
+    # Pick the mod-180 branch of the mod-90 angle that the tensor prefers.
+    if c2 >= 0.1 and abs(_normalize_angle(a4 + 90.0 - a2)) < abs(_normalize_angle(a4 - a2)):
+        a4 = _normalize_angle(a4 + 90.0)
+    return a2, c2, a4, c4
+
+
+def _surround_tone(
+    small: npt.NDArray[Any], mask: npt.NDArray[Any], contour: npt.NDArray[Any]
+) -> int:
+    """Median tone of a thin ring just outside the blob: the quiet zone's tone (light paper,
+    or dark for a light-on-dark symbol), used to fill beyond the image edge in a crop."""
+    x, y, bw, bh = cv2.boundingRect(contour)
+    r = 4
+    x0, y0 = max(0, x - r), max(0, y - r)
+    x1, y1 = min(small.shape[1], x + bw + r), min(small.shape[0], y + bh + r)
+    blob = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.drawContours(blob, [contour - np.array([x0, y0])], -1, 255, thickness=-1)
+    grown = cv2.dilate(blob, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * r + 1, 2 * r + 1)))
+    ring = (grown > 0) & (blob == 0) & (mask[y0:y1, x0:x1] == 0)
+    tones = small[y0:y1, x0:x1][ring]
+    return int(np.median(tones)) if tones.size else 255
+
+
 def find_bar_regions(
     gray: Gray,
     *,
     max_regions: int = 3,
     work_size: int = 640,
     min_area_frac: float = 0.004,
-    min_coherence: float = 0.35,
+    min_coherence: float = 0.28,
+    min_axis_share: float = 0.25,
 ) -> list[BarRegion]:
     """Bar-dense regions, most PDF417-like first (large and coherent)."""
     if gray.ndim != 2 or gray.dtype != np.uint8:
@@ -136,27 +191,29 @@ def find_bar_regions(
         reverse=True,
     )[: max_regions * 2]
 
-    gxx, gyy, gxy = gx * gx, gy * gy, gx * gy
     regions: list[BarRegion] = []
     for c in blobs:
         x, y, bw, bh = cv2.boundingRect(c)
         blob_mask = np.zeros((bh, bw), np.uint8)
         cv2.drawContours(blob_mask, [c - np.array([x, y])], -1, 255, thickness=-1)
         sel = blob_mask > 0
-        sxx = float(gxx[y : y + bh, x : x + bw][sel].sum())
-        syy = float(gyy[y : y + bh, x : x + bw][sel].sum())
-        sxy = float(gxy[y : y + bh, x : x + bw][sel].sum())
-        total = sxx + syy
-        if total <= 0:
+        angle2, coh2, angle, coh4 = _orientation(
+            gx[y : y + bh, x : x + bw], gy[y : y + bh, x : x + bw], sel
+        )
+        (_, _), (rw, rh), _ = cv2.minAreaRect(c)
+        # elongated like a symbol, but thicker than a line of text
+        elongated = max(rw, rh) >= 1.4 * max(1.0, min(rw, rh)) and min(rw, rh) >= 24
+        # Bars: parallel edges (tensor coherence), or edges on two perpendicular axes in an
+        # elongated blob (low-row PDF417, small modules).  Square QR and text are skipped.
+        two_axes = coh4 >= min_axis_share + 0.08 or (coh4 >= min_axis_share and coh2 >= 0.1)
+        if coh2 < min_coherence and not (two_axes and elongated):
             continue
-        coherence = math.hypot(sxx - syy, 2 * sxy) / total
-        if coherence < min_coherence:
-            continue
-        # Dominant gradient direction in image coords (y down), radians.
-        theta = 0.5 * math.atan2(2 * sxy, sxx - syy)
-        # Rotating the image by +deg (cv2, counter-clockwise on screen) turns a direction at
-        # screen angle theta (y down) into theta - deg; we want the gradient horizontal.
-        angle = _normalize_angle(math.degrees(theta))
+        coherence = max(coh2, coh4)
+        if coh2 >= min_coherence:
+            # coherent bars: the tensor's mean is unbiased, a histogram peak can lock onto
+            # pixel-grid directions (atan 1/2) on sharp, clean edges
+            angle = angle2
+        paper = _surround_tone(small, mask, c)
         # Extent of the blob in the bar-aligned frame.
         pts = c.reshape(-1, 2).astype(np.float64) / scale
         ca, sa = math.cos(math.radians(angle)), math.sin(math.radians(angle))
@@ -171,6 +228,7 @@ def find_bar_regions(
                 angle=angle,
                 coherence=coherence,
                 area=float(cv2.contourArea(c)) / (scale * scale),
+                paper=paper,
             )
         )
     regions.sort(key=lambda r: r.area * r.coherence, reverse=True)
@@ -183,7 +241,7 @@ def upright_crop(
     angle: float | None = None,
     *,
     margin: float = 0.12,
-    min_height: int = 140,
+    min_height: int = 200,
     max_side: int = 1600,
 ) -> UprightCrop:
     """Warp the region out of ``gray`` so that its bars are vertical (rows horizontal)."""
@@ -217,7 +275,12 @@ def upright_crop(
     m[0, 2] = ow / 2.0 - (m[0, 0] * cx + m[0, 1] * cy)
     m[1, 2] = oh / 2.0 - (m[1, 0] * cx + m[1, 1] * cy)
     crop = cv2.warpAffine(
-        gray, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        gray,
+        m,
+        (ow, oh),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=region.paper,
     )
     return UprightCrop(image=np.asarray(crop, dtype=np.uint8), region=region, angle=a, to_crop=m)
 
@@ -227,8 +290,17 @@ def refined_crop(gray: Gray, region: BarRegion, *, tolerance: float = 0.4) -> Up
     crop = upright_crop(gray, region)
     ch, cw = crop.image.shape
     inner = crop.image[ch // 6 : ch - ch // 6, cw // 8 : cw - cw // 8]
-    residual, coherence = tensor_angle(inner)
-    if coherence < 0.2 or abs(residual) < tolerance or abs(residual) > 10:
+    gx = cv2.Sobel(inner, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(inner, cv2.CV_32F, 0, 1, ksize=3)
+    res2, coh2, residual, share = _orientation(gx, gy, None)
+    if coh2 >= 0.28:
+        residual, share = res2, coh2
+    residual = _normalize_angle(residual)
+    if residual > 45.0:
+        residual -= 90.0
+    elif residual < -45.0:
+        residual += 90.0
+    if share < 0.2 or abs(residual) < tolerance or abs(residual) > 10:
         return crop
     return upright_crop(gray, region, region.angle + residual)
 
@@ -242,8 +314,10 @@ def candidate_crops(
     """Upright crops to try, best guess first (lazily: stop iterating once one decodes).
 
     For each region: the refined measured angle.  Then, if ``extra_angles``, for the best
-    region the measured angle ±2° and the opposite sign (an estimate that picked the wrong
-    branch).  90° and 180° turns need no candidates: zxing-cpp tries them itself.
+    region the angle ±1.5° and ±3° (a tilted page's rows are not quite parallel, and zxing-cpp
+    reads PDF417 only within about ±3°), and the perpendicular branch (the mod-90 estimate's
+    other choice; zxing-cpp's own 90° turn does not always rescue it).  180° turns need no
+    candidates: zxing-cpp's PDF417 detector reads upside-down symbols itself.
     """
     regions = find_bar_regions(gray, max_regions=max_regions)
     first: UprightCrop | None = None
@@ -254,5 +328,5 @@ def candidate_crops(
         yield crop
     if extra_angles and first is not None:
         a = first.angle
-        for cand in (a + 2.0, a - 2.0, -a):
+        for cand in (a + 1.5, a - 1.5, a + 90.0, a + 3.0, a - 3.0):
             yield upright_crop(gray, first.region, cand)
