@@ -274,6 +274,10 @@ class SnapshotStore:
             name_key_id=m.get("name_key_id") or None,
         )
 
+    def info_for(self, enp: str) -> StoreInfo:
+        """One region per store: every ENP's part is the whole snapshot."""
+        return self.info()
+
     def record_sync(self, registry_time: datetime, device_time: datetime | None = None) -> float:
         """Remember the registry's clock at a sync; returns the device clock skew in seconds."""
         device = device_time or self._clock()

@@ -247,8 +247,8 @@ def test_demo_never_writes_the_system_trust_dir(
     system = tmp_path / "etc" / "oms-verifier"
     (system / "trust").mkdir(parents=True)
     monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", system / "config.toml")
-    cfg = config.Config(state_dir=tmp_path / "state")
-    assert cfg.effective_trust_dir == system / "trust"  # production would use it
+    cfg = config.Config(state_dir=tmp_path / "state", source=system / "config.toml")
+    assert cfg.effective_trust_dir == system / "trust"  # the installed service would use it
     st = demo.ensure_demo(cfg, persons=1000)
     assert list((system / "trust").iterdir()) == []
     assert st.trust_dir == st.cfg.effective_trust_dir == tmp_path / "state" / "demo" / "trust"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cache.snapshot_store import SnapshotStore
 from verifier import config as config_mod
 from verifier import log
 from verifier.checks.context import LookupMode
@@ -216,10 +217,7 @@ def _verify_and_print(
 ) -> int:
     """One verdict with every configured part, printed; the parts (store, registry loop
     thread) are closed afterwards."""
-    from verifier.service.national import NationalAssembly, has_national
-
-    national = mode is LookupMode.OFFLINE and has_national(args.cfg)
-    parts: Any = NationalAssembly(args.cfg) if national else assemble(args.cfg)
+    parts = assemble(args.cfg)  # the national store when the state directory holds one
     try:
         verdict = parts.pipeline.verify(item, mode=mode, fresh=fresh)
     finally:
@@ -543,6 +541,12 @@ def cmd_snapshot_update(args: argparse.Namespace) -> int:
             "no registry configured: set [registry] url, "
             "OMS_VERIFIER_REGISTRY_URL or --registry-url",
             code="no_registry",
+        )
+    if not isinstance(parts.store, SnapshotStore):
+        parts.close()
+        raise InputError(
+            "this state holds a national store: import its parts with `snapshot import DIR`",
+            code="national_sync_unsupported",
         )
     sync = SnapshotSync(parts.client, parts.store, parts.trust, region=args.cfg.register.region)
     try:

@@ -70,14 +70,15 @@ class RegistryConfig:
     sync_interval_s: float = 900.0
 
 
-ROLES = ("mis", "kiosk", "admin")
+ROLES = ("mis", "kiosk", "admin", "desk")
+DEFAULT_KIOSK = "kiosk"  # the kiosk page's screen when it names none (/kiosk?screen=NAME)
 
 
 @dataclass(frozen=True)
 class ApiToken:
     name: str  # who asked, for the audit log (never the token itself)
     token: str
-    role: str  # mis | kiosk | admin
+    role: str  # mis | kiosk | admin | desk
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,24 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class KioskScreen:
+    name: str  # the kiosk page opens as /kiosk?screen=NAME
+    devices: tuple[str, ...]  # driver names (source specs) whose reads this screen shows
+
+
+@dataclass(frozen=True)
+class ScreensConfig:
+    """Which device's reads go to which hall screen; everything else is the desk's only."""
+
+    kiosk_reset_s: float = 20.0  # a kiosk shows a verdict this long, then its idle screen
+    kiosks: tuple[KioskScreen, ...] = ()
+
+    def screen_of(self, device: str) -> str | None:
+        """The kiosk screen a device is assigned to, ``None``: the desk's device."""
+        return next((k.name for k in self.kiosks if device in k.devices), None)
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     sources: tuple[str, ...] = ()  # driver source specs, e.g. "camera:0", "pcsc", "serial:/dev/x"
     audit_retention_days: int = 90
@@ -118,8 +137,12 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     clinic: ClinicConfig = field(default_factory=ClinicConfig)
+    screens: ScreensConfig = field(default_factory=ScreensConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
     demo: bool = False  # the demo's own config (verifier.demo.demo_config), never production
+    # The file this config came from; the system trust directory is the default only for the
+    # system config, so a test or a second instance never picks up the installed service's keys.
+    source: Path | None = None
 
     @property
     def register_db(self) -> Path:
@@ -131,8 +154,9 @@ class Config:
             return self.trust_dir
         if self.demo:  # demo keys come from a public seed: never the system trust directory
             return self.state_dir / "trust"
-        system = DEFAULT_CONFIG_PATH.parent / "trust"
-        return system if system.is_dir() else self.state_dir / "trust"
+        if self.source == DEFAULT_CONFIG_PATH:
+            return DEFAULT_CONFIG_PATH.parent / "trust"
+        return self.state_dir / "trust"
 
 
 def demo_state_dir(state_dir: Path) -> Path:
@@ -177,7 +201,9 @@ def load(
         http=_http(_section(data, "http")),
         service=_service(_section(data, "service")),
         clinic=_clinic(_section(data, "clinic")),
+        screens=_screens(_section(data, "screens")),
         raw=data,
+        source=path if path.exists() else None,
     )
 
 
@@ -188,6 +214,40 @@ def _clinic(sec: dict[str, Any]) -> ClinicConfig:
     if not isinstance(code, str) or not (len(code) == 6 and code.isdigit()):
         raise ConfigError("[clinic] mo_code must be the clinic's 6-digit register code, as text")
     return ClinicConfig(mo_code=code)
+
+
+def _screens(sec: dict[str, Any]) -> ScreensConfig:
+    """``[screens] kiosk_reset_s`` and ``[[screens.kiosk]] name, devices``."""
+    reset = sec.get("kiosk_reset_s", 20.0)
+    if not isinstance(reset, int | float) or isinstance(reset, bool) or not 0 < reset <= 3600:
+        raise ConfigError("[screens] kiosk_reset_s must be a number of seconds, 0 < s <= 3600")
+    raw = sec.get("kiosk", [])
+    if not isinstance(raw, list):
+        raise ConfigError("[[screens.kiosk]] must be an array of tables")
+    kiosks: list[KioskScreen] = []
+    seen: dict[str, str] = {}
+    for i, k in enumerate(raw):
+        name = k.get("name", DEFAULT_KIOSK) if isinstance(k, dict) else None
+        devices = k.get("devices", []) if isinstance(k, dict) else None
+        if not isinstance(name, str) or not _SCREEN_NAME.fullmatch(name):
+            raise ConfigError(
+                f"[[screens.kiosk]] #{i + 1}: name must be 1-32 letters, digits, '-' or '_'"
+            )
+        if not isinstance(devices, list) or not all(isinstance(d, str) and d for d in devices):
+            raise ConfigError(
+                f'[[screens.kiosk]] #{i + 1}: devices must be a list such as ["camera:0"]'
+            )
+        if any(x.name == name for x in kiosks):
+            raise ConfigError(f"[[screens.kiosk]] #{i + 1}: screen {name} is listed twice")
+        for d in devices:
+            if d in seen:  # one read goes to one hall screen, never two
+                raise ConfigError(f"[[screens.kiosk]]: device {d} is on {seen[d]} and {name}")
+            seen[d] = name
+        kiosks.append(KioskScreen(name, tuple(devices)))
+    return ScreensConfig(kiosk_reset_s=float(reset), kiosks=tuple(kiosks))
+
+
+_SCREEN_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _http(sec: dict[str, Any]) -> HttpConfig:
@@ -216,6 +276,8 @@ def _http(sec: dict[str, Any]) -> HttpConfig:
         loopback = None
     if loopback is not None and loopback not in ROLES:
         raise ConfigError("[http] loopback_role must be mis, kiosk, admin or none")
+    if loopback == "desk":  # the desk sees names and full ENPs: only with its own token
+        raise ConfigError("[http] loopback_role cannot be desk: give each desk a token")
     check_http_exposure(HttpConfig(host=host, tokens=tuple(tokens)))
 
     def size(key: str, default: int) -> int:

@@ -75,6 +75,7 @@ def revoked_detail(carrier: Carrier, reason: RevocationReason | None, since: dat
 
 class RegisterView(Protocol):
     def info(self) -> StoreInfo: ...
+    def info_for(self, enp: str) -> StoreInfo: ...  # the part that holds this ENP's region
     def lookup_enp(self, enp: str) -> RegisterRecord | None: ...
     def lookup_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None: ...
     def lookup_aliases(self, kind: AliasKind, number: str) -> list[RegisterRecord]: ...
@@ -163,7 +164,9 @@ class SnapshotStatusChecker:
         self.policy = policy or FreshnessPolicy()
 
     def freshness(self, ctx: CheckContext) -> tuple[StoreInfo, PartFreshness]:
-        info = self.store.info()
+        # Freshness of the part that answers: a national store judges each region's own part.
+        enp = ctx.credential.enp
+        info = self.store.info_for(enp) if enp else self.store.info()
         return info, assess(info.created_at, info.register_valid_until, ctx.now, self.policy)
 
     def check_status(self, ctx: CheckContext) -> StatusResult:
@@ -244,7 +247,7 @@ class SnapshotRevocationChecker:
         carrier = _CARRIER.get(c.kind)
         if carrier is None or c.enp is None:
             return skipped("revocation", "нет бланка или карты, которые могли бы быть отозваны")
-        info = self.store.info()
+        info = self.store.info_for(c.enp)
         if from_the_future(info.created_at, ctx.now, self.policy):
             return skipped(
                 "revocation",

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cache.freshness import FreshnessPolicy
+from cache.national_store import MANIFEST, NationalStore
 from cache.online_cache import OnlineCache
 from cache.snapshot_store import ImportResult, SnapshotStore
 from verifier.checks.document_signature import load_crls
@@ -37,7 +39,20 @@ def freshness_policy(cfg: Config) -> FreshnessPolicy:
     )
 
 
-def load_trust(cfg: Config, store: SnapshotStore | None = None) -> TrustStore:
+# The regional SQLite store, or the national store of memory-mapped region parts
+# (docs/national.md): chosen by what the state directory holds.
+RegisterStore = SnapshotStore | NationalStore
+
+
+def national_dir(cfg: Config) -> Path:
+    return cfg.register_db.parent / "national"
+
+
+def has_national(cfg: Config) -> bool:
+    return bool((national_dir(cfg) / MANIFEST).is_file())
+
+
+def load_trust(cfg: Config, store: RegisterStore | None = None) -> TrustStore:
     """The configured trust store; empty (every signature 'not checked') when none is set up."""
     d = cfg.effective_trust_dir
     trust = TrustStore.from_directory(d) if d.is_dir() else TrustStore()
@@ -46,7 +61,9 @@ def load_trust(cfg: Config, store: SnapshotStore | None = None) -> TrustStore:
     return trust
 
 
-def open_store(cfg: Config) -> SnapshotStore:
+def open_store(cfg: Config) -> RegisterStore:
+    if has_national(cfg):
+        return NationalStore(national_dir(cfg))
     return SnapshotStore(cfg.register_db)
 
 
@@ -91,7 +108,7 @@ def make_client(cfg: Config, trust: TrustStore) -> HttpRegistryClient | None:
 @dataclass
 class Assembly:
     pipeline: Pipeline
-    store: SnapshotStore
+    store: RegisterStore
     trust: TrustStore
     client: HttpRegistryClient | None = None
     loop: LoopThread | None = None
@@ -171,9 +188,11 @@ def assemble(cfg: Config) -> Assembly:
 
 
 def import_snapshot(
-    cfg: Config, store: SnapshotStore, trust: TrustStore, path: str
+    cfg: Config, store: RegisterStore, trust: TrustStore, path: str
 ) -> ImportResult:
     def check(key_id: str, digest: bytes, signature: bytes) -> bool:
         return trust.check_snapshot_signature(key_id, digest, signature, datetime.now(UTC))
 
+    if isinstance(store, NationalStore):
+        return store.import_file(path, check)
     return store.import_file(path, check, region=cfg.register.region)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cache.freshness import assess, clock_skewed
+from cache.snapshot_store import SnapshotStore
 from drivers.base import Driver, DriverHealth, DriverState
 from verifier.checks.context import LookupMode
 from verifier.checks.holder import HolderMatcher
@@ -26,9 +27,10 @@ from verifier.log import get_logger
 from verifier.pipeline import unrecognized_verdict
 from verifier.service.assembly import Assembly, assemble, freshness_policy
 from verifier.service.audit import AuditLog
-from verifier.service.events import EventBus, ScanEvent
+from verifier.service.events import Channel, EventBus, ScanEvent
+from verifier.service.search import PersonQuery, SearchResult, search
 from verifier.service.sync import SnapshotSync, describe
-from verifier.verdict import Verdict
+from verifier.verdict import Outcome, Verdict
 
 log = get_logger("oms.service")
 
@@ -71,8 +73,13 @@ class Service:
         self._sync_now = asyncio.Event()
         self.ready = False
 
-    def _make_sync(self, parts: Assembly) -> SnapshotSync:
+    def _make_sync(self, parts: Assembly) -> SnapshotSync | None:
+        """Delta sync of the regional store; a national store is fed by ``snapshot import``
+        of its parts (docs/national.md) until its resumable sync is wired in."""
         assert parts.client is not None
+        if not isinstance(parts.store, SnapshotStore):
+            log.warning("national store: snapshot sync from the registry is not wired yet")
+            return None
         return SnapshotSync(
             parts.client,
             parts.store,
@@ -93,8 +100,14 @@ class Service:
         mode: LookupMode = LookupMode.AUTO,
         fresh: bool = False,
         publish: bool = False,
+        screen: str | None = None,
     ) -> Verdict:
-        """Verdict for one input; raises RecognitionError for API callers (HTTP 422)."""
+        """Verdict for one input; raises RecognitionError for API callers (HTTP 422).
+
+        ``publish``: the verdict goes to the screens — to the kiosk ``screen`` when given (a
+        device assigned to it), else to the desk. An unrecognised scan is published as an
+        ``unknown`` verdict (a read must never pass in silence); an unrecognised *typed* entry
+        raises instead, so the desk form keeps the text and says what is wrong with it."""
         loop = asyncio.get_running_loop()
         pipeline = self.parts.pipeline
         t0 = time.perf_counter()
@@ -104,7 +117,7 @@ class Service:
             )
         except RecognitionError as exc:
             self.counters.unrecognized += 1
-            if not publish:
+            if not publish or item.manual:
                 raise
             verdict = unrecognized_verdict(item, exc, datetime.now(UTC))
         self.latency.add(time.perf_counter() - t0)
@@ -113,7 +126,8 @@ class Service:
             self.executor, lambda: self.audit.record(verdict, who=who, channel=channel)
         )
         if publish:
-            self.bus.publish(ScanEvent.of(verdict, item.source))
+            channel_ = Channel.KIOSK if screen is not None else Channel.DESK
+            self.bus.publish(ScanEvent.of(verdict, item.source, channel=channel_, screen=screen))
         log.info(
             "verified",
             channel=channel,
@@ -124,10 +138,33 @@ class Service:
         )
         return verdict
 
+    async def search(self, query: PersonQuery, *, who: str, mode: LookupMode) -> SearchResult:
+        """A person search (verifier/service/search.py) on the pool, audited: one row per
+        candidate, and one row for a search that found nobody (the route is a name oracle)."""
+        loop = asyncio.get_running_loop()
+        parts = self.parts
+        result = await loop.run_in_executor(self.executor, lambda: search(parts, query, mode))
+        rows = list(result.candidates) or [_nobody(result)]
+
+        def record() -> None:
+            for verdict in rows:
+                self.audit.record(verdict, who=who, channel="search")
+
+        await loop.run_in_executor(self.executor, record)
+        log.info(
+            "searched",
+            who=who,
+            mode=mode.value,
+            source=result.source.value,
+            candidates=len(result.candidates),
+        )
+        return result
+
     async def on_credential(self, item: CredentialInput) -> None:
         """What drivers call: verify, publish to screens, never raise into the driver."""
+        screen = self.cfg.screens.screen_of(item.source)
         try:
-            await self.verify(item, who=item.source, channel="driver", publish=True)
+            await self.verify(item, who=item.source, channel="driver", publish=True, screen=screen)
         except Exception:  # a driver read must never take the driver down
             self.counters.errors += 1
             log.exception("verification of a driver read failed", source=item.source)
@@ -302,6 +339,21 @@ class Service:
             "events": {"published": self.bus.published, "subscribers": self.bus.subscribers},
             "verifications": self.counters.verifications,
         }
+
+
+def _nobody(result: SearchResult) -> Verdict:
+    """The audit row of a search without candidates: no ENP, outcome unknown, who answered."""
+    now = datetime.now(UTC)
+    return Verdict(
+        outcome=Outcome.UNKNOWN,
+        reasons=(),
+        message="поиск по ФИО и дате рождения: никого не найдено",
+        credential=None,
+        checks=(),
+        source=result.source.value,
+        checked_at=now,
+        input_source="search",
+    )
 
 
 def _iso(v: datetime | None) -> str | None:
