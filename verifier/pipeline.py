@@ -42,6 +42,7 @@ from verifier.credential import ALWAYS_SIGNED, PHYSICAL, Credential, CredentialI
 from verifier.errors import CryptoError, InputError, RecognitionError
 from verifier.recognize import recognize
 from verifier.verdict import (
+    AnswerSource,
     AttachmentInfo,
     CheckResult,
     CheckStatus,
@@ -209,13 +210,16 @@ class Pipeline:
             attachment=self._attachment(status),
             credential=credential,
             checks=checks,
-            source=status.source if status else "none",
+            source=status.source if status else AnswerSource.NONE,
             checked_at=now,
             input_source=input_source,
             snapshot=status.snapshot if status else None,
             answered_at=status.answered_at if status else None,
             proof=status.proof if status else None,
-            extra=dict(status.extra) if status else {},
+            register=status.register if status else None,
+            candidates=status.candidates if status else (),
+            registry_error=status.registry_error if status else None,
+            disagreement=status.disagreement if status else None,
         )
 
 
@@ -279,7 +283,7 @@ def unrecognized_verdict(item: CredentialInput, error: InputError, now: datetime
         action=action_ru(Outcome.UNKNOWN, (Reason.UNRECOGNIZED,)),
         credential=None,
         checks=(check,),
-        source="none",
+        source=AnswerSource.NONE,
         checked_at=now,
         input_source=item.source,
     )

@@ -6,11 +6,12 @@ never rename old ones. Russian texts live here and nowhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from cache.freshness import Freshness
 from verifier.credential import Credential
 
 
@@ -210,11 +211,61 @@ def skipped(name: str, detail: str, reason: Reason | None = None) -> CheckResult
     return CheckResult(name, CheckStatus.SKIP, detail, reason)
 
 
+class AnswerSource(StrEnum):
+    """Who answered the status question."""
+
+    NONE = "none"
+    SNAPSHOT = "snapshot"
+    REGISTRY = "registry"
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
-    state: str  # fresh | stale | expired | absent
+    state: Freshness
     sequence: int | None
     age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSummary:
+    """What the clerk may see of the register's record: no names, no birth date."""
+
+    enp: str
+    policy_type: str
+    status: str
+    status_since: date | None
+    smo_ogrn: str | None
+    okato: str | None
+    start: date | None
+    end: date | None
+    clinic: str | None
+
+    def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
+        from verifier.identifiers import mask_enp
+
+        return {
+            "enp": mask_enp(self.enp) if masked else self.enp,
+            "policy_type": self.policy_type,
+            "status": self.status,
+            "status_since": self.status_since.isoformat() if self.status_since else None,
+            "smo_ogrn": self.smo_ogrn,
+            "okato": self.okato,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "clinic": self.clinic,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """The snapshot and the registry said different things; the registry wins."""
+
+    snapshot: str  # a reason code, or "active"
+    registry: str
+    winner: AnswerSource = AnswerSource.REGISTRY
+
+    def to_dict(self) -> dict[str, str]:
+        return {"snapshot": self.snapshot, "registry": self.registry, "winner": self.winner.value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,13 +299,16 @@ class Verdict:
     message: str
     credential: Credential | None
     checks: tuple[CheckResult, ...]
-    source: str  # who answered the status question: "none", "snapshot", "registry"
+    source: AnswerSource
     checked_at: datetime
     input_source: str = "unknown"
     snapshot: SnapshotInfo | None = None
     answered_at: datetime | None = None  # when the answering source stated the status
     proof: bytes | None = None  # the registry's signed answer, kept for the audit log
-    extra: dict[str, Any] = field(default_factory=dict)
+    register: RegisterSummary | None = None
+    candidates: tuple[RegisterSummary, ...] = ()  # ambiguous_number: everyone with the number
+    registry_error: str | None = None  # the registry could not answer; the snapshot's stands
+    disagreement: Disagreement | None = None
     action: str = ""  # the clerk's next step, in Russian
     insurer: InsurerInfo | None = None
     attachment: AttachmentInfo | None = None
@@ -269,36 +323,37 @@ class Verdict:
             "attachment": self.attachment.to_dict() if self.attachment else None,
             "credential": self.credential.to_dict(masked=masked) if self.credential else None,
             "checks": [c.to_dict() for c in self.checks],
-            "source": self.source,
+            "source": str(self.source),
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
             "input_source": self.input_source,
             "checked_at": self.checked_at.isoformat(),
             "snapshot": None
             if self.snapshot is None
             else {
-                "state": self.snapshot.state,
+                "state": self.snapshot.state.value,
                 "sequence": self.snapshot.sequence,
                 "age_s": self.snapshot.age_s,
             },
-            **(_masked_extra(self.extra) if masked else self.extra),
+            **self._optional(masked),
         }
 
+    def _optional(self, masked: bool) -> dict[str, Any]:
+        """Keys present only when they say something (the JSON contract of earlier releases)."""
+        out: dict[str, Any] = {}
+        if self.register is not None:
+            out["register"] = self.register.to_dict(masked=masked)
+        if self.candidates:
+            out["candidates"] = [c.to_dict(masked=masked) for c in self.candidates]
+        if self.registry_error is not None:
+            out["registry_error"] = self.registry_error
+        if self.disagreement is not None:
+            out["disagreement"] = self.disagreement.to_dict()
+        return out
 
-def _masked_extra(extra: dict[str, Any]) -> dict[str, Any]:
-    """The register's summary names the ENP (old numbers, candidates): masked like the rest."""
-    from verifier.identifiers import mask_enp
-
-    def mask(summary: Any) -> Any:
-        if isinstance(summary, dict) and isinstance(summary.get("enp"), str):
-            return {**summary, "enp": mask_enp(summary["enp"])}
-        return summary
-
-    out = dict(extra)
-    if "register" in out:
-        out["register"] = mask(out["register"])
-    if isinstance(out.get("candidates"), list):
-        out["candidates"] = [mask(c) for c in out["candidates"]]
-    return out
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The optional parts as JSON (read-only view; the typed fields are the source)."""
+        return self._optional(masked=False)
 
 
 def decide(checks: tuple[CheckResult, ...]) -> tuple[Outcome, tuple[Reason, ...]]:

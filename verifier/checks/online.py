@@ -27,7 +27,16 @@ from verifier.credential import Credential, CredentialKind
 from verifier.errors import OmsError
 from verifier.registry.client import RegistryAdapter
 from verifier.registry.protocol import AnswerClockSkew, PersonAnswer
-from verifier.verdict import CheckResult, CheckStatus, Reason, failed, passed, skipped
+from verifier.verdict import (
+    AnswerSource,
+    CheckResult,
+    CheckStatus,
+    Disagreement,
+    Reason,
+    failed,
+    passed,
+    skipped,
+)
 
 T = TypeVar("T")
 # Runs a coroutine factory on the client's loop with a timeout (see registry/blocking.py).
@@ -81,7 +90,7 @@ class OnlineStatusChecker:
         key = cache_key(c)
         if key is None:
             return StatusResult(
-                skipped("register_status", "нет номера для поиска в реестре"), "none"
+                skipped("register_status", "нет номера для поиска в реестре"), AnswerSource.NONE
             )
         cached = None if ctx.fresh or self.cache is None else self.cache.get(key)
         if cached is not None:
@@ -100,7 +109,7 @@ class OnlineStatusChecker:
                         f"онлайн-реестр: ответ отклонён ({exc.code}: {exc.message})",
                         reason,
                     ),
-                    "registry",
+                    AnswerSource.REGISTRY,
                 )
             except OmsError as exc:  # ProtocolError, RegistryProblem, RegistryUnavailable…
                 return StatusResult(
@@ -109,7 +118,7 @@ class OnlineStatusChecker:
                         f"онлайн-реестр не ответил ({exc.code}: {exc.message})",
                         Reason.REGISTRY_UNAVAILABLE,
                     ),
-                    "registry",
+                    AnswerSource.REGISTRY,
                 )
             # Only answers that passed signature and binding checks get here: a refused one
             # raised above and is never cached.
@@ -118,19 +127,19 @@ class OnlineStatusChecker:
             origin = "онлайн-реестр"
         if answer is None:
             if c.enp is None:  # an old number or certificate: more likely mistyped than void
-                return StatusResult(miss(c, origin), "registry")
+                return StatusResult(miss(c, origin), AnswerSource.REGISTRY)
             return StatusResult(
                 failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: полис не найден"),
-                "registry",
+                AnswerSource.REGISTRY,
             )
         revocation = document_revocation(answer, c, origin)
         origin = f"{origin}, ответ от {answer.answered_at.astimezone(UTC):%d.%m.%Y %H:%M:%S} UTC"
         return StatusResult(
             status_check(answer.record, ctx.today, origin),
-            "registry",
+            AnswerSource.REGISTRY,
             answered_at=answer.answered_at,
             proof=answer.raw,
-            extra={"register": register_summary(answer.record)},
+            register=register_summary(answer.record),
             record=answer.record,
             revocation=revocation,
         )
@@ -186,7 +195,7 @@ class FallbackStatusChecker:
                         "онлайн-реестр не настроен",
                         Reason.REGISTRY_UNAVAILABLE,
                     ),
-                    "none",
+                    AnswerSource.NONE,
                 )
             return self.snapshot.check_status(ctx)
         if ctx.mode is LookupMode.ONLINE:
@@ -208,23 +217,22 @@ class FallbackStatusChecker:
 
 def _with_note(kept: StatusResult, failed_online: StatusResult) -> StatusResult:
     """The registry could not answer: keep the snapshot's answer and say why it stands alone."""
-    extra = {**kept.extra, "registry_error": failed_online.check.detail}
+    error = failed_online.check.detail
     if _answered(kept):  # the snapshot's answer stands on its own
-        return dataclasses.replace(kept, extra=extra)
+        return dataclasses.replace(kept, registry_error=error)
     # Neither could answer: the verdict names both (e.g. not_in_snapshot + registry_unavailable)
     tried = skipped("registry", failed_online.check.detail, failed_online.check.reason)
-    return dataclasses.replace(kept, extra=extra, notes=(*kept.notes, tried))
+    return dataclasses.replace(kept, registry_error=error, notes=(*kept.notes, tried))
 
 
 def _compare(online: StatusResult, local: StatusResult) -> StatusResult:
-    extra = dict(online.extra)
+    disagreement = None
     if _answered(local) and (local.check.status, local.check.reason) != (
         online.check.status,
         online.check.reason,
     ):
-        extra["disagreement"] = {
-            "snapshot": local.check.reason.value if local.check.reason else "active",
-            "registry": online.check.reason.value if online.check.reason else "active",
-            "winner": "registry",
-        }
-    return dataclasses.replace(online, snapshot=local.snapshot, extra=extra)
+        disagreement = Disagreement(
+            snapshot=local.check.reason.value if local.check.reason else "active",
+            registry=online.check.reason.value if online.check.reason else "active",
+        )
+    return dataclasses.replace(online, snapshot=local.snapshot, disagreement=disagreement)

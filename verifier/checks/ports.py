@@ -6,14 +6,22 @@ pipeline runs — and never claims a check it did not make — before those part
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from cache.register_model import RegisterRecord
 from verifier.checks.context import CheckContext
 from verifier.credential import Credential, SignedPart
-from verifier.verdict import CheckResult, Reason, SnapshotInfo, skipped
+from verifier.verdict import (
+    AnswerSource,
+    CheckResult,
+    Disagreement,
+    Reason,
+    RegisterSummary,
+    SnapshotInfo,
+    skipped,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +33,14 @@ class SignatureResult:
 @dataclass(frozen=True, slots=True)
 class StatusResult:
     check: CheckResult
-    source: str  # "snapshot", "registry", "none"
+    source: AnswerSource
     snapshot: SnapshotInfo | None = None
     answered_at: datetime | None = None  # when the answering source stated it
     proof: bytes | None = None  # a signed online answer, verbatim, for the audit log
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. a snapshot/registry disagreement
+    register: RegisterSummary | None = None
+    candidates: tuple[RegisterSummary, ...] = ()
+    registry_error: str | None = None
+    disagreement: Disagreement | None = None
     # The record that answered (for the holder match), and what the answering source said of the
     # physical document's revocation (None: it said nothing, e.g. an answer about a number).
     record: RegisterRecord | None = None
@@ -85,5 +96,6 @@ class NoRevocationChecker:
 class NoStatusChecker:
     def check_status(self, ctx: CheckContext) -> StatusResult:
         return StatusResult(
-            skipped("register_status", "не настроены ни копия реестра, ни онлайн-реестр"), "none"
+            skipped("register_status", "не настроены ни копия реестра, ни онлайн-реестр"),
+            AnswerSource.NONE,
         )

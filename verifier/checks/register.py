@@ -23,7 +23,16 @@ from cache.snapshot_store import StoreInfo
 from verifier.checks.context import CheckContext
 from verifier.checks.ports import StatusResult
 from verifier.credential import Credential, CredentialKind
-from verifier.verdict import CheckResult, Reason, SnapshotInfo, failed, passed, skipped
+from verifier.verdict import (
+    AnswerSource,
+    CheckResult,
+    Reason,
+    RegisterSummary,
+    SnapshotInfo,
+    failed,
+    passed,
+    skipped,
+)
 
 STATUS_REASON = {
     PolicyStatus.SUSPENDED: Reason.REGISTER_SUSPENDED,
@@ -135,19 +144,19 @@ def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResul
     )
 
 
-def register_summary(record: RegisterRecord) -> dict[str, object]:
+def register_summary(record: RegisterRecord) -> RegisterSummary:
     """What the clerk may see of the register's record: no names, no birth date."""
-    return {
-        "enp": record.enp,
-        "policy_type": record.policy_type.name.lower(),
-        "status": record.status.name.lower(),
-        "status_since": record.status_since.isoformat() if record.status_since else None,
-        "smo_ogrn": record.smo_ogrn or None,
-        "okato": record.okato or None,
-        "start": record.start.isoformat() if record.start else None,
-        "end": record.end.isoformat() if record.end else None,
-        "clinic": record.clinic,
-    }
+    return RegisterSummary(
+        enp=record.enp,
+        policy_type=record.policy_type.name.lower(),
+        status=record.status.name.lower(),
+        status_since=record.status_since,
+        smo_ogrn=record.smo_ogrn or None,
+        okato=record.okato or None,
+        start=record.start,
+        end=record.end,
+        clinic=record.clinic,
+    )
 
 
 def _until(moment: datetime | None) -> str:
@@ -155,7 +164,7 @@ def _until(moment: datetime | None) -> str:
 
 
 def snapshot_info(info: StoreInfo, fresh: PartFreshness) -> SnapshotInfo:
-    return SnapshotInfo(state=fresh.state.value, sequence=info.sequence, age_s=fresh.age_s)
+    return SnapshotInfo(state=fresh.state, sequence=info.sequence, age_s=fresh.age_s)
 
 
 class SnapshotStatusChecker:
@@ -174,7 +183,7 @@ class SnapshotStatusChecker:
         snap = snapshot_info(info, fresh)
         if fresh.state is Freshness.ABSENT:
             return StatusResult(
-                skipped("register_status", "локальной копии реестра нет"), "none", snap
+                skipped("register_status", "локальной копии реестра нет"), AnswerSource.NONE, snap
             )
         if from_the_future(info.created_at, ctx.now, self.policy):
             return StatusResult(
@@ -185,7 +194,7 @@ class SnapshotStatusChecker:
                     f"({ctx.now:%d.%m.%Y %H:%M} UTC)",
                     Reason.CLOCK_INCONSISTENT,
                 ),
-                "snapshot",
+                AnswerSource.SNAPSHOT,
                 snap,
             )
         if fresh.state is Freshness.EXPIRED:
@@ -197,7 +206,7 @@ class SnapshotStatusChecker:
                     + _until(info.register_valid_until),
                     Reason.SNAPSHOT_EXPIRED,
                 ),
-                "snapshot",
+                AnswerSource.SNAPSHOT,
                 snap,
             )
         c = ctx.credential
@@ -205,9 +214,9 @@ class SnapshotStatusChecker:
         if len(records) > 1:
             return StatusResult(
                 ambiguous(records, snapshot_origin(info.sequence)),
-                "snapshot",
+                AnswerSource.SNAPSHOT,
                 snap,
-                extra={"candidates": [register_summary(r) for r in records]},
+                candidates=tuple(register_summary(r) for r in records),
             )
         record = records[0] if records else None
         if record is None:
@@ -219,17 +228,19 @@ class SnapshotStatusChecker:
                         f"а локальная копия — реестр региона {info.region}",
                         Reason.OTHER_REGION,
                     ),
-                    "snapshot",
+                    AnswerSource.SNAPSHOT,
                     snap,
                 )
-            return StatusResult(miss(c, snapshot_origin(info.sequence)), "snapshot", snap)
+            return StatusResult(
+                miss(c, snapshot_origin(info.sequence)), AnswerSource.SNAPSHOT, snap
+            )
         origin = f"{snapshot_origin(info.sequence)} ({FRESH_RU[fresh.state]})"
         return StatusResult(
             status_check(record, ctx.today, origin),
-            "snapshot",
+            AnswerSource.SNAPSHOT,
             snap,
             answered_at=info.created_at,
-            extra={"register": register_summary(record)},
+            register=register_summary(record),
             record=record,
         )
 

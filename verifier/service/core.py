@@ -30,7 +30,7 @@ from verifier.service.audit import AuditLog
 from verifier.service.events import Channel, EventBus, ScanEvent
 from verifier.service.search import PersonQuery, SearchResult, search
 from verifier.service.sync import SnapshotSync, describe
-from verifier.verdict import Outcome, Verdict
+from verifier.verdict import AnswerSource, Outcome, Verdict
 
 log = get_logger("oms.service")
 
@@ -155,7 +155,7 @@ class Service:
             "searched",
             who=who,
             mode=mode.value,
-            source=result.source.value,
+            source=AnswerSource(result.source.value),
             candidates=len(result.candidates),
         )
         return result
@@ -350,7 +350,7 @@ def _nobody(result: SearchResult) -> Verdict:
         message="поиск по ФИО и дате рождения: никого не найдено",
         credential=None,
         checks=(),
-        source=result.source.value,
+        source=AnswerSource(result.source.value),
         checked_at=now,
         input_source="search",
     )
