@@ -1,7 +1,8 @@
 """Typed errors with stable codes.
 
 The code is part of the public contract (CLI output, HTTP problem+json, audit log):
-callers branch on ``code``, never on the message text.
+callers branch on ``code``, never on the message text. Every code is registered in
+:mod:`verifier.error_codes` (a test scans the source for unregistered ones).
 """
 
 from __future__ import annotations

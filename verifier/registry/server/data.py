@@ -146,7 +146,7 @@ def build_snapshot_store(data: RegistryData, path: Path) -> SnapshotStore:
         if key_id != data.key_id:
             raise SnapshotRefused(
                 f"snapshot is signed by key {key_id}, the registry key is {data.key_id}",
-                code="snapshot_unknown_key",
+                code="snapshot_key_unknown",
             )
         return verify_digest(data.public_key, digest, signature)
 
