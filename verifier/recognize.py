@@ -129,19 +129,24 @@ def _from_card(raw: bytes) -> Credential:
     )
 
 
+def _ascii_digits(text: str) -> bool:
+    """``str.isdigit`` also takes Arabic-Indic and fullwidth digits; no policy number has them."""
+    return text.isascii() and text.isdigit()
+
+
 def _from_typed(text: str) -> Credential:
     """A clerk typed it: digits are what they look like, whatever the check digit says."""
     value = _LABEL.sub("", text.strip())
     compact = normalize_enp(value)
-    if compact.isdigit() and len(compact) == 16:
+    if _ascii_digits(compact) and len(compact) == 16:
         return Credential(kind=CredentialKind.MANUAL, enp=compact)
     if _SNILS.match(value):
         raise RecognitionError(
             "this is a СНИЛС, not a policy number; enter the 16-digit ENP", code="snils_not_policy"
         )
-    if compact.isdigit() and len(compact) == 9:
+    if _ascii_digits(compact) and len(compact) == 9:
         return Credential(kind=CredentialKind.TEMPORARY_CERTIFICATE, temp_cert_number=compact)
-    if compact.isdigit() and len(compact) != 16:
+    if _ascii_digits(compact) and len(compact) != 16:
         raise RecognitionError(
             f"{len(compact)} digits: an ENP has 16, a temporary certificate 9", code="bad_length"
         )

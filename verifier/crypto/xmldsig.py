@@ -220,7 +220,10 @@ def _c14n(
         # an ancestor sets a default namespace; a detached copy that declares every in-scope
         # namespace on itself gives the document-subset result (checked against xmlsec1)
         node = _detached_copy(node)
-    out = etree.tostring(node, **kwargs)  # type: ignore[call-overload]
+    try:
+        out = etree.tostring(node, **kwargs)  # type: ignore[call-overload]
+    except etree.Error as exc:  # e.g. C14NError: a relative namespace URI cannot be canonical
+        raise XmlSignatureError(f"cannot canonicalise: {exc}", code="xml_c14n") from exc
     return bytes(out)
 
 

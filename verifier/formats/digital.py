@@ -15,9 +15,12 @@ from urllib.parse import parse_qsl, urlsplit
 from verifier.errors import RecognitionError
 from verifier.identifiers import enp_checksum_ok
 
-_BARE = re.compile(r"^\d{16}$")
-_GROUPED = re.compile(r"^\d{4}([ \-]?\d{4}){3}$")
-_RUN = re.compile(r"(?<!\d)\d{16}(?!\d)")
+# ASCII digits only: ``\d`` also matches Arabic-Indic or fullwidth digits, which no ENP holds
+# and which must not reach the check-digit code (it raises on them). Whole-string matches use
+# ``fullmatch``: ``$`` would accept a trailing newline inside a URL parameter.
+_BARE = re.compile(r"[0-9]{16}")
+_GROUPED = re.compile(r"[0-9]{4}(?:[ \-]?[0-9]{4}){3}")
+_RUN = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
 _ENP_KEYS = ("enp", "oms", "policy", "polis", "npolis", "number")
 
 
@@ -30,9 +33,9 @@ class EnpClaim:
 def extract_enp(text: str) -> EnpClaim:
     """Find the ENP a text carries, or raise :class:`RecognitionError`."""
     stripped = text.strip()
-    if _BARE.match(stripped):
+    if _BARE.fullmatch(stripped):
         return EnpClaim(stripped, embedded=False)
-    if _GROUPED.match(stripped):
+    if _GROUPED.fullmatch(stripped):
         return EnpClaim(re.sub(r"[ \-]", "", stripped), embedded=False)
     # Named query parameters first: "...?enp=5056410834001235"
     if "://" in stripped or "?" in stripped:
@@ -41,7 +44,7 @@ def extract_enp(text: str) -> EnpClaim:
         except ValueError:
             query = ""
         for key, value in parse_qsl(query):
-            if key.lower() in _ENP_KEYS and _BARE.match(value) and enp_checksum_ok(value):
+            if key.lower() in _ENP_KEYS and _BARE.fullmatch(value) and enp_checksum_ok(value):
                 return EnpClaim(value, embedded=True)
     candidates = {m.group(0) for m in _RUN.finditer(stripped)}
     passing = sorted(c for c in candidates if enp_checksum_ok(c))

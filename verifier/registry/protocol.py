@@ -422,7 +422,7 @@ def _signed_fields(doc: Any) -> tuple[str, Query, datetime, str, bytes]:
     if (
         not isinstance(sig, str)
         or not isinstance(kid, str)
-        or not re.fullmatch(r"[0-9a-f]{1,256}", sig)
+        or not re.fullmatch(r"(?:[0-9a-f]{2}){1,128}", sig)
         or len(kid) > 128
     ):
         raise ProtocolError("answer lacks a hex signature and key id")
