@@ -290,8 +290,7 @@ def render_verdict(verdict: Verdict) -> str:
     if verdict.action:
         lines.append(f"  Что делать: {verdict.action}")
     c = verdict.credential
-    register = verdict.extra.get("register")
-    reg_enp = register.get("enp") if isinstance(register, dict) else None
+    reg_enp = verdict.register.enp if verdict.register is not None else None
     if c is not None:
         who = " ".join(x for x in (c.surname, c.given_name, c.patronymic) if x)
         born = f", {c.birth_date:%d.%m.%Y}" if c.birth_date else ""
@@ -305,17 +304,18 @@ def render_verdict(verdict: Verdict) -> str:
     if verdict.attachment is not None:
         a = verdict.attachment
         where = f"{a.name} (МО {a.code})" if a.name else f"МО {a.code}"
-        here = {True: "прикреплён к нашей поликлинике", False: f"прикреплён к другой МО: {where}"}
-        lines.append(f"  Прикрепление: {here.get(a.this_clinic, where)}"
-                     + (f" — {where}" if a.this_clinic else ""))  # fmt: skip
-    candidates = verdict.extra.get("candidates")
-    if isinstance(candidates, list) and candidates:
+        if a.this_clinic is True:
+            attached = f"прикреплён к нашей поликлинике — {where}"
+        elif a.this_clinic is False:
+            attached = f"прикреплён к другой МО: {where}"
+        else:  # [clinic] mo_code not configured
+            attached = where
+        lines.append(f"  Прикрепление: {attached}")
+    if verdict.candidates:
         lines.append("  По номеру найдены (выберите по ЕНП):")
-        for cand in candidates:
-            if isinstance(cand, dict):
-                lines.append(
-                    f"    ЕНП {cand.get('enp')}  {cand.get('status')}  {cand.get('start')}"
-                )
+        for cand in verdict.candidates:
+            start = f"с {cand.start:%d.%m.%Y}" if cand.start else ""
+            lines.append(f"    ЕНП {cand.enp}  {cand.policy_type} {cand.status} {start}".rstrip())
     for check in verdict.checks:
         why = REASON_RU.get(check.reason, check.detail) if check.reason else check.detail
         lines.append(f"  {marks[check.status]} {check.name:<16} {why}".rstrip())

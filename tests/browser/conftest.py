@@ -21,6 +21,7 @@ from tests.browser.helpers import (
     Screen,
     new_daemon,
     open_screen,
+    screens_toml,
 )
 from verifier import demo
 from verifier.config import Config
@@ -43,13 +44,29 @@ def scanner() -> Iterator[PtyScanner]:
 
 
 @pytest.fixture(scope="package")
+def hall_scanner() -> Iterator[PtyScanner]:
+    """The hall's own scanner: [[screens.kiosk]] gives its reads to the kiosk screen."""
+    s = PtyScanner()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="package")
 def daemon(
     tmp_path_factory: pytest.TempPathFactory,
     demo_template: tuple[Path, demo.DemoState],
     scanner: PtyScanner,
+    hall_scanner: PtyScanner,
     chromium: BrowserContext,  # no daemon when the browser tests are skipped
 ) -> Iterator[DaemonProcess]:
-    d = new_daemon(tmp_path_factory, demo_template[0], "browser-daemon", scanner.source).start()
+    d = new_daemon(
+        tmp_path_factory,
+        demo_template[0],
+        "browser-daemon",
+        scanner.source,
+        hall_scanner.source,
+        extra_toml=screens_toml((hall_scanner.source,)),
+    ).start()
     yield d
     d.stop()
 
@@ -82,8 +99,12 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContex
 
 @pytest.fixture
 def desk(chromium: BrowserContext, daemon: DaemonProcess) -> Iterator[Screen]:
-    """A fresh desk page; token-less on loopback, i.e. the default admin role."""
+    """A fresh desk page; token-less on loopback, i.e. the default admin role (masked)."""
     screen = open_screen(chromium, f"{daemon.url}/desk")
+    if screen.page.evaluate("localStorage.length"):  # a workstation token left by a test
+        screen.page.evaluate("localStorage.clear()")
+        screen.page.reload()
+        screen.page.wait_for_selector("#conn.on")
     yield screen
     screen.close()
 

@@ -28,6 +28,7 @@ from playwright.sync_api import BrowserContext, Page, ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "browser"
+SCREENS = ROOT / "artifacts" / "screens"  # one screenshot of each outcome on desk and kiosk
 CHROMIUM = Path("/usr/bin/chromium")
 # As root in a closed network: no sandbox, and none of Chromium's background traffic.
 CHROMIUM_ARGS = [
@@ -49,13 +50,29 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 KIOSK_TOKEN = "kiosk-browser-token-0123456789abcdef"
+DESK_TOKEN = "desk-browser-token-0123456789abcdef"
 CONFIG_TOML = f"""[http]
 
 [[http.tokens]]
 name = "kiosk-hall"
 token = "{KIOSK_TOKEN}"
 role = "kiosk"
+
+[[http.tokens]]
+name = "desk-1"
+token = "{DESK_TOKEN}"
+role = "desk"
 """
+
+
+def screens_toml(hall_devices: tuple[str, ...], reset_s: float = 20.0) -> str:
+    """The hall screen "kiosk" owns these devices; every other device is the desk's."""
+    devices = ", ".join(f'"{d}"' for d in hall_devices)
+    return f'\n[screens]\nkiosk_reset_s = {reset_s}\n\n[[screens.kiosk]]\nname = "kiosk"\n' + (
+        f"devices = [{devices}]\n"
+    )
+
+
 SERVING = re.compile(r"oms-verifier: serving on (http://127\.0\.0\.1:(\d+))")
 WAIT_MS = 10_000
 
@@ -160,13 +177,17 @@ class DaemonProcess:
 
 
 def new_daemon(
-    tmp_path_factory: pytest.TempPathFactory, template: Path, name: str, *sources: str
+    tmp_path_factory: pytest.TempPathFactory,
+    template: Path,
+    name: str,
+    *sources: str,
+    extra_toml: str = "",
 ) -> DaemonProcess:
     base = tmp_path_factory.mktemp(name)
     state_dir = base / "state"
     shutil.copytree(template, state_dir)
     config = base / "config.toml"
-    config.write_text(CONFIG_TOML, encoding="utf-8")
+    config.write_text(CONFIG_TOML + extra_toml, encoding="utf-8")
     return DaemonProcess(state_dir, config, sources)
 
 
@@ -231,7 +252,8 @@ def open_screen(ctx: BrowserContext, url: str) -> Screen:
     return screen
 
 
-def shot(page: Page, name: str) -> Path:
-    path = ARTIFACTS / f"{name}.png"
+def shot(page: Page, name: str, directory: Path = ARTIFACTS) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -10,6 +10,7 @@ off-loopback caller sees.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import threading
 import time
@@ -23,9 +24,14 @@ import pytest
 from verifier import config as config_mod
 from verifier import demo
 from verifier.config import Config
+from verifier.credential import CredentialInput
 from verifier.service.daemon import Daemon
 
 KIOSK_TOKEN = "kiosk-token-0123456789abcdef"
+DESK_TOKEN = "desk-token-0123456789abcdef"
+HALL_DEVICE = "serial:/dev/hall-scanner"  # a driver name [[screens.kiosk]] assigns to "kiosk"
+HALL2_DEVICE = "pcsc:Hall 2 Reader"  # the second hall screen's reader
+DESK_DEVICE = "serial:/dev/desk-scanner"  # on no kiosk: the desk's own scanner
 MIS_TOKEN = "mis-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 MAX_JSON = 4096
@@ -46,6 +52,23 @@ role = "mis"
 name = "ops"
 token = "{ADMIN_TOKEN}"
 role = "admin"
+
+[[http.tokens]]
+name = "desk-1"
+token = "{DESK_TOKEN}"
+role = "desk"
+"""
+SCREENS_TOML = f"""
+[screens]
+kiosk_reset_s = 20
+
+[[screens.kiosk]]
+name = "kiosk"
+devices = ["{HALL_DEVICE}"]
+
+[[screens.kiosk]]
+name = "hall-2"
+devices = ["{HALL2_DEVICE}"]
 """
 
 
@@ -88,6 +111,13 @@ class Server:
     state_dir: Path
     live: LiveDaemon
 
+    def device_read(self, item: CredentialInput, device: str = HALL_DEVICE) -> None:
+        """What a driver does with a read (Service.on_credential), on the daemon's own loop."""
+        service = self.live.daemon.service
+        assert service is not None
+        read = dataclasses.replace(item, source=device, manual=False)
+        asyncio.run_coroutine_threadsafe(service.on_credential(read), self.live.loop).result(20)
+
     def client(
         self, token: str | None = None, *, headers: dict[str, str] | None = None
     ) -> httpx.Client:
@@ -122,7 +152,8 @@ def _start(
         "[http]\nport = 0\n"
         f"max_json_bytes = {max_json}\nmax_body_bytes = {MAX_BODY}\n"
         + (extra_http or "match_burst = 100000\n")  # the shared servers: no match limit in reach
-        + TOKENS_TOML,
+        + TOKENS_TOML
+        + SCREENS_TOML,
         encoding="utf-8",
     )
     cfg = demo.demo_config(config_mod.load(conf, state_dir))  # what ``serve --demo`` runs on

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.http.conftest import ADMIN_TOKEN, KIOSK_TOKEN, MIS_TOKEN, Server
+from tests.http.conftest import ADMIN_TOKEN, HALL_DEVICE, KIOSK_TOKEN, MIS_TOKEN, Server
 from tests.http.helpers import ENP_RUN, assert_problem, conforms
 from verifier import demo
 
@@ -101,20 +101,21 @@ def test_loopback_role_default_is_admin(api: Server) -> None:
 
 
 def test_kiosk_sees_masked_scans(locked: Server, demo_state: demo.DemoState) -> None:
+    """A read of the hall's own scanner reaches the kiosk token, masked."""
     _, _, item = demo.demo_samples(demo_state)[0]  # signed paper policy: names, birth date
     with locked.client(MIS_TOKEN) as mis:
-        full = mis.post(
-            "/v1/verify", params={"publish": "true"}, json={"hex": item.payload.hex()}
-        ).json()
+        full = mis.post("/v1/verify", json={"hex": item.payload.hex()}).json()
     enp = full["credential"]["enp"]
     surname = full["credential"]["surname"]
     assert ENP_RUN.fullmatch(enp) and surname and "*" not in surname
+    locked.device_read(item, HALL_DEVICE)
     with locked.client(KIOSK_TOKEN) as kiosk:
         r = kiosk.get("/v1/scans", params={"limit": 5})
     assert r.status_code == 200
     event = r.json()["scans"][0]
     conforms("ScanEvent", event)
-    assert event["source"] == "api:mis-main"
+    assert event["source"] == HALL_DEVICE
+    assert (event["channel"], event["screen"], event["masked"]) == ("kiosk", "kiosk", True)
     cred = event["verdict"]["credential"]
     assert cred["enp"] == enp[:2] + "*" * 10 + enp[-4:]
     assert cred["surname"] == surname[0] + "*" * (len(surname) - 1)

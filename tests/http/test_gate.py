@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.http.conftest import ADMIN_TOKEN, KIOSK_TOKEN, MIS_TOKEN, Server
+from tests.http.conftest import ADMIN_TOKEN, HALL_DEVICE, KIOSK_TOKEN, MIS_TOKEN, Server
 from tests.http.helpers import assert_problem
 from verifier import demo
+from verifier.credential import CredentialInput
 
 ENP = "5012345678901234"
 MATCH = {"enp": ENP, "surname": "Иванов", "given_name": "Иван", "birth_date": "1985-03-15"}
@@ -195,21 +196,18 @@ def test_kiosk_sees_no_temporary_or_old_numbers(locked: Server, demo_state: demo
     temp, old = _numbers(demo_state)
     with locked.client(MIS_TOKEN) as mis:
         for text in (temp, old):
-            r = mis.post(
-                "/v1/verify", params={"publish": "true"}, json={"text": text, "typed": True}
-            )
+            r = mis.post("/v1/verify", json={"text": text, "typed": True})
             assert r.status_code == 200, r.text
             cred = r.json()["credential"]
             assert cred.get("temp_cert_number") == text or cred.get("old_number") in text
+    for text in (temp, old):  # read by the hall's scanner (a keyboard-wedge line)
+        locked.device_read(CredentialInput.from_text(text), HALL_DEVICE)
     with locked.client(KIOSK_TOKEN) as kiosk:
         scans = kiosk.get("/v1/scans", params={"limit": 2})
         assert scans.status_code == 200
         with kiosk.stream("GET", "/v1/events") as stream:
             assert stream.status_code == 200
-            with locked.client(MIS_TOKEN) as mis:
-                mis.post(
-                    "/v1/verify", params={"publish": "true"}, json={"text": temp, "typed": True}
-                )
+            locked.device_read(CredentialInput.from_text(temp), HALL_DEVICE)
             sse = ""
             for line in stream.iter_lines():
                 sse += line + "\n"
@@ -225,17 +223,16 @@ def test_kiosk_sees_no_temporary_or_old_numbers(locked: Server, demo_state: demo
     # Screen events are masked for every role now (Credential.to_dict(masked=True) stars the
     # numbers too); the desk's unmasked view comes with its own role (issue 12).
     with locked.client(MIS_TOKEN) as mis:
-        assert temp not in mis.get("/v1/scans", params={"limit": 3}).text
+        assert temp not in mis.get("/v1/scans", params={"limit": 3, "screen": "kiosk"}).text
 
 
 def test_event_masking_keeps_dates_and_insurer(locked: Server) -> None:
     """The kiosk's scrub of digit runs leaves timestamps, ОГРН and ОКАТО readable."""
-    with locked.client(MIS_TOKEN) as mis:
-        mis.post("/v1/verify", params={"publish": "true"}, json={"text": ENP, "typed": True})
+    locked.device_read(CredentialInput.from_text(ENP), HALL_DEVICE)
     with locked.client(KIOSK_TOKEN) as kiosk:
         event = kiosk.get("/v1/scans", params={"limit": 1}).json()["scans"][0]
-    with locked.client(MIS_TOKEN) as mis:
-        full = mis.get("/v1/scans", params={"limit": 1}).json()["scans"][0]
+    with locked.client(MIS_TOKEN) as mis:  # the same hall screen, masked but not scrubbed
+        full = mis.get("/v1/scans", params={"limit": 1, "screen": "kiosk"}).json()["scans"][0]
     assert event["at"] == full["at"] and event["id"] == full["id"]
     assert event["verdict"]["checked_at"] == full["verdict"]["checked_at"]
 

@@ -75,7 +75,7 @@ def test_gate_without_a_port_in_scope() -> None:
     assert gate_refusal("GET", "/healthz", two_hosts, 8471, cfg) == (
         421,
         "bad_host",
-        "this service answers only to its own host names",
+        "сервис отвечает только на свои имена хоста",
     )
 
 

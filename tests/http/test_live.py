@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from tests.http.conftest import ADMIN_TOKEN, KIOSK_TOKEN, MIS_TOKEN, Server
+from tests.http.conftest import ADMIN_TOKEN, MIS_TOKEN, Server
 from tests.http.helpers import ENP_RUN, conforms
 from verifier import demo
 
@@ -32,9 +32,10 @@ def _read_event(lines: object, deadline: float) -> dict[str, object]:
 
 
 def test_sse_receives_published_verdict_masked(locked: Server, demo_state: demo.DemoState) -> None:
+    """The desk channel for a caller without the desk role: masked (the hello says so)."""
     _, _, item = demo.demo_samples(demo_state)[0]
     with (
-        locked.client(KIOSK_TOKEN) as screen,
+        locked.client(ADMIN_TOKEN) as screen,
         locked.client(MIS_TOKEN) as mis,
         screen.stream("GET", "/v1/events") as stream,
     ):
@@ -43,6 +44,15 @@ def test_sse_receives_published_verdict_masked(locked: Server, demo_state: demo.
         lines = stream.iter_lines()
         assert next(lines).startswith("retry:")
         assert next(lines) == ": connected"  # subscribed before the handler answered
+        hello = _read_event(lines, time.monotonic() + 5)
+        assert hello["event"] == "hello"
+        assert hello["data"] == {
+            "channel": "desk",
+            "screen": None,
+            "masked": True,
+            "role": "admin",
+            "kiosk_reset_s": 20.0,
+        }
         t0 = time.monotonic()
         r = mis.post("/v1/verify", params={"publish": "true"}, json={"hex": item.payload.hex()})
         assert r.status_code == 200

@@ -1,8 +1,15 @@
 """The local HTTP API for the MIS, the screens' live feed, health and metrics (Starlette).
 
-Every error is RFC 9457 problem+json with a stable ``code``. Bodies are capped before they are
-read in full and must arrive within a deadline; JSON goes through :mod:`verifier.safejson`.
-Verdicts go to ``mis``/``admin`` callers in full and to ``kiosk`` callers masked.
+Every error is RFC 9457 problem+json with a stable English ``code`` and a Russian ``detail``
+for people. Bodies are capped before they are read in full and must arrive within a deadline;
+JSON goes through :mod:`verifier.safejson`. Verdicts go to ``mis``/``admin``/``desk`` callers in
+full and to ``kiosk`` callers masked.
+
+Screens: scan events belong to the desk channel or to one kiosk screen (see
+:mod:`verifier.service.events`). ``/v1/events`` and ``/v1/scans`` give a kiosk caller, or any
+caller naming ``?screen=``, only that hall screen's events, masked for the hall; everyone else
+gets the desk channel, masked — except a ``desk`` token, which gets it in full (the clerk
+compares the name with the passport and copies the ENP).
 
 A page in the clerk's browser from any other origin can reach loopback too, so every request
 names an allowed ``Host`` (else 421: DNS rebinding), and a state-changing request from a browser
@@ -40,7 +47,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cache import name_hash
 from verifier.checks.context import LookupMode
-from verifier.config import HttpConfig
+from verifier.config import DEFAULT_KIOSK, HttpConfig
 from verifier.credential import CredentialInput
 from verifier.errors import ImageError, InputError, OmsError, RecognitionError
 from verifier.http.auth import Caller, identify
@@ -48,10 +55,12 @@ from verifier.http.metrics import render_metrics
 from verifier.http.ratelimit import RateLimiter
 from verifier.http.transport import throttle
 from verifier.log import get_logger
+from verifier.messages_ru import exception_ru
 from verifier.safejson import JsonError
 from verifier.safejson import loads as safe_loads
 from verifier.service.core import Service
-from verifier.service.events import ScanEvent
+from verifier.service.events import Channel, ScanEvent
+from verifier.service.search import PersonQuery, SearchError
 
 HERE = Path(__file__).parent
 PROBLEM = "application/problem+json"
@@ -118,28 +127,28 @@ def create_app(service: Service) -> Starlette:
                     return problem(
                         400,
                         "bad_parameter",
-                        f"unknown query parameter(s): {', '.join(sorted(unknown))}",
+                        f"неизвестные параметры запроса: {', '.join(sorted(unknown))}",
                     )
                 caller = identify(request, cfg_http())
                 if caller.role is None or (token_only and not caller.by_token):
                     return problem(
                         401,
                         "unauthorized",
-                        "a valid bearer token is required"
-                        + (" for this route, also on loopback" if token_only else ""),
+                        "нужен действующий токен доступа (Bearer)"
+                        + (": для этого запроса и на этом компьютере" if token_only else ""),
                         {"WWW-Authenticate": 'Bearer realm="oms-verifier"'},
                     )
                 if not caller.may(right):
-                    return problem(403, "forbidden", f"role {caller.role} may not do this")
+                    return problem(403, "forbidden", f"роли {caller.role} это не разрешено")
                 request.state.caller = caller
                 try:
                     return await fn(request)
                 except ApiError as exc:
                     return problem(exc.status, exc.code, exc.detail, exc.headers)
                 except RecognitionError as exc:
-                    return problem(422, exc.code, exc.message)
+                    return problem(422, exc.code, exception_ru(exc))
                 except InputError as exc:
-                    return problem(400, exc.code, exc.message)
+                    return problem(400, exc.code, exception_ru(exc))
                 except ClientDisconnect:
                     # The client left mid-body: nobody to answer, nothing to trace.
                     n = throttle.hit("client_disconnect")
@@ -156,9 +165,9 @@ def create_app(service: Service) -> Starlette:
         if declared is not None:
             try:
                 if int(declared) > limit:
-                    raise ApiError(413, "too_large", f"body over {limit} bytes")
+                    raise ApiError(413, "too_large", f"тело запроса больше {limit} байт")
             except ValueError:
-                raise ApiError(400, "bad_request", "bad Content-Length") from None
+                raise ApiError(400, "bad_request", "неверный заголовок Content-Length") from None
         body = bytearray()
         timeout = cfg_http().body_timeout_s
         try:
@@ -166,12 +175,12 @@ def create_app(service: Service) -> Starlette:
                 async for chunk in request.stream():
                     body += chunk
                     if len(body) > limit:
-                        raise ApiError(413, "too_large", f"body over {limit} bytes")
+                        raise ApiError(413, "too_large", f"тело запроса больше {limit} байт")
         except TimeoutError:
             raise ApiError(
                 408,
                 "body_timeout",
-                f"the body did not arrive within {timeout:g} s",
+                f"тело запроса не пришло за {timeout:g} с",
                 {"Connection": "close"},
             ) from None
         return bytes(body)
@@ -181,13 +190,13 @@ def create_app(service: Service) -> Starlette:
         try:
             mode = LookupMode(mode_s)
         except ValueError:
-            raise ApiError(400, "bad_mode", "mode must be offline, online or auto") from None
+            raise ApiError(400, "bad_mode", "mode: offline, online или auto") from None
         return mode, flag(request, "fresh")
 
     def flag(request: Request, name: str) -> bool:
         value = request.query_params.get(name, "false").lower()
         if value not in ("true", "false", "1", "0"):
-            raise ApiError(400, "bad_parameter", f"{name} must be true or false")
+            raise ApiError(400, "bad_parameter", f"{name}: true или false")
         return value in ("true", "1")
 
     def render(caller: Caller, verdict_dict: Callable[[bool], dict[str, Any]]) -> JSONResponse:
@@ -217,7 +226,9 @@ def create_app(service: Service) -> Starlette:
         )
         if ctype not in MEDIA_TYPES:
             raise ApiError(
-                415, "unsupported_media_type", "send JSON, text/plain, octet-stream or PNG/JPEG"
+                415,
+                "unsupported_media_type",
+                "тип тела: JSON, text/plain, application/octet-stream, PNG или JPEG",
             )
         body = await read_body(request, limit)
         source = f"api:{caller.name}"
@@ -227,7 +238,7 @@ def create_app(service: Service) -> Starlette:
             try:
                 item = CredentialInput.from_text(body.decode("utf-8"), source=source, manual=typed)
             except UnicodeDecodeError:
-                raise ApiError(400, "bad_text", "text/plain body is not UTF-8") from None
+                raise ApiError(400, "bad_text", "текст не в кодировке UTF-8") from None
         elif ctype == "application/octet-stream":
             item = CredentialInput(body, source=source)
         else:  # image/png, image/jpeg
@@ -246,72 +257,128 @@ def create_app(service: Service) -> Starlette:
             # Own pool: an upload waiting for a decode slot never holds a verification worker.
             found = await loop.run_in_executor(service.image_executor, decode_image_bytes, body)
         except ImageBusy as exc:
-            raise ApiError(503, exc.code, exc.message, {"Retry-After": "2"}) from exc
+            raise ApiError(503, exc.code, exception_ru(exc), {"Retry-After": "2"}) from exc
         except ImageError as exc:
-            raise ApiError(422, exc.code, exc.message) from exc
+            raise ApiError(422, exc.code, exception_ru(exc)) from exc
         first = found[0]
         return CredentialInput(first.payload, source=source, symbology=first.symbology.value)
 
-    @guard("verify")
-    async def match(request: Request) -> Response:
-        # JSON only: a text/plain POST is "simple" and needs no CORS preflight.
+    def oracle_gate(request: Request, bucket: str) -> Caller:
+        """JSON only (a text/plain POST is "simple" and needs no CORS preflight), and a
+        per-caller budget: match and search answer questions about people by name."""
         if _media_type(request) != "application/json":
-            raise ApiError(415, "unsupported_media_type", "send application/json")
+            raise ApiError(415, "unsupported_media_type", "тип тела: application/json")
         caller: Caller = request.state.caller
-        wait = match_limiter().take(caller.name)
+        wait = match_limiter().take(f"{bucket}:{caller.name}")
         if wait is not None:
             retry = max(1, math.ceil(wait))
             raise ApiError(
                 429,
                 "rate_limited",
-                f"too many match requests; try again in {retry} s",
+                f"слишком много запросов; повторите через {retry} с",
                 {"Retry-After": str(retry)},
             )
-        body = await read_body(request, cfg_http().max_json_bytes)
-        doc = _json_object(body)
-        fields = {k: doc.get(k) for k in ("enp", "surname", "given_name", "birth_date")}
+        return caller
+
+    def person_fields(doc: dict[str, Any], required: tuple[str, ...]) -> dict[str, str]:
+        fields = {k: doc.get(k) for k in required}
         missing = [k for k, v in fields.items() if not isinstance(v, str)]
         if missing:
             raise ApiError(
                 422,
                 "bad_request",
-                f"need string fields enp, surname, given_name, birth_date: "
-                f"{', '.join(missing)} missing or not a string",
+                f"нужны текстовые поля {', '.join(required)}: "
+                f"нет или не текст — {', '.join(missing)}",
             )
         patronymic = doc.get("patronymic")
         if patronymic is not None and not isinstance(patronymic, str):
-            raise ApiError(422, "bad_request", "patronymic must be a string or null")
+            raise ApiError(422, "bad_request", "patronymic: текст или null")
+        return {k: str(v) for k, v in fields.items()}
+
+    @guard("verify")
+    async def match(request: Request) -> Response:
+        oracle_gate(request, "match")
+        body = await read_body(request, cfg_http().max_json_bytes)
+        doc = _json_object(body)
+        fields = person_fields(doc, ("enp", "surname", "given_name", "birth_date"))
+        patronymic = doc.get("patronymic")
         born = _iso_date(str(fields["birth_date"]))
         enp = _enp(str(fields["enp"]), status=422)
         surname, given = str(fields["surname"]), str(fields["given_name"])
         key = service.match_key()
         if key is None:
-            return JSONResponse({"match": None, "detail": "no name-hash key configured"})
+            return JSONResponse({"match": None, "detail": "ключ хеша ФИО не настроен"})
         record = await asyncio.get_running_loop().run_in_executor(
             service.executor, service.parts.store.lookup_enp, enp
         )
         if record is None:
-            return JSONResponse({"match": None, "detail": "ENP not in the local snapshot"})
+            return JSONResponse({"match": None, "detail": "ЕНП нет в локальной копии реестра"})
         ok = name_hash.matches(key, record.name_hash, surname, given, patronymic, born)
-        return JSONResponse({"match": ok, "detail": "compared with the register's keyed hash"})
+        return JSONResponse({"match": ok, "detail": "сверено с ключевым хешем ФИО из реестра"})
 
-    @guard("read", frozenset({"limit"}))
+    @guard("search", token_only=True)
+    async def search(request: Request) -> Response:
+        caller = oracle_gate(request, "search")
+        body = await read_body(request, cfg_http().max_json_bytes)
+        doc = _json_object(body)
+        unknown = sorted(set(doc) - _SEARCH_FIELDS)
+        if unknown:
+            raise ApiError(422, "bad_request", f"неизвестные поля: {', '.join(unknown)}")
+        fields = person_fields(doc, ("surname", "given_name", "birth_date"))
+        mode_s = doc.get("mode", "auto")
+        try:
+            mode = LookupMode(mode_s) if isinstance(mode_s, str) else None
+        except ValueError:
+            mode = None
+        if mode is None:
+            raise ApiError(422, "bad_mode", "mode: offline, online или auto")
+        patronymic = doc.get("patronymic")
+        try:
+            query = PersonQuery(
+                surname=fields["surname"],
+                given_name=fields["given_name"],
+                patronymic=patronymic or None,
+                birth_date=_iso_date(fields["birth_date"]),
+            )
+        except SearchError as exc:
+            raise ApiError(422, exc.code, exception_ru(exc)) from None
+        result = await service.search(query, who=caller.name, mode=mode)
+        return JSONResponse(
+            {
+                "source": result.source.value,
+                "candidates": [v.to_dict(masked=caller.is_kiosk) for v in result.candidates],
+                "notes": list(result.notes),
+            }
+        )
+
+    @guard("read", frozenset({"limit", "screen"}))
     async def scans(request: Request) -> Response:
         try:
             limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
         except ValueError:
-            raise ApiError(400, "bad_parameter", "limit must be an integer") from None
+            raise ApiError(400, "bad_parameter", "limit: целое число") from None
         caller: Caller = request.state.caller
-        return JSONResponse({"scans": [_event_view(e, caller) for e in service.bus.recent(limit)]})
+        channel, screen = _viewer(request, caller)
+        recent = service.bus.recent(limit, channel=channel, screen=screen)
+        return JSONResponse({"scans": [_event_view(e, caller) for e in recent]})
 
-    @guard("read", frozenset({"access_token"}))
+    @guard("read", frozenset({"access_token", "screen"}))
     async def events(request: Request) -> Response:
         caller: Caller = request.state.caller
-        queue = service.bus.subscribe()
+        channel, screen = _viewer(request, caller)
+        queue = service.bus.subscribe(lambda e: e.visible_on(channel, screen))
+        hello = {
+            "channel": channel.value,
+            "screen": screen,
+            "masked": not (channel is Channel.DESK and caller.sees_desk_unmasked),
+            "role": caller.role,
+            "kiosk_reset_s": service.cfg.screens.kiosk_reset_s,
+        }
 
         async def stream() -> AsyncIterator[bytes]:
             try:
                 yield b"retry: 2000\n: connected\n\n"
+                yield f"event: hello\ndata: {json.dumps(hello)}\n\n".encode()
                 while True:
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout=SSE_HEARTBEAT_S)
@@ -333,7 +400,7 @@ def create_app(service: Service) -> Starlette:
     @guard("admin", token_only=True)
     async def refresh(request: Request) -> Response:
         if not service.request_sync():
-            raise ApiError(409, "no_registry", "no online registry configured")
+            raise ApiError(409, "no_registry", "онлайн-реестр не настроен")
         return JSONResponse({"requested": True}, status_code=202)
 
     @guard("admin")
@@ -342,15 +409,15 @@ def create_app(service: Service) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         if request.query_params:
-            return problem(400, "bad_parameter", "healthz takes no query parameters")
+            return problem(400, "bad_parameter", "у healthz нет параметров")
         return JSONResponse({"ok": True})
 
     async def readyz(request: Request) -> Response:
         if request.query_params:
-            return problem(400, "bad_parameter", "readyz takes no query parameters")
+            return problem(400, "bad_parameter", "у readyz нет параметров")
         if service.ready:
             return JSONResponse({"ready": True})
-        return problem(503, "not_ready", "the service is starting or stopping")
+        return problem(503, "not_ready", "сервис запускается или останавливается")
 
     async def openapi(request: Request) -> Response:
         return Response((HERE / "openapi.yaml").read_bytes(), media_type="application/yaml")
@@ -365,15 +432,15 @@ def create_app(service: Service) -> Starlette:
         return serve
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return problem(404, "not_found", "no such resource")
+        return problem(404, "not_found", "такого ресурса нет")
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
         allow = getattr(exc, "headers", None) or {}
         headers = {"Allow": allow["Allow"]} if "Allow" in allow else None
-        return problem(405, "method_not_allowed", "method not allowed here", headers)
+        return problem(405, "method_not_allowed", "этот метод здесь не разрешён", headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        return problem(500, "internal_error", "internal error; see the service log")
+        return problem(500, "internal_error", "внутренняя ошибка; подробности в журнале сервиса")
 
     routes = [
         Route("/", root),
@@ -387,6 +454,7 @@ def create_app(service: Service) -> Starlette:
         Route("/v1/policies/{enp}", policy),
         Route("/v1/verify", verify, methods=["POST"]),
         Route("/v1/match", match, methods=["POST"]),
+        Route("/v1/search", search, methods=["POST"]),
         Route("/v1/scans", scans),
         Route("/v1/events", events),
         Route("/v1/status", status),
@@ -436,20 +504,20 @@ def gate_refusal(
     names = allowed_hosts(cfg)
     host = _split_host(headers.get("host", ""))
     if host is None or host[0] not in names:
-        return 421, "bad_host", "this service answers only to its own host names"
+        return 421, "bad_host", "сервис отвечает только на свои имена хоста"
     origin = headers.get("origin")
     configured = origin is not None and origin.lower().rstrip("/") in cfg.allowed_origins
     if not configured:
         site = headers.get("sec-fetch-site", "").lower()
         api = path.startswith("/v1/") or path == "/metrics"
         if site in ("cross-site", "same-site") and (method in UNSAFE_METHODS or api):
-            return 403, "forbidden_origin", "requests from other sites are refused"
+            return 403, "forbidden_origin", "запросы с других сайтов отклоняются"
         if (
             origin is not None
             and method in UNSAFE_METHODS
             and not _own_origin(origin, names, server_port)
         ):
-            return 403, "forbidden_origin", "requests from other origins are refused"
+            return 403, "forbidden_origin", "запросы с других источников (origin) отклоняются"
     return None
 
 
@@ -501,14 +569,30 @@ def _media_type(request: Request) -> str:
 _KIOSK_HIDDEN = ("old_series", "old_number", "temp_cert_number")
 
 
+def _viewer(request: Request, caller: Caller) -> tuple[Channel, str | None]:
+    """Which channel a subscriber reads: a named ``screen`` (a kiosk page) or, for a kiosk
+    token, the default hall screen — a hall screen never gets the desk's channel."""
+    screen = request.query_params.get("screen")
+    if screen is not None:
+        if not _SCREEN.fullmatch(screen):
+            raise ApiError(400, "bad_parameter", "screen: имя экрана из [[screens.kiosk]]")
+        return Channel.KIOSK, screen
+    if caller.is_kiosk:
+        return Channel.KIOSK, DEFAULT_KIOSK
+    return Channel.DESK, None
+
+
 def _event_view(event: ScanEvent, caller: Caller) -> dict[str, Any]:
-    """A scan event as ``caller`` may see it. Events are masked for every screen; a hall
-    screen (kiosk) sees temporary-certificate and old-policy numbers masked too, and no
-    other run of 6+ digits that could be a personal number (insurer, region, clinic codes and
-    timestamps stay readable)."""
-    view = event.to_dict()
-    if caller.role != "kiosk":
-        return view
+    """A scan event as ``caller`` may see it. The desk channel is in full for a desk token
+    only, masked for everyone else; a kiosk screen's events are masked for the hall: also
+    temporary-certificate and old-policy numbers, and every other run of 6+ digits that
+    could be a personal number (insurer, region, clinic codes and timestamps stay)."""
+    if event.channel is Channel.DESK:
+        view = event.to_dict(masked=not caller.sees_desk_unmasked)
+        if not caller.is_kiosk:
+            return view
+    else:
+        view = event.to_dict(masked=True)
     verdict = view.get("verdict") or {}
     cred = verdict.get("credential")
     if isinstance(cred, dict):
@@ -539,8 +623,11 @@ def _scrub(value: Any) -> Any:
 # ENP is masked already; timestamps carry microseconds.
 _KEEP_DIGITS = frozenset(
     {"smo_ogrn", "okato", "clinic", "id", "at", "checked_at", "answered_at", "status_since"}
+    | {"ogrn", "code"}  # insurer {ogrn} and attachment {code}: an insurer and a clinic
 )
 _DIGITS = re.compile(r"(?<![0-9*])[0-9]{6,}(?![0-9])")
+_SCREEN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_SEARCH_FIELDS = frozenset({"surname", "given_name", "patronymic", "birth_date", "mode"})
 _PORT = re.compile(r":[0-9]{1,5}")
 
 
@@ -549,16 +636,16 @@ def _json_object(body: bytes) -> dict[str, Any]:
     try:
         doc = safe_loads(body, what="body")
     except JsonError as exc:
-        raise ApiError(400, exc.code, exc.message) from None
+        raise ApiError(400, exc.code, exception_ru(exc)) from None
     if not isinstance(doc, dict):
-        raise ApiError(422, "bad_request", "body must be a JSON object")
+        raise ApiError(422, "bad_request", "тело запроса должно быть JSON-объектом")
     return doc
 
 
 def _enp(value: str, *, status: int = 400) -> str:
     """Exactly 16 ASCII digits (the check digit is the verdict's business, not a 4xx)."""
     if not _ENP.fullmatch(value):
-        raise ApiError(status, "bad_enp", "an ENP is exactly 16 digits")
+        raise ApiError(status, "bad_enp", "ЕНП — ровно 16 цифр")
     return value
 
 
@@ -568,7 +655,7 @@ def _iso_date(value: str) -> date:
             raise ValueError(value)
         return date.fromisoformat(value)
     except ValueError:
-        raise ApiError(422, "bad_request", "birth_date must be a date, YYYY-MM-DD") from None
+        raise ApiError(422, "bad_request", "birth_date: дата в виде ГГГГ-ММ-ДД") from None
 
 
 def _json_input(body: bytes, source: str, typed_default: bool) -> CredentialInput:
@@ -576,33 +663,33 @@ def _json_input(body: bytes, source: str, typed_default: bool) -> CredentialInpu
     doc = _json_object(body)
     unknown = sorted(set(doc) - {"text", "hex", "base64", "typed"})
     if unknown:
-        raise ApiError(422, "bad_request", f"unknown field(s): {', '.join(unknown)}")
+        raise ApiError(422, "bad_request", f"неизвестные поля: {', '.join(unknown)}")
     given = [k for k in ("text", "hex", "base64") if k in doc]
     if len(given) != 1:
-        raise ApiError(422, "bad_request", "JSON body needs exactly one of text, hex, base64")
+        raise ApiError(422, "bad_request", "в JSON нужно ровно одно из полей text, hex, base64")
     field = given[0]
     value = doc[field]
     if not isinstance(value, str):
-        raise ApiError(422, "bad_request", f"{field} must be a string")
+        raise ApiError(422, "bad_request", f"{field}: нужен текст")
     typed = doc.get("typed", typed_default)
     if not isinstance(typed, bool):
-        raise ApiError(422, "bad_request", "typed must be true or false")
+        raise ApiError(422, "bad_request", "typed: true или false")
     if field == "text":
         try:
             payload = value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate escaped in the JSON
-            raise ApiError(400, "bad_text", "text is not valid Unicode") from None
+            raise ApiError(400, "bad_text", "текст — не допустимый Юникод") from None
         return CredentialInput(payload, source=source, manual=typed)
     if field == "hex":
         if not _HEX.fullmatch(value):
-            raise ApiError(400, "bad_encoding", "hex must be an even number of hex digits")
+            raise ApiError(400, "bad_encoding", "hex: чётное число шестнадцатеричных цифр")
         return CredentialInput(bytes.fromhex(value), source=source)
     try:
         if not _B64.fullmatch(value):
             raise ValueError(value)
         return CredentialInput(base64.b64decode(value, validate=True), source=source)
     except (ValueError, binascii.Error):
-        raise ApiError(400, "bad_encoding", "base64 field does not decode") from None
+        raise ApiError(400, "bad_encoding", "поле base64 не декодируется") from None
 
 
 _ENP = re.compile(r"[0-9]{16}")

@@ -1,7 +1,9 @@
 """Who is calling: bearer tokens with roles; token-less loopback callers get a configured role.
 
-Roles: ``kiosk`` (read-only screens: scans, events, status), ``mis`` (verdicts, verify, match),
-``admin`` (everything, incl. snapshot refresh and metrics). Tokens are compared in constant time
+Roles: ``kiosk`` (read-only hall screens: their own kiosk channel, masked), ``desk`` (a
+registry workstation: verify, person search, and the desk's events unmasked — names, birth
+dates, full ENPs), ``mis`` (verdicts, verify, match, search), ``admin`` (everything, incl.
+snapshot refresh and metrics; events masked). Tokens are compared in constant time
 and never logged — the audit log records the token's name. The token-less loopback role is
 weaker than a token: any local process, and any page in a local browser that gets past the
 Host/Origin gate, is that caller, so some routes (snapshot refresh) want a token regardless.
@@ -19,8 +21,9 @@ from verifier.config import ApiToken, HttpConfig
 
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
     "kiosk": frozenset({"read"}),
-    "mis": frozenset({"read", "verify"}),
-    "admin": frozenset({"read", "verify", "admin"}),
+    "desk": frozenset({"read", "verify", "search", "unmasked_events"}),
+    "mis": frozenset({"read", "verify", "search"}),
+    "admin": frozenset({"read", "verify", "search", "admin"}),
 }
 
 
@@ -32,6 +35,15 @@ class Caller:
 
     def may(self, right: str) -> bool:
         return self.role is not None and right in ROLE_RIGHTS[self.role]
+
+    @property
+    def sees_desk_unmasked(self) -> bool:
+        """Only a desk token: never the token-less loopback caller, whatever its role."""
+        return self.by_token and self.may("unmasked_events")
+
+    @property
+    def is_kiosk(self) -> bool:
+        return self.role == "kiosk"
 
 
 def is_loopback(host: str | None) -> bool:

@@ -1,4 +1,5 @@
-// Live verdict screens: Server-Sent Events from /v1/events, no build step, works offline.
+// Shared by the desk and kiosk screens: Russian labels, the live feed (Server-Sent Events from
+// /v1/events), the verdict box. No build step, works offline.
 "use strict";
 const OUTCOME_RU = {
   valid: "Полис действителен", invalid: "Полис недействителен", not_insured: "Не застрахован",
@@ -12,9 +13,7 @@ const KIND_RU = {
 };
 const FRESH_RU = { fresh: "актуальна", stale: "устарела, но действует", expired: "просрочена", absent: "нет" };
 const SOURCE_RU = { snapshot: "локальная копия реестра", registry: "онлайн-реестр", none: "—" };
-const params = new URLSearchParams(location.search);
-const token = params.get("token");
-const authHeaders = token ? { Authorization: "Bearer " + token } : {};
+const FULL_ENP = /^[0-9]{16}$/;
 
 function el(id) { return document.getElementById(id); }
 function text(id, value) { const e = el(id); if (e) e.textContent = value == null || value === "" ? "—" : value; }
@@ -26,7 +25,53 @@ function ageText(seconds) {
   return Math.round(seconds / 3600) + "\u00a0ч назад";
 }
 
-function show(verdict, source) {
+function ruDate(iso) {
+  if (!iso) return "";
+  const [y, m, d] = iso.split("-");
+  return d + "." + m + "." + y;
+}
+
+function clock(iso) { return new Date(iso).toLocaleTimeString("ru-RU"); }
+
+// The ENP a verdict is about: the credential's, else the register's (temporary certificates,
+// old policies: the register names the ENP behind the number).
+function enpOf(verdict) {
+  const c = verdict.credential || {};
+  const reg = verdict.register || {};
+  return c.enp || reg.enp || null;
+}
+
+function insurerText(verdict) {
+  const ins = verdict.insurer;
+  const c = verdict.credential || {};
+  if (ins && ins.name) return ins.name + " (ОГРН " + ins.ogrn + ")";
+  const ogrn = (ins && ins.ogrn) || (verdict.register || {}).smo_ogrn || c.smo_ogrn;
+  return ogrn ? "ОГРН " + ogrn : "";
+}
+
+function attachmentText(verdict) {
+  const a = verdict.attachment;
+  if (!a) {
+    const code = (verdict.register || {}).clinic;
+    return code ? "МО " + code : "";
+  }
+  if (a.this_clinic === true) return "прикреплён к нашей поликлинике";
+  const where = a.name ? a.name + " (МО " + a.code + ")" : "МО " + a.code;
+  return a.this_clinic === false ? "прикреплён к другой МО: " + where : where;
+}
+
+function freshText(verdict) {
+  let fresh = SOURCE_RU[verdict.source] || verdict.source;
+  if (verdict.snapshot && verdict.source === "snapshot") {
+    fresh += ", копия " + (FRESH_RU[verdict.snapshot.state] || verdict.snapshot.state) + " (" + ageText(verdict.snapshot.age_s) + ")";
+  } else if (verdict.answered_at) {
+    fresh += ", ответ " + clock(verdict.answered_at);
+  }
+  return fresh;
+}
+
+// The verdict box: outcome colour, the Russian title and the rest of the message.
+function showVerdictBox(verdict) {
   const box = el("verdict");
   box.className = "verdict " + verdict.outcome;
   box.dataset.outcome = verdict.outcome;
@@ -34,88 +79,36 @@ function show(verdict, source) {
   const [title, ...rest] = msg.split(": ");
   text("status", title);
   el("reason").textContent = rest.join(": ");
-  const c = verdict.credential || {};
-  const who = [c.surname, c.given_name, c.patronymic].filter(Boolean).join(" ");
-  text("who", who);
-  text("enp", c.enp);
-  text("kind", KIND_RU[c.kind] || c.kind);
-  const reg = verdict.register || {};
-  text("insurer", reg.smo_ogrn || c.smo_ogrn ? "ОГРН " + (reg.smo_ogrn || c.smo_ogrn) : "");
-  text("clinic", reg.clinic ? "МО " + reg.clinic : "");
-  let fresh = SOURCE_RU[verdict.source] || verdict.source;
-  if (verdict.snapshot && verdict.source === "snapshot") {
-    fresh += ", копия " + (FRESH_RU[verdict.snapshot.state] || verdict.snapshot.state) + " (" + ageText(verdict.snapshot.age_s) + ")";
-  } else if (verdict.answered_at) {
-    fresh += ", ответ " + new Date(verdict.answered_at).toLocaleTimeString("ru-RU");
-  }
-  text("fresh", fresh);
-  text("device", source);
-  text("time", new Date(verdict.checked_at).toLocaleTimeString("ru-RU"));
-  const list = el("history");
-  if (list) {
-    const row = document.createElement("tr");
-    for (const v of [new Date(verdict.checked_at).toLocaleTimeString("ru-RU"), OUTCOME_RU[verdict.outcome], c.enp || "—", source]) {
-      const td = document.createElement("td"); td.textContent = v; row.appendChild(td);
-    }
-    list.prepend(row);
-    while (list.children.length > 15) list.removeChild(list.lastChild);
-  }
 }
 
-function connect() {
-  const url = "/v1/events" + (token ? "?access_token=" + encodeURIComponent(token) : "");
-  const es = new EventSource(url);
-  es.onopen = () => {
-    el("conn").textContent = "на связи"; el("conn").className = "on";
-    document.body.classList.remove("offline");
-  };
-  es.onerror = () => {
-    el("conn").textContent = "нет связи с сервисом — переподключение…"; el("conn").className = "off";
-    document.body.classList.add("offline");  // an old verdict must not look current
-    if (es.readyState === EventSource.CLOSED) {  // the browser gave up: try again ourselves
-      setTimeout(connect, 3000);
-    }
-  };
-  es.addEventListener("scan", (ev) => {
-    const e = JSON.parse(ev.data);
-    show(e.verdict, e.source);
-  });
+function whoText(c) {
+  return [c.surname, c.given_name, c.patronymic].filter(Boolean).join(" ");
 }
 
-const ERROR_RU = {
-  too_large: "слишком длинный ввод", forbidden: "нет прав на проверку с этого экрана",
-  unauthorized: "нужен токен доступа", bad_text: "недопустимые символы",
-};
-
-async function typed(evt) {
-  evt.preventDefault();
-  const value = el("enp-input").value.trim();
-  el("error").textContent = "";
-  if (!value) return;
-  let r;
-  try {
-    r = await fetch("/v1/verify?publish=true", {
-      method: "POST", headers: { "Content-Type": "application/json", ...authHeaders },
-      body: JSON.stringify({ text: value, typed: true }),
+// The live feed. ``query`` holds the screen and the token (EventSource cannot send headers);
+// ``onHello`` gets what the daemon says about this feed (channel, masked, kiosk_reset_s).
+function connectFeed(query, onScan, onHello) {
+  let es = null;
+  function open() {
+    const qs = new URLSearchParams(query).toString();
+    es = new EventSource("/v1/events" + (qs ? "?" + qs : ""));
+    es.onopen = () => {
+      el("conn").textContent = "на связи"; el("conn").className = "on";
+      document.body.classList.remove("offline");
+    };
+    es.onerror = () => {
+      el("conn").textContent = "нет связи с сервисом — переподключение…"; el("conn").className = "off";
+      document.body.classList.add("offline");  // an old verdict must not look current
+      if (es.readyState === EventSource.CLOSED) {  // the browser gave up: try again ourselves
+        setTimeout(open, 3000);
+      }
+    };
+    es.addEventListener("hello", (ev) => { if (onHello) onHello(JSON.parse(ev.data)); });
+    es.addEventListener("scan", (ev) => {
+      const e = JSON.parse(ev.data);
+      onScan(e);
     });
-  } catch (_) {
-    el("error").textContent = "Не принято: нет связи с сервисом";
-    return;
   }
-  if (!r.ok) {
-    let detail = String(r.status);
-    try {
-      const p = await r.json();
-      detail = ERROR_RU[p.code] || p.detail || detail;
-    } catch (_) { /* keep the status */ }
-    el("error").textContent = "Не принято: " + detail;
-    return;
-  }
-  el("enp-input").value = "";
+  open();
+  return { close() { if (es) es.close(); }, reopen(q) { if (es) es.close(); query = q; open(); } };
 }
-
-window.addEventListener("DOMContentLoaded", () => {
-  const form = el("typed");
-  if (form) form.addEventListener("submit", typed);
-  connect();
-});
