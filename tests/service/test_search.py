@@ -139,7 +139,7 @@ def test_without_the_match_key_offline_says_why(
     finally:
         parts.close()
     assert res.candidates == () and res.source is SearchSource.NONE
-    assert any("key" in n for n in res.notes)
+    assert any("ключ хэша ФИО" in n for n in res.notes)
 
 
 @pytest.mark.parametrize("field", ["surname", "given_name"])

@@ -58,7 +58,7 @@ class PersonQuery:
 class SearchResult:
     source: SearchSource
     candidates: tuple[Verdict, ...]
-    notes: tuple[str, ...] = ()  # why a source could not answer (English, for the log/API)
+    notes: tuple[str, ...] = ()  # why a source could not answer, in Russian for the clerk
 
 
 def _credential(q: PersonQuery, enp: str) -> Credential:
@@ -77,12 +77,16 @@ def _offline(parts: Assembly, q: PersonQuery) -> tuple[list[str] | None, str | N
     holder = parts.pipeline.holder
     key = holder.key if isinstance(holder, HolderMatcher) else None
     if key is None:
-        return None, "no name-hash key configured ([register] match_key_file)"
+        return (
+            None,
+            "не настроен ключ хэша ФИО ([register] match_key_file): "
+            "поиск по копии реестра невозможен",
+        )
     info = parts.store.info()
     if info.name_key_id and info.name_key_id != key.key_id:
-        return None, "the name-hash key is not the snapshot's"
+        return None, "ключ хэша ФИО не подходит к этой копии реестра"
     if not info.present:
-        return None, "no register snapshot held"
+        return None, "локальной копии реестра нет"
     digest = name_hash.name_hash(key.key, q.surname, q.given_name, q.patronymic or "", q.birth_date)
     return [r.enp for r in parts.store.lookup_name_hash(digest)][:MAX_CANDIDATES], None
 
@@ -90,7 +94,7 @@ def _offline(parts: Assembly, q: PersonQuery) -> tuple[list[str] | None, str | N
 def _online(parts: Assembly, q: PersonQuery) -> tuple[list[str] | None, str | None]:
     client, loop = parts.client, parts.loop
     if client is None or loop is None:
-        return None, "no online registry configured"
+        return None, "онлайн-реестр не настроен"
     budget = client.cfg.budget_s
     try:
         answers = loop.call(
@@ -98,7 +102,7 @@ def _online(parts: Assembly, q: PersonQuery) -> tuple[list[str] | None, str | No
             budget + 0.5,
         )
     except OmsError as exc:
-        return None, f"registry: {exc.code}: {exc.message}"
+        return None, f"онлайн-реестр не ответил ({exc.code})"
     return [a.record.enp for a in answers][:MAX_CANDIDATES], None
 
 
@@ -112,7 +116,7 @@ def search(parts: Assembly, q: PersonQuery, mode: LookupMode = LookupMode.AUTO) 
         if found is not None:
             source = SearchSource.SNAPSHOT
         elif why:
-            notes.append(f"snapshot: {why}")
+            notes.append(f"копия реестра: {why}")
     if mode is LookupMode.ONLINE or (mode is LookupMode.AUTO and not found):
         online, why = _online(parts, q)
         if online is not None:
