@@ -35,7 +35,7 @@ from cache import national_format as nf
 from cache.national_store import NationalStore
 from verifier.crypto import hashes
 from verifier.crypto.signatures import verify_digest
-from verifier.registry.generator import demo_signing_key
+from verifier.devkit.generator import demo_signing_key
 
 SEED = 11
 
@@ -61,7 +61,7 @@ def child(code: str) -> tuple[dict[str, object], float, int]:
 
 def checker_src() -> str:
     return (
-        "from verifier.registry.generator import demo_signing_key\n"
+        "from verifier.devkit.generator import demo_signing_key\n"
         "from verifier.crypto.signatures import verify_digest\n"
         f"pub = demo_signing_key({SEED}).public_key()\n"
         "def check(k, d, s):\n"
@@ -109,7 +109,7 @@ def main() -> None:
 
     # 1. generator
     code = (
-        "import json\nfrom verifier.registry.national_generator import generate_national\n"
+        "import json\nfrom verifier.devkit.national_generator import generate_national\n"
         f"g = generate_national({str(gen_dir)!r}, persons={args.persons}, seed={SEED}, deltas=1)\n"
         "print(json.dumps({'persons': g.persons, 'seconds': g.seconds}))"
     )

@@ -23,8 +23,8 @@ import httpx
 from verifier.crypto import hashes
 from verifier.crypto.keys import load_public_key
 from verifier.crypto.signatures import verify_digest
+from verifier.devkit.generator import generate
 from verifier.registry.client import ClientConfig, HttpRegistryClient
-from verifier.registry.generator import generate
 from verifier.registry.protocol import PersonAnswer
 from verifier.registry.server import ServerConfig, ThreadedServer, create_app
 

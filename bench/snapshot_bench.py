@@ -35,8 +35,8 @@ from cache.snapshot_format import (
 )
 from cache.snapshot_store import SnapshotStore
 from verifier.crypto.signatures import sign_digest, verify_digest
+from verifier.devkit.generator import demo_signing_key
 from verifier.identifiers import Sex, make_enp
-from verifier.registry.generator import demo_signing_key
 
 KEY = demo_signing_key("bench")
 PUB = KEY.public_key()

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from verifier import config, demo
+from verifier import config
+from verifier.devkit import demo
 from verifier.imaging import Symbology, decode_image
 from verifier.service.assembly import assemble
 

@@ -88,26 +88,6 @@ def parse_report(report: bytes, layout: ReportLayout = POS_LAYOUT) -> HidPosRepo
     return HidPosReport(bytes(report[layout.data_offset : end]), aim, more)
 
 
-def build_reports(
-    data: bytes, aim: str | None = None, layout: ReportLayout = POS_LAYOUT
-) -> list[bytes]:
-    """The reports a scanner with ``layout`` sends for ``data`` (for tests and replays)."""
-    chunks = [data[i : i + layout.data_max] for i in range(0, len(data), layout.data_max)] or [b""]
-    out = []
-    for i, chunk in enumerate(chunks):
-        rep = bytearray(layout.size)
-        if layout.report_id is not None:
-            rep[0] = layout.report_id
-        rep[layout.length_offset] = len(chunk)
-        if layout.aim_offset is not None and aim:
-            rep[layout.aim_offset : layout.aim_offset + 3] = aim.encode("ascii")
-        rep[layout.data_offset : layout.data_offset + len(chunk)] = chunk
-        if layout.more_offset is not None and i < len(chunks) - 1:
-            rep[layout.more_offset] |= layout.more_mask
-        out.append(bytes(rep))
-    return out
-
-
 class ReportAssembler:
     """Joins continued reports into reads (pure).  ``feed`` returns a finished read or None."""
 

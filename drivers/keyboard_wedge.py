@@ -31,7 +31,6 @@ from drivers.keymaps import (
     SHIFT_KEYS,
     Keymap,
     get_keymap,
-    keystrokes,
 )
 from drivers.serial_scanner import Backoff, StreamDriver
 from verifier.credential import CredentialInput
@@ -80,40 +79,6 @@ def parse_events(data: bytes, fmt: struct.Struct = EVENT_NATIVE) -> list[InputEv
     if len(data) % fmt.size:
         raise ValueError(f"{len(data)} bytes is not a whole number of {fmt.size}-byte events")
     return EventParser(fmt).feed(data)
-
-
-def pack_events(events: Iterable[InputEvent], fmt: struct.Struct = EVENT_NATIVE) -> bytes:
-    return b"".join(fmt.pack(e.sec, e.usec, e.type, e.code, e.value) for e in events)
-
-
-def type_events(
-    text: str, keymap: Keymap, *, start: float = 0.0, step: float = 0.002, enter: bool = True
-) -> list[InputEvent]:
-    """The events a wedge scanner produces for ``text`` (MSC_SCAN omitted), for recordings."""
-    from drivers.keymaps import KEY_ENTER, KEY_LEFTSHIFT
-
-    t = start
-    out: list[InputEvent] = []
-
-    def ev(type_: int, code: int, value: int) -> None:
-        sec = int(t)
-        out.append(InputEvent(sec, round((t - sec) * 1e6), type_, code, value))
-
-    strokes = keystrokes(text, keymap) + ([(KEY_ENTER, False)] if enter else [])
-    for code, shift in strokes:
-        if shift:
-            ev(EV_KEY, KEY_LEFTSHIFT, KEY_PRESS)
-            ev(EV_SYN, SYN_REPORT, 0)
-        ev(EV_KEY, code, KEY_PRESS)
-        ev(EV_SYN, SYN_REPORT, 0)
-        t += step / 2
-        ev(EV_KEY, code, KEY_RELEASE)
-        ev(EV_SYN, SYN_REPORT, 0)
-        if shift:
-            ev(EV_KEY, KEY_LEFTSHIFT, KEY_RELEASE)
-            ev(EV_SYN, SYN_REPORT, 0)
-        t += step / 2
-    return out
 
 
 class WedgeDecoder:

@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# Installs what oms-verifier needs on a Debian machine: system packages (GOST engine for
-# OpenSSL) and a virtualenv in .venv with the project and its test tools. Idempotent.
+# Installs what oms-verifier needs on a Debian machine. Idempotent.
+#
+#   bash scripts/install.sh                 development and tests (what run-tests.sh uses):
+#                                           every test service and tool, and .venv with the
+#                                           project editable plus its test, bench and
+#                                           postgres extras
+#   bash scripts/install.sh --runtime [--venv DIR]
+#                                           only what the service needs: the runtime Debian
+#                                           packages and `pip install .` (no extras) into DIR
+#                                           (default .venv)
+#
+# A clinic desk should rather get the Debian package (docs/install.md): it needs no compiler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(
-  libengine-gost-openssl openssl  # GOST hashes in C, OpenSSL interop tests
-  python3-venv python3-dev gcc swig libpcsclite-dev  # pyscard builds against pcsc-lite
-  pcscd vsmartcard-vpcd  # PC/SC daemon and the virtual reader for chip-card tests
+RUNTIME=0
+VENV=.venv
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runtime) RUNTIME=1; shift ;;
+    --venv) VENV="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "error [bad_usage]: unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+RUNTIME_PACKAGES=(
+  libengine-gost-openssl openssl  # GOST hashes in C
+  pcscd libpcsclite1  # PC/SC daemon for card readers (pyscard loads libpcsclite)
+  python3-venv python3-dev gcc swig libpcsclite-dev  # pip builds pyscard against pcsc-lite
+)
+DEV_PACKAGES=(
+  vsmartcard-vpcd  # the virtual reader for chip-card tests
   postgresql  # the registry's PostgreSQL store tests
   systemd  # systemd-analyze for the unit tests
   chromium  # browser tests of the desk and kiosk pages (Playwright drives Debian's Chromium)
-  libzbar0  # pyzbar, a baseline in bench/decode_bench.py
   zint  # the independent barcode writer for the official Compact PDF417 test media
   qpdf img2pdf ghostscript enscript poppler-utils  # test PDFs made by independent tools
   xmlsec1  # independent XML canonicalisation for the XMLDSig tests
+  dpkg-dev binutils lintian adduser init-system-helpers  # build, lint and install the .deb
 )
+DEB_PACKAGES=("${RUNTIME_PACKAGES[@]}")
+if [ "$RUNTIME" = 0 ]; then DEB_PACKAGES+=("${DEV_PACKAGES[@]}"); fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -30,10 +56,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  echo ">> creating .venv"
-  "$PY" -m venv .venv
+if [ ! -x "$VENV/bin/python" ]; then
+  echo ">> creating $VENV"
+  "$PY" -m venv "$VENV"
 fi
-echo ">> pip install -e .[test,bench]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,bench]" 2>&1 \
+if [ "$RUNTIME" = 1 ]; then
+  target="."
+else
+  target="-e .[test,bench,postgres]"
+fi
+echo ">> pip install $target"
+# shellcheck disable=SC2086  # $target is one or two words on purpose
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check $target 2>&1 \
   | grep -v -E "^WARNING: Location|is ignored" || true
+"$VENV/bin/python" -I -c 'import verifier.cli' \
+  || { echo "error [install_failed]: oms-verifier is not importable from $VENV" >&2; exit 1; }

@@ -5,7 +5,7 @@
 #   scripts/pcsc-test-env.sh [PORT]        # default 35963 (vpcd slot 0; slot 1 is PORT+1)
 #   # other shell:
 #   export PCSCLITE_CSOCK_NAME=<printed path>
-#   .venv/bin/python -m drivers.smartcard.emulator --port PORT --interactive
+#   .venv/bin/python -m verifier.devkit.card_emulator --port PORT --interactive
 #
 # pcsc-lite 1.9 (Debian 12) hard-codes the daemon socket at /run/pcscd/pcscd.comm (only the
 # client honours PCSCLITE_CSOCK_NAME), so pcscd runs in its own mount namespace with a private

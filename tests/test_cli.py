@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from verifier.cli import main
-from verifier.demo import demo_person_enp, paper_policy_bytes
+from verifier.devkit.demo import demo_person_enp, paper_policy_bytes
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -115,7 +115,8 @@ def test_console_script_runs_demo(tmp_path: Path) -> None:
 def demo_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
     """A small demo register as a plain (non-demo) config would point at it: the CLI's own
     assembly, with the register db, match key and trust directory of the demo state."""
-    from verifier import config, demo
+    from verifier import config
+    from verifier.devkit import demo
 
     base = tmp_path_factory.mktemp("cli-demo")
     state = demo.ensure_demo(config.load(None, str(base)), persons=2000)

@@ -11,7 +11,7 @@ import pytest
 import zxingcpp
 
 from verifier.cli import main
-from verifier.demo import demo_person_enp
+from verifier.devkit.demo import demo_person_enp
 
 
 def qr_video(path: Path, text: str) -> None:

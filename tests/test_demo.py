@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from verifier import config, demo
+from verifier import config
 from verifier.cli import main
 from verifier.credential import CredentialInput
 from verifier.crypto.keys import Algorithm, PrivateKey
-from verifier.demo_keys import derive_demo_key
+from verifier.devkit import demo
+from verifier.devkit.demo_keys import derive_demo_key
+from verifier.devkit.generator import demo_signing_key, generate
 from verifier.identifiers import Sex
-from verifier.registry.generator import demo_signing_key, generate
 from verifier.service.assembly import assemble
 
 

@@ -7,7 +7,7 @@ import pytest
 import structlog
 
 from verifier import log
-from verifier.demo import demo_person_enp
+from verifier.devkit.demo import demo_person_enp
 
 
 def test_processor_masks_personal_fields_by_name() -> None:

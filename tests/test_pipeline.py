@@ -8,7 +8,7 @@ import pytest
 from verifier.checks.context import CheckContext
 from verifier.checks.ports import SignatureResult, StatusResult
 from verifier.credential import CredentialInput, SignedPart
-from verifier.demo import card_dump_bytes, demo_person_enp, paper_policy_bytes
+from verifier.devkit.demo import card_dump_bytes, demo_person_enp, paper_policy_bytes
 from verifier.errors import RecognitionError
 from verifier.pipeline import Pipeline
 from verifier.verdict import (

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.vectors import load_json
 from verifier.credential import CredentialInput, CredentialKind
-from verifier.demo import card_dump_bytes, paper_policy_bytes
+from verifier.devkit.demo import card_dump_bytes, paper_policy_bytes
 from verifier.errors import BarcodeError, InputError, RecognitionError
 from verifier.recognize import recognize
 

@@ -1,7 +1,7 @@
 """The trust store: loading descriptor directories, lookups, key rotation, signed trust lists, CLI.
 
 Everything here is real: keys from ``verifier.crypto``, certificates from ``build_certificate``,
-trust directories written to ``tmp_path`` the way ``verifier.demo.write_demo_trust`` writes them,
+trust directories written to ``tmp_path`` the way ``devkit.demo.write_demo_trust`` writes them,
 and signatures checked through :class:`verifier.checks.signature.TrustSignatureChecker`.
 """
 
@@ -33,7 +33,7 @@ from verifier.crypto import (
     sign,
     sign_digest,
 )
-from verifier.demo import DemoIssuer, demo_issuer, write_demo_trust
+from verifier.devkit.demo import DemoIssuer, demo_issuer, write_demo_trust
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex
 from verifier.pipeline import Pipeline

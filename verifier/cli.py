@@ -392,7 +392,7 @@ def cmd_enp(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from verifier import demo
+    from verifier.devkit import demo
 
     state = demo.ensure_demo(args.cfg, persons=_demo_persons(args))
     parts = assemble(state.cfg)  # the demo's own trust dir and register, never production's
@@ -568,12 +568,12 @@ def cmd_snapshot_update(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_generate(args: argparse.Namespace) -> int:
-    from verifier.registry.generator import generate
+    from verifier.devkit.generator import generate
 
     if args.persons < 1:
         raise InputError("--persons must be at least 1", code="bad_argument")
     if args.national:
-        from verifier.registry.national_generator import generate_national
+        from verifier.devkit.national_generator import generate_national
 
         n = generate_national(
             args.out,
@@ -742,7 +742,7 @@ def _serve_demo(
 ) -> int:
     """``serve --demo``: refused over production data (``demo_production_state``, exit 2);
     otherwise the daemon runs on the demo's own config (``<state-dir>/demo``), on reload too."""
-    from verifier import demo
+    from verifier.devkit import demo
     from verifier.service.daemon import serve
 
     demo.refuse_production_state(args.cfg)
@@ -754,7 +754,7 @@ def _serve_demo(
 
 
 def cmd_demo_credentials(args: argparse.Namespace) -> int:
-    from verifier import demo
+    from verifier.devkit import demo
 
     state = demo.ensure_demo(args.cfg, persons=_demo_persons(args))
     written = demo.write_credentials(state, Path(args.out))
@@ -764,7 +764,7 @@ def cmd_demo_credentials(args: argparse.Namespace) -> int:
 
 
 def _demo_persons(args: argparse.Namespace) -> int:
-    from verifier import demo
+    from verifier.devkit import demo
 
     persons: int | None = getattr(args, "persons", None)
     if persons is None:

@@ -20,7 +20,7 @@ ENV_CONFIG = "OMS_VERIFIER_CONFIG"
 ENV_STATE_DIR = "OMS_VERIFIER_STATE_DIR"
 ENV_REGISTRY_URL = "OMS_VERIFIER_REGISTRY_URL"
 ENV_REGISTRY_TOKEN = "OMS_VERIFIER_REGISTRY_TOKEN"
-DEMO_SUBDIR = "demo"  # the demo's own state under a state directory (verifier.demo)
+DEMO_SUBDIR = "demo"  # the demo's own state under a state directory (verifier.devkit.demo)
 
 
 class ConfigError(OmsError):
@@ -139,7 +139,7 @@ class Config:
     clinic: ClinicConfig = field(default_factory=ClinicConfig)
     screens: ScreensConfig = field(default_factory=ScreensConfig)
     raw: dict[str, Any] = field(default_factory=dict)  # whole file, for sections of later parts
-    demo: bool = False  # the demo's own config (verifier.demo.demo_config), never production
+    demo: bool = False  # the demo's own config (verifier.devkit.demo.demo_config), never production
     # The file this config came from; the system trust directory is the default only for the
     # system config, so a test or a second instance never picks up the installed service's keys.
     source: Path | None = None

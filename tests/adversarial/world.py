@@ -39,15 +39,15 @@ from cache.snapshot_format import (
     pack_record,
     pack_revoked_doc,
 )
-from drivers.smartcard.emulator import CardImage, GoznakCardEmulator
 from drivers.smartcard.goznak import read_card
 from tests.trust_helpers import write_key
 from verifier.crypto import Algorithm, Certificate, PrivateKey, build_certificate, sign
 from verifier.crypto.keys import generate_private_key
 from verifier.crypto.signatures import sign_digest
+from verifier.devkit.card_emulator import CardImage, GoznakCardEmulator
+from verifier.devkit.generator import generate
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex
-from verifier.registry.generator import generate
 
 REGION = "50"
 SEED = 20261201

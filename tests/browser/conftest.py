@@ -23,8 +23,8 @@ from tests.browser.helpers import (
     open_screen,
     screens_toml,
 )
-from verifier import demo
 from verifier.config import Config
+from verifier.devkit import demo
 
 
 # Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in the

@@ -27,8 +27,8 @@ from tests.browser.helpers import (
     screens_toml,
     shot,
 )
-from verifier import demo
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 from verifier.identifiers import mask_enp
 
 FULL_ENP = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")

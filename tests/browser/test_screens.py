@@ -27,8 +27,8 @@ from tests.browser.helpers import (
     shot,
 )
 from tests.drivers.helpers import signed_policy_with_crlf
-from verifier import demo
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 from verifier.formats import paper_barcode
 from verifier.identifiers import mask_enp
 
@@ -89,7 +89,7 @@ class Read:
     """One scan on the desk scanner and what both screens must then show."""
 
     id: str
-    label: str | None  # the demo sample (verifier.demo.demo_samples), None: GARBAGE
+    label: str | None  # the demo sample (verifier.devkit.demo.demo_samples), None: GARBAGE
     suffix: bytes  # what the scanner appends: nothing for the binary record, CR for text
     outcome: str
     reason: str | re.Pattern[str]  # the message after "title: ", "" when there is none

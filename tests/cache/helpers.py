@@ -39,8 +39,8 @@ from cache.snapshot_format import (
 from cache.snapshot_store import SignatureCheck, SnapshotStore
 from verifier.crypto.keys import PrivateKey, PublicKey
 from verifier.crypto.signatures import sign_digest, verify_digest
+from verifier.devkit.generator import GeneratedRegister, demo_signing_key, generate
 from verifier.errors import OmsError
-from verifier.registry.generator import GeneratedRegister, demo_signing_key, generate
 
 REGION = "50"
 SEED = 4242

@@ -11,7 +11,7 @@ from verifier.checks.context import CheckContext, LookupMode
 from verifier.checks.online import FallbackStatusChecker
 from verifier.checks.ports import StatusResult
 from verifier.credential import Credential, CredentialKind
-from verifier.demo import demo_person_enp
+from verifier.devkit.demo import demo_person_enp
 from verifier.verdict import CheckResult, Reason, SnapshotInfo, failed, passed, skipped
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)

@@ -31,7 +31,7 @@ from verifier.crypto import (
     load_certificate,
     sign,
 )
-from verifier.demo import DemoIssuer, demo_issuer, write_demo_trust
+from verifier.devkit.demo import DemoIssuer, demo_issuer, write_demo_trust
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex
 from verifier.pipeline import Pipeline

@@ -11,9 +11,9 @@ import pytest
 
 from tests.directories.helpers import F002, F003, F032, packet, run_cli, zap
 from tests.directories.test_parse import BILLION_LAUGHS
-from verifier import demo
+from verifier.devkit import demo
+from verifier.devkit.generator import generate
 from verifier.directories import Directories, DirectoryFormat, parse_directory, store_path
-from verifier.registry.generator import generate
 
 
 def test_import_detects_kind_by_content_and_list(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from drivers.base import Driver, DriverState
 from verifier.credential import CredentialInput
-from verifier.demo import demo_issuer, paper_policy_bytes
+from verifier.devkit.demo import demo_issuer, paper_policy_bytes
 from verifier.formats import paper_barcode
 from verifier.identifiers import Sex, make_enp
 

@@ -13,12 +13,12 @@ from drivers.hid_pos import (
     HidPosDriver,
     ReportAssembler,
     ReportError,
-    build_reports,
     parse_report,
     split_reports,
 )
 from drivers.serial_scanner import Backoff
 from tests.drivers.helpers import DATA, TRICKY_POLICY, FakeDevice, Harness
+from verifier.devkit.encoders import build_reports
 from verifier.imaging import Symbology
 from verifier.pipeline import Pipeline
 

@@ -20,13 +20,12 @@ from drivers.keyboard_wedge import (
     KeyboardWedgeDriver,
     WedgeDecoder,
     decode_recording,
-    pack_events,
     parse_events,
-    type_events,
 )
 from drivers.keymaps import KEY_CAPSLOCK, get_keymap, keystrokes
 from drivers.serial_scanner import Backoff
 from tests.drivers.helpers import DATA, FakeDevice, Harness
+from verifier.devkit.encoders import pack_events, type_events
 from verifier.pipeline import Pipeline
 
 EXPECTED: dict[str, list[str]] = json.loads((DATA / "expected.json").read_text())

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verifier.demo import card_dump_bytes
+from verifier.devkit.demo import card_dump_bytes
 from verifier.errors import InputError
 from verifier.formats import goznak_card as gc
 from verifier.formats import tlv

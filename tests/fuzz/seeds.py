@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from cache.register_model import AliasKind, PolicyStatus, PolicyType, RegisterRecord
-from drivers.hid_pos import MICROSCAN_LAYOUT, POS_LAYOUT, build_reports
-from drivers.keyboard_wedge import EVENT_32, EVENT_64, pack_events, type_events
+from drivers.hid_pos import MICROSCAN_LAYOUT, POS_LAYOUT
+from drivers.keyboard_wedge import EVENT_32, EVENT_64
 from drivers.keymaps import get_keymap
-from drivers.smartcard import emulator, goznak
+from drivers.smartcard import goznak
 from tests.fuzz import targets
 from tests.vectors import DATA, load_json
 from verifier.crypto import cms, keys, xmldsig
+from verifier.devkit import card_emulator as emulator
+from verifier.devkit.encoders import build_reports, pack_events, type_events
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex
 from verifier.registry import protocol

@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from verifier import config as config_mod
-from verifier import demo
 from verifier.config import Config
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 from verifier.service.daemon import Daemon
 
 KIOSK_TOKEN = "kiosk-token-0123456789abcdef"

@@ -26,8 +26,8 @@ from tests.http.conftest import (
 )
 from tests.http.helpers import ENP_RUN, assert_problem, conforms
 from verifier import config as config_mod
-from verifier import demo
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 JSON = {"Content-Type": "application/json"}

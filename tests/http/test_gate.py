@@ -15,8 +15,8 @@ import pytest
 
 from tests.http.conftest import ADMIN_TOKEN, HALL_DEVICE, KIOSK_TOKEN, MIS_TOKEN, Server
 from tests.http.helpers import assert_problem
-from verifier import demo
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 
 ENP = "5012345678901234"
 MATCH = {"enp": ENP, "surname": "Иванов", "given_name": "Иван", "birth_date": "1985-03-15"}

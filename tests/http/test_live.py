@@ -11,7 +11,7 @@ import httpx
 
 from tests.http.conftest import ADMIN_TOKEN, MIS_TOKEN, Server
 from tests.http.helpers import ENP_RUN, conforms
-from verifier import demo
+from verifier.devkit import demo
 
 
 def _read_event(lines: object, deadline: float) -> dict[str, object]:

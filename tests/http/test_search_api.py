@@ -11,7 +11,7 @@ import pytest
 
 from tests.http.conftest import ADMIN_TOKEN, DESK_TOKEN, KIOSK_TOKEN, MIS_TOKEN, Server
 from tests.http.helpers import assert_problem, conforms
-from verifier import demo
+from verifier.devkit import demo
 
 
 def _person(state: demo.DemoState) -> dict[str, str]:

@@ -8,8 +8,8 @@ import pytest
 
 from tests.http.conftest import MIS_TOKEN, Server
 from tests.http.helpers import conforms
-from verifier import demo
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 
 
 def _samples(state: demo.DemoState) -> list[tuple[str, str, CredentialInput]]:

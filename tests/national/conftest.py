@@ -10,7 +10,7 @@ import pytest
 
 from cache.national_store import NationalStore
 from tests.national.helpers import SEED, check
-from verifier.registry.national_generator import NationalRegister, generate_national
+from verifier.devkit.national_generator import NationalRegister, generate_national
 
 CREATED = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

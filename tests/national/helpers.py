@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from verifier.crypto.signatures import verify_digest
-from verifier.registry.generator import demo_signing_key
+from verifier.devkit.generator import demo_signing_key
 
 SEED = 1616
 PUB = demo_signing_key(SEED).public_key()

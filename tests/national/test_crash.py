@@ -14,7 +14,7 @@ import pytest
 from cache.national_store import NationalStore
 from tests.national.helpers import check, part, sample
 from tests.national.test_refusals import _newer
-from verifier.registry.national_generator import NationalRegister
+from verifier.devkit.national_generator import NationalRegister
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = """

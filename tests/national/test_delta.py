@@ -9,7 +9,7 @@ from cache.freshness import Freshness, FreshnessPolicy, assess
 from cache.national_store import NationalStore
 from cache.register_model import RegisterRecord
 from tests.national.helpers import check, deltas, part, sample
-from verifier.registry.national_generator import NationalRegister
+from verifier.devkit.national_generator import NationalRegister
 
 
 def test_delta_while_lookups_continue(small: NationalRegister, fresh_store: NationalStore) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from cache.national_store import NationalStore
 from tests.national.helpers import check, part, sample
-from verifier.registry.generator import generate
-from verifier.registry.national_generator import NationalRegister
+from verifier.devkit.generator import generate
+from verifier.devkit.national_generator import NationalRegister
 from verifier.registry.national_sync import download_resumable
 from verifier.registry.server import ServerConfig, ThreadedServer, create_app
 

@@ -8,8 +8,8 @@ from cache import name_hash
 from cache.national_store import NationalStore
 from cache.register_model import AliasKind, Carrier
 from tests.national.helpers import SEED, sample
-from verifier.registry.generator import demo_match_key
-from verifier.registry.national_generator import REGIONS, NationalRegister
+from verifier.devkit.generator import demo_match_key
+from verifier.devkit.national_generator import REGIONS, NationalRegister
 
 
 def _iso(d: date | None) -> str:

@@ -11,7 +11,7 @@ import pytest
 from cache.national_store import NationalStore
 from cache.snapshot_store import SnapshotRefused
 from tests.national.helpers import check, deltas, part, sample
-from verifier.registry.national_generator import NationalRegister
+from verifier.devkit.national_generator import NationalRegister
 
 
 def _serving(store: NationalStore, rows: list[dict[str, str]]) -> int:
@@ -23,7 +23,7 @@ def _newer(src: Path, tmp: Path, sequence: int = 2) -> bytes:
     from cache import national_format as nf
     from tests.national.helpers import SEED
     from verifier.crypto.signatures import sign_digest
-    from verifier.registry.generator import demo_signing_key
+    from verifier.devkit.generator import demo_signing_key
 
     with src.open("rb") as f:
         head, first = nf.read_header(f)

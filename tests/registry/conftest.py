@@ -22,7 +22,7 @@ import pytest
 
 from verifier import config
 from verifier.crypto.keys import PublicKey, load_public_key
-from verifier.registry.generator import GeneratedRegister, generate
+from verifier.devkit.generator import GeneratedRegister, generate
 from verifier.registry.server import ServerConfig, ThreadedServer, create_app
 
 TOKEN = "test-token-0123456789"

@@ -15,8 +15,8 @@ from cache.register_model import AliasKind
 from cache.snapshot_store import SnapshotStore
 from verifier.crypto import hashes
 from verifier.crypto.signatures import verify_digest
+from verifier.devkit.generator import generate
 from verifier.registry import protocol
-from verifier.registry.generator import generate
 from verifier.registry.protocol import PersonAnswer
 from verifier.registry.server import ServerConfig, ServerSetupError, ThreadedServer, create_app
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from verifier import config, demo
+from verifier import config
 from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 from verifier.registry.server import ServerConfig, ThreadedServer, create_app
 from verifier.service.assembly import assemble
 from verifier.service.audit import AuditLog, mask_proof

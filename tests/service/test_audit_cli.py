@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.directories.helpers import run_cli
-from verifier import config, demo
+from verifier import config
 from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 from verifier.service.audit import CSV_FIELDS, AuditLog, audit_path
 from verifier.service.core import Service
 from verifier.verdict import Verdict

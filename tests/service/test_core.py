@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from drivers.base import DriverHealth, DriverState, Emit
-from verifier import config, demo
+from verifier import config
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
 from verifier.errors import RecognitionError
 from verifier.service.core import Service
 from verifier.verdict import Outcome, Reason

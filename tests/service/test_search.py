@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from verifier import config, demo
+from verifier import config
 from verifier.checks.context import LookupMode
+from verifier.devkit import demo
 from verifier.registry.server import ServerConfig, ThreadedServer
 from verifier.registry.server import create_app as registry_app
 from verifier.service.assembly import Assembly, assemble

@@ -23,7 +23,7 @@ from cache.snapshot_store import SnapshotRefused
 from tests.trust_helpers import write_key
 from verifier import config
 from verifier.crypto import Algorithm, PrivateKey, generate_private_key, sign
-from verifier.registry.generator import GeneratedRegister, generate
+from verifier.devkit.generator import GeneratedRegister, generate
 from verifier.registry.server import ServerConfig, ThreadedServer, create_app
 from verifier.service.assembly import Assembly, assemble
 from verifier.service.core import Service

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from verifier import config, demo
+from verifier import config
+from verifier.devkit import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = float(os.environ.get("OMS_SOAK_SECONDS", "60"))

@@ -138,6 +138,17 @@ class _PrivateKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is unt
 _PEM_RE: Final = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL)
 
 
+def private_key_from_bytes(algorithm: Algorithm, paramset: str, material: bytes) -> PrivateKey:
+    """A private key whose scalar is ``material`` reduced into [1, q-1].
+
+    For deterministic keys (the dev kit's demo keys from a public seed): ``material`` must be
+    uniform and at least as long as q, or the key is biased. Never for production keys.
+    """
+    oid = paramset_oid_for(algorithm, paramset)
+    q = CURVES_BY_OID[oid].q
+    return PrivateKey(algorithm, oid, int.from_bytes(material, "big") % (q - 1) + 1)
+
+
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     """All PEM blocks as (label, DER)."""
     out = []

@@ -12,7 +12,7 @@ control messages 00 power off, 01 power on, 02 reset, 04 get ATR; anything else 
 ``insert()`` connects to vpcd (the reader sees a card), ``remove()`` disconnects, and
 ``pull_after=N`` drops the connection after N APDUs, like a card pulled mid-read.
 
-``python -m drivers.smartcard.emulator --help`` runs one as a virtual card for the demo.
+``python -m verifier.devkit.card_emulator --help`` runs one as a virtual card for the demo.
 """
 
 from __future__ import annotations
@@ -388,20 +388,21 @@ def _load_dump(args: argparse.Namespace) -> bytes:
     if args.demo_state:
         from pathlib import Path
 
-        from verifier import config, demo
+        from verifier import config
+        from verifier.devkit import demo
 
         cfg = config.load(None, Path(args.demo_state))
         state = demo.ensure_demo(cfg)
         label = "electronic policy card"
         return next(i.payload for name, _, i in demo.demo_samples(state) if name == label)
-    from verifier.demo import card_dump_bytes
+    from verifier.devkit.demo import card_dump_bytes
 
     return card_dump_bytes()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m drivers.smartcard.emulator",
+        prog="python -m verifier.devkit.card_emulator",
         description="A virtual Goznak OMS policy card in a vsmartcard vpcd reader "
         "(install vsmartcard-vpcd, start pcscd; then read it with the pcsc source).",
     )

@@ -21,7 +21,7 @@ from verifier.credential import CredentialInput
 from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign
 from verifier.crypto.x509 import Certificate, build_certificate, load_certificate
-from verifier.demo_keys import derive_demo_key
+from verifier.devkit.demo_keys import derive_demo_key
 from verifier.errors import InputError
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex, make_enp
@@ -233,7 +233,7 @@ def demo_config(cfg: Config) -> Config:
 
 def demo_key_ids(seed: int = DEMO_SEED) -> frozenset[str]:
     """Key ids of every key the demo trusts (all derived from the public seed)."""
-    from verifier.registry.generator import demo_signing_key
+    from verifier.devkit.generator import demo_signing_key
 
     keys = (
         demo_signing_key(seed),
@@ -374,7 +374,7 @@ def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
 
     Writes only under ``<state_dir>/demo`` (see :func:`demo_config`); use the returned
     ``DemoState.cfg`` to assemble a pipeline or a service over the demo."""
-    from verifier.registry.generator import generate
+    from verifier.devkit.generator import generate
     from verifier.service.assembly import assemble, import_snapshot
 
     dcfg = demo_config(cfg)

@@ -42,7 +42,7 @@ from cache.snapshot_format import (
 from verifier.crypto import hashes
 from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign_digest
-from verifier.demo_keys import derive_demo_key
+from verifier.devkit.demo_keys import derive_demo_key
 from verifier.identifiers import Sex, make_enp
 from verifier.private_files import private_opener, write_private, write_private_text
 
@@ -600,7 +600,7 @@ def _write_csv(
 
 # --- reference directories (F002, F003) naming the generated codes -------------------------
 
-# The insurer the demo's own paper policies and cards name (verifier.demo.DEMO_SMO_OGRN): a head
+# The insurer the demo's own paper policies and cards name (devkit.demo.DEMO_SMO_OGRN): a head
 # office in Moscow and a branch in every generated region, so a lookup outside its regions shows
 # the fallback to the ОГРН alone.
 _DEMO_INSURER = (

@@ -48,10 +48,10 @@ from cache.snapshot_format import (
 )
 from verifier.crypto.keys import PrivateKey
 from verifier.crypto.signatures import sign_digest
+from verifier.devkit import generator as regional
+from verifier.devkit.generator import CSV_FIELDS, demo_match_key, demo_signing_key
 from verifier.identifiers import okato_text
 from verifier.private_files import private_opener, write_private, write_private_text
-from verifier.registry import generator as regional
-from verifier.registry.generator import CSV_FIELDS, demo_match_key, demo_signing_key
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]

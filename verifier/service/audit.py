@@ -19,11 +19,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
-from verifier.errors import InputError
+from verifier.errors import InputError, OmsError
 from verifier.identifiers import mask_enp
 from verifier.private_files import create_private, private_opener, tighten
 from verifier.safejson import JsonError, loads
 from verifier.verdict import Verdict
+
+# 1: first release (no version recorded: ``PRAGMA user_version`` 0 with an ``audit`` table).
+# 2: the version is recorded in ``PRAGMA user_version``, so a later layout can migrate (and an
+# older release refuses a newer file instead of writing rows it cannot describe).
+SCHEMA_VERSION: Final = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -140,6 +145,39 @@ def _range(since: datetime | None, until: datetime | None) -> tuple[str, list[An
     return (" WHERE " + " AND ".join(terms) if terms else ""), params
 
 
+class AuditStoreError(OmsError):
+    """An audit database this release cannot use (written by a newer release)."""
+
+    code = "audit_unusable"
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the audit database to ``SCHEMA_VERSION`` in one transaction: a new file gets the
+    current layout, one written by an earlier release is migrated step by step."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise AuditStoreError(
+            f"audit database {path} has schema {version}, newer than this release's "
+            f"{SCHEMA_VERSION}: upgrade oms-verifier",
+            code="audit_too_new",
+        )
+    if version == SCHEMA_VERSION:
+        db.executescript(_SCHEMA)  # idempotent: an index added later in the same version
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # version 0 is a new file or a version-1 file: both get (or already have) the v1 table;
+        # v1 → v2 changes no table, it only starts recording the version.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class AuditLog:
     def __init__(self, path: Path, retention: timedelta = timedelta(days=90)) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +192,11 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")  # pruned rows do not linger in free pages
-        self._db.executescript(_SCHEMA)
+        try:
+            _migrate(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
 
     def record(self, verdict: Verdict, *, who: str, channel: str) -> int:
         c = verdict.credential

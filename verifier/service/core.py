@@ -12,11 +12,13 @@ import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from cache.freshness import assess, clock_skewed
-from cache.snapshot_store import SnapshotStore
+from cache import name_hash
+from cache.freshness import PartFreshness, assess, clock_skewed
+from cache.snapshot_store import SnapshotStore, StoreInfo
 from drivers.base import Driver, DriverHealth, DriverState
 from verifier.checks.context import LookupMode
 from verifier.checks.holder import HolderMatcher
@@ -28,6 +30,15 @@ from verifier.pipeline import unrecognized_verdict
 from verifier.service.assembly import Assembly, assemble, freshness_policy
 from verifier.service.audit import AuditLog
 from verifier.service.events import Channel, EventBus, ScanEvent
+from verifier.service.readings import (
+    DriverReading,
+    LatencyBuckets,
+    Readings,
+    RegistryReading,
+    SnapshotReading,
+    SyncReading,
+    package_version,
+)
 from verifier.service.search import PersonQuery, SearchResult, search
 from verifier.service.sync import SnapshotSync, describe
 from verifier.verdict import AnswerSource, Outcome, Verdict
@@ -68,6 +79,7 @@ class Service:
         self.started_at = datetime.now(UTC)
         self.counters = Counters()
         self.latency = LatencyWindow()
+        self.verify_latency = LatencyBuckets()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._sync_now = asyncio.Event()
@@ -120,7 +132,9 @@ class Service:
             if not publish or item.manual:
                 raise
             verdict = unrecognized_verdict(item, exc, datetime.now(UTC))
-        self.latency.add(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        self.latency.add(elapsed)
+        self.verify_latency.observe(elapsed)
         self.counters.count(verdict)
         await loop.run_in_executor(
             self.executor, lambda: self.audit.record(verdict, who=who, channel=channel)
@@ -168,6 +182,48 @@ class Service:
         except Exception:  # a driver read must never take the driver down
             self.counters.errors += 1
             log.exception("verification of a driver read failed", source=item.source)
+
+    async def decode_image(self, body: bytes, source: str) -> CredentialInput:
+        """The first barcode in an uploaded PNG/JPEG as an input; raises ImageError (ImageBusy
+        when every decode slot stayed taken). Own pool: an upload waiting for a decode slot
+        never holds a verification worker."""
+        from verifier.imaging import decode_image_bytes
+
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(self.image_executor, decode_image_bytes, body)
+        first = found[0]
+        return CredentialInput(first.payload, source=source, symbology=first.symbology.value)
+
+    async def match(
+        self, enp: str, surname: str, given_name: str, patronymic: str | None, birth_date: date
+    ) -> MatchAnswer:
+        """Does the register's keyed name hash for ``enp`` match this person? Only the local
+        snapshot is asked; without the register's key nothing can be compared."""
+        key = self.match_key()
+        if key is None:
+            return MatchAnswer(MatchOutcome.NO_KEY)
+        store = self.parts.store
+        record = await asyncio.get_running_loop().run_in_executor(
+            self.executor, store.lookup_enp, enp
+        )
+        if record is None:
+            return MatchAnswer(MatchOutcome.NOT_IN_REGISTER)
+        ok = name_hash.matches(key, record.name_hash, surname, given_name, patronymic, birth_date)
+        return MatchAnswer(MatchOutcome.COMPARED, ok)
+
+    # --- screens' events -------------------------------------------------------------------
+
+    def recent_events(
+        self, limit: int, *, channel: Channel, screen: str | None
+    ) -> list[ScanEvent]:
+        return self.bus.recent(limit, channel=channel, screen=screen)
+
+    def subscribe_events(self, channel: Channel, screen: str | None) -> asyncio.Queue[ScanEvent]:
+        """A queue of the events ``channel``/``screen`` shows; :meth:`unsubscribe_events` it."""
+        return self.bus.subscribe(lambda e: e.visible_on(channel, screen))
+
+    def unsubscribe_events(self, queue: asyncio.Queue[ScanEvent]) -> None:
+        self.bus.unsubscribe(queue)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -302,13 +358,83 @@ class Service:
         """For the systemd watchdog: no driver has given up."""
         return self.ready and all(h.state is not DriverState.FAILED for h in self.driver_health())
 
-    def status(self) -> dict[str, Any]:
-        parts = self.parts
-        info = parts.store.info()
+    def _freshness(self) -> tuple[StoreInfo, PartFreshness, PartFreshness]:
+        """The store's info and how fresh its register and revocation parts are now."""
+        info = self.parts.store.info()
         policy = freshness_policy(self.cfg)
         now = datetime.now(UTC)
         reg = assess(info.created_at, info.register_valid_until, now, policy)
         rev = assess(info.created_at, info.revocations_valid_until, now, policy)
+        return info, reg, rev
+
+    def readings(self) -> Readings:
+        """What /metrics exposes, typed (no personal data: counts, states, driver names)."""
+        parts = self.parts
+        info, reg, rev = self._freshness()
+        client = parts.client
+        registry = RegistryReading(configured=False)
+        if client is not None:
+            stats = client.stats
+            registry = RegistryReading(
+                configured=True,
+                breaker=client.breaker.state.value,
+                breaker_opened=client.breaker.opened_count,
+                requests=stats.get("requests", 0),
+                retries=stats.get("retries", 0),
+                failures=stats.get("failures", 0),
+                breaker_rejections=stats.get("breaker_rejections", 0),
+                refused=stats.get("refused", 0),
+                bytes_read=stats.get("bytes_read", 0),
+            )
+        sync = None
+        if self.sync is not None:
+            st = self.sync.status
+            sync = SyncReading(
+                last_success=st.last_success,
+                last_attempt=st.last_attempt,
+                failures_total=st.failures_total,
+                consecutive_failures=st.consecutive_failures,
+                trust_list_failures_total=st.trust_list_failures_total,
+                task_restarts=st.task_restarts,
+            )
+        return Readings(
+            version=package_version(),
+            started_at=self.started_at,
+            ready=self.ready,
+            verifications_by_outcome=dict(self.counters.by_outcome or {}),
+            unrecognized=self.counters.unrecognized,
+            driver_errors=self.counters.errors,
+            verify_latency=self.verify_latency.snapshot(),
+            snapshot=SnapshotReading(
+                state=reg.state.value,
+                revocations=rev.state.value,
+                sequence=info.sequence,
+                records=info.records,
+                age_s=reg.age_s,
+                clock_skew_s=info.clock_skew_s,
+            ),
+            registry=registry,
+            sync=sync,
+            drivers=tuple(
+                DriverReading(
+                    name=h.name,
+                    kind=h.kind,
+                    state=h.state.value,
+                    up=h.state is DriverState.OK,
+                    reads=h.reads,
+                    errors=h.errors,
+                )
+                for h in self.driver_health()
+            ),
+            trust_keys=len(parts.trust.keys()),
+            events_published=self.bus.published,
+            sse_subscribers=self.bus.subscribers,
+        )
+
+    def status(self) -> dict[str, Any]:
+        parts = self.parts
+        info, reg, rev = self._freshness()
+        policy = freshness_policy(self.cfg)
         registry: dict[str, Any] = {"configured": parts.client is not None}
         if parts.client is not None:
             registry.update(
@@ -317,7 +443,7 @@ class Service:
                 stats=dict(parts.client.stats),
             )
         return {
-            "version": "0.1.0",
+            "version": package_version(),
             "started_at": self.started_at.isoformat(),
             "ready": self.ready,
             "drivers": [h.to_dict() for h in self.driver_health()],
@@ -339,6 +465,20 @@ class Service:
             "events": {"published": self.bus.published, "subscribers": self.bus.subscribers},
             "verifications": self.counters.verifications,
         }
+
+
+class MatchOutcome(StrEnum):
+    NO_KEY = "no_key"  # [register] match_key_file is not set: nothing to compare with
+    NOT_IN_REGISTER = "not_in_register"  # the ENP is not in the local snapshot
+    COMPARED = "compared"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchAnswer:
+    """``match`` is ``None`` unless the name hash was compared."""
+
+    outcome: MatchOutcome
+    match: bool | None = None
 
 
 def _nobody(result: SearchResult) -> Verdict:

@@ -86,7 +86,7 @@ class Daemon:
 
     def _start_demo_registry(self) -> None:
         """The reference registry service on loopback, serving the demo register."""
-        from verifier import demo
+        from verifier.devkit import demo
         from verifier.registry.server import ServerConfig, ThreadedServer
         from verifier.registry.server import create_app as reg_app
 
@@ -177,7 +177,7 @@ class Daemon:
         try:
             cfg = await asyncio.get_running_loop().run_in_executor(None, self.reload_config)
             if self.demo and self._registry is not None:
-                from verifier import demo
+                from verifier.devkit import demo
 
                 cfg = replace(demo.demo_config(cfg), registry=self.cfg.registry)
             await self.service.reload(cfg)

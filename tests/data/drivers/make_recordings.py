@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from drivers.hid_pos import MICROSCAN_LAYOUT, POS_LAYOUT, build_reports
-from drivers.keyboard_wedge import EV_MSC, EVENT_32, EVENT_64, InputEvent, pack_events, type_events
+from drivers.hid_pos import MICROSCAN_LAYOUT, POS_LAYOUT
+from drivers.keyboard_wedge import EV_MSC, EVENT_32, EVENT_64, InputEvent
 from drivers.keymaps import get_keymap
 from tests.drivers.helpers import TRICKY_POLICY
+from verifier.devkit.encoders import build_reports, pack_events, type_events
 
 HERE = Path(__file__).resolve().parent
 

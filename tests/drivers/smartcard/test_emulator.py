@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drivers.smartcard import goznak
-from drivers.smartcard.emulator import (
+from verifier.devkit.card_emulator import (
     OTHER_ATR,
     CardImage,
     EmulatorError,
@@ -20,7 +20,7 @@ from drivers.smartcard.emulator import (
     VirtualCard,
     main,
 )
-from verifier.demo import card_dump_bytes
+from verifier.devkit.demo import card_dump_bytes
 
 DUMP = card_dump_bytes()
 
@@ -184,7 +184,7 @@ def test_cli_reports_unreachable_vpcd(tmp_path: Path, capsys: pytest.CaptureFixt
     dump = tmp_path / "card.hex"
     dump.write_text(DUMP.hex())
     # nothing listens on that port; insert() retries until its timeout → exit 1
-    import drivers.smartcard.emulator as em
+    import verifier.devkit.card_emulator as em
 
     orig = em.VirtualCard.insert
     em.VirtualCard.insert = lambda self, timeout=0.2: orig(self, 0.2)  # type: ignore[method-assign]

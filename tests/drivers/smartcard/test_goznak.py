@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from drivers.smartcard import apdu, goznak
 from drivers.smartcard.apdu import CardError, CardRemoved
-from drivers.smartcard.emulator import OTHER_ATR, CardImage, GoznakCardEmulator
-from verifier.demo import card_dump_bytes, demo_issuer
+from verifier.devkit.card_emulator import OTHER_ATR, CardImage, GoznakCardEmulator
+from verifier.devkit.demo import card_dump_bytes, demo_issuer
 from verifier.formats import goznak_card, tlv
 from verifier.identifiers import Sex, make_enp
 

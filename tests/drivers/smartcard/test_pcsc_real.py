@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from drivers.base import DriverState
-from drivers.smartcard.emulator import CardImage, GoznakCardEmulator, VirtualCard
 from drivers.smartcard.monitor import CardEvent, PcscDriver
 from tests.drivers.smartcard.pcsc_env import READER0, PcscEnv
-from verifier import config, demo
+from verifier import config
 from verifier.credential import CredentialInput
+from verifier.devkit import demo
+from verifier.devkit.card_emulator import CardImage, GoznakCardEmulator, VirtualCard
 from verifier.formats import goznak_card
 from verifier.service.assembly import assemble
 

@@ -1,0 +1,109 @@
+"""The Host and Origin gate, before routing, on every path.
+
+A page in the clerk's browser from any other origin can reach loopback too, so every request
+names an allowed ``Host`` (else 421: DNS rebinding), and a state-changing request from a
+browser must come from the daemon's own pages (``Origin``/``Sec-Fetch-Site``, else 403).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from verifier.config import HttpConfig
+from verifier.http.problems import problem
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+_PORT = re.compile(r":[0-9]{1,5}")
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """``name[:port]`` or ``[v6][:port]`` → (lower-case name, port); ``None`` if malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return None
+        name, rest = value[: end + 1], value[end + 1 :]
+    else:
+        name, sep, port_s = value.partition(":")
+        rest = sep + port_s
+    if rest and not _PORT.fullmatch(rest):
+        return None
+    if not name:
+        return None
+    return name, int(rest[1:]) if rest else None
+
+
+def allowed_hosts(cfg: HttpConfig) -> frozenset[str]:
+    """Loopback names, the bound address itself, and the configured names."""
+    names = set(LOOPBACK_HOSTS) | set(cfg.allowed_hosts)
+    bound = cfg.host.lower()
+    if bound not in ("0.0.0.0", "::", ""):
+        names.add(f"[{bound}]" if ":" in bound else bound)
+    return frozenset(names)
+
+
+def gate_refusal(
+    method: str, path: str, headers: dict[str, str], server_port: int | None, cfg: HttpConfig
+) -> tuple[int, str, str] | None:
+    """Why this request must not reach the app, as (status, code, detail), or ``None``."""
+    names = allowed_hosts(cfg)
+    host = _split_host(headers.get("host", ""))
+    if host is None or host[0] not in names:
+        return 421, "bad_host", "сервис отвечает только на свои имена хоста"
+    origin = headers.get("origin")
+    configured = origin is not None and origin.lower().rstrip("/") in cfg.allowed_origins
+    if not configured:
+        site = headers.get("sec-fetch-site", "").lower()
+        api = path.startswith("/v1/") or path == "/metrics"
+        if site in ("cross-site", "same-site") and (method in UNSAFE_METHODS or api):
+            return 403, "forbidden_origin", "запросы с других сайтов отклоняются"
+        if (
+            origin is not None
+            and method in UNSAFE_METHODS
+            and not _own_origin(origin, names, server_port)
+        ):
+            return 403, "forbidden_origin", "запросы с других источников (origin) отклоняются"
+    return None
+
+
+def _own_origin(origin: str, names: frozenset[str], server_port: int | None) -> bool:
+    """An origin of this daemon itself: http, an allowed host name, the port it listens on."""
+    scheme, sep, rest = origin.lower().partition("://")
+    if scheme != "http" or not sep or "/" in rest:
+        return False
+    parsed = _split_host(rest)
+    if parsed is None or parsed[0] not in names:
+        return False
+    port = parsed[1] if parsed[1] is not None else 80
+    return server_port is None or port == server_port
+
+
+class BrowserGate:
+    """ASGI middleware applying :func:`gate_refusal` before routing, to every path."""
+
+    def __init__(self, app: ASGIApp, cfg: Callable[[], HttpConfig]) -> None:
+        self.app, self.cfg = app, cfg
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            if name in headers:  # two Host or Origin headers: ambiguous, refuse
+                headers[name] = "\x00"
+            else:
+                headers[name] = v.decode("latin-1")
+        server = scope.get("server")
+        port = server[1] if server else None
+        refusal = gate_refusal(scope["method"], scope["path"], headers, port, self.cfg())
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        await problem(*refusal)(scope, receive, send)
