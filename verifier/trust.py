@@ -379,7 +379,10 @@ class TrustStore:
         k = self.get(Purpose.SNAPSHOT, key_id)
         if k is None:
             raise TrustError(
-                f"snapshot signed by unknown key {key_id}", code="snapshot_key_unknown"
+                f"snapshot signed by unknown key {key_id}; if this is your registry's key, "
+                "trust it with: oms-verifier trust add --purpose snapshot --pubkey "
+                "registry-snapshot.pub.pem (the registry publishes it beside its snapshots)",
+                code="snapshot_key_unknown",
             )
         if k.state is KeyState.REVOKED:
             raise TrustError(f"snapshot key {key_id} is revoked", code="snapshot_key_revoked")
