@@ -310,3 +310,25 @@ def test_the_demo_never_uses_production_registry_or_register_settings(tmp_path: 
     assert d.register.match_key_file is not None
     assert tmp_path / "demo" in d.register.match_key_file.parents
     assert demo.demo_config(d) is d
+
+
+def test_demo_documents_are_a_pdf_extract_and_a_signed_xml_policy(tmp_path: Path) -> None:
+    """The demo's document samples verify through the real pipeline: the PDF's QR code gives
+    the ENP; the XML's GOST signature chains to the demo's document_signer root."""
+    from verifier.service.assembly import assemble
+
+    state = demo.ensure_demo(config.load(None, tmp_path), persons=1000)
+    samples = {label: item for label, _, item in demo.demo_samples(state)}
+    parts = assemble(state.cfg)
+    try:
+        pdf = parts.pipeline.verify(samples["register extract (PDF)"])
+        xml = parts.pipeline.verify(samples["signed XML policy"])
+    finally:
+        parts.close()
+    assert pdf.credential is not None and pdf.credential.kind.value == "register_extract"
+    assert pdf.outcome.value == "valid"
+    assert xml.credential is not None and xml.credential.kind.value == "signed_document"
+    assert {c.name: c.status.value for c in xml.checks}["key_trusted"] == "pass"
+    assert xml.outcome.value == "valid" and "format_assumed" in [r.value for r in xml.reasons]
+    written = demo.write_credentials(state, tmp_path / "out")
+    assert any(n.endswith(".pdf") for n in written) and any(n.endswith(".xml") for n in written)

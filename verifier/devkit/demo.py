@@ -22,6 +22,7 @@ from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign
 from verifier.crypto.x509 import Certificate, build_certificate, load_certificate
 from verifier.devkit.demo_keys import derive_demo_key
+from verifier.devkit.documents import demo_document_signer, pdf_extract, xml_policy
 from verifier.errors import InputError
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex, make_enp
@@ -240,6 +241,7 @@ def demo_key_ids(seed: int = DEMO_SEED) -> frozenset[str]:
         derive_demo_key(Algorithm.GOST2001, "A", f"paper|{seed}"),
         derive_demo_key(Algorithm.GOST2001, "XA", f"card-root|{seed}"),
         derive_demo_key(Algorithm.GOST2001, "XA", f"card-insurer|{seed}"),
+        derive_demo_key(Algorithm.GOST2012_256, "A", f"document-ca|{seed}"),
     )
     return frozenset(k.public_key().key_id() for k in keys)
 
@@ -367,6 +369,11 @@ def write_demo_trust(trust_dir: Path, issuer: DemoIssuer, snapshot_public_pem: b
     (trust_dir / "card-root-demo.toml").write_text(
         'purpose = "card_insurer_root"\ncertificate = "card-root-demo.pem"\nstate = "active"\n'
     )
+    signer = demo_document_signer(DEMO_SEED)
+    (trust_dir / "document-ca-demo.pem").write_bytes(signer.ca.to_pem())
+    (trust_dir / "document-ca-demo.toml").write_text(
+        'purpose = "document_signer"\ncertificate = "document-ca-demo.pem"\nstate = "active"\n'
+    )
 
 
 def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
@@ -461,6 +468,15 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
     digital = _first(rows, status="active", policy_type="digital")
     carded = _first(rows, status="active", policy_type="card")
     temp = _first(rows, status="active", policy_type="temporary")
+    documented = next(
+        r
+        for r in rows
+        if r["status"] == "active"
+        and r["patronymic"]
+        and not r["revoked_carrier"]
+        and not r["end"]
+        and r["enp"] != digital["enp"]
+    )
     lost = next(
         r
         for r in rows
@@ -537,6 +553,18 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
             CredentialInput(_paper(issuer, lost), "demo", "pdf417"),
         ),
         (
+            "register extract (PDF)",
+            "valid",
+            CredentialInput(pdf_extract(digital["enp"]), "demo", "document"),
+        ),
+        (
+            "signed XML policy",
+            "valid",
+            CredentialInput(
+                xml_policy(documented, demo_document_signer(DEMO_SEED)), "demo", "document"
+            ),
+        ),
+        (
             "another region's ENP",
             "unknown",
             CredentialInput.from_text(
@@ -564,6 +592,9 @@ def write_credentials(state: DemoState, out: Path) -> list[str]:
         elif item.manual:
             name = slug + ".txt"
             (out / name).write_text(item.payload.decode() + "\n")
+        elif item.symbology == "document":  # a PDF extract or a signed XML policy, as a file
+            name = slug + (".pdf" if item.payload.startswith(b"%PDF") else ".xml")
+            (out / name).write_bytes(item.payload)
         else:
             fmt = (
                 zxingcpp.BarcodeFormat.PDF417
