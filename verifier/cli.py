@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from cache.snapshot_store import SnapshotStore
+from verifier import __version__, log
 from verifier import config as config_mod
-from verifier import log
 from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
 from verifier.errors import IdentifierError, InputError, OmsError
@@ -27,6 +27,7 @@ EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oms-verifier", description=__doc__)
+    p.add_argument("--version", action="version", version=f"oms-verifier {__version__}")
     p.add_argument("--config", help="config file (env OMS_VERIFIER_CONFIG)")
     p.add_argument("--state-dir", help="state directory (env OMS_VERIFIER_STATE_DIR)")
     p.add_argument("--registry-url", help="online registry (env OMS_VERIFIER_REGISTRY_URL)")

@@ -2,13 +2,22 @@
 
 Every instance has its own state directory (``--state-dir`` / ``OMS_VERIFIER_STATE_DIR``) so
 that several daemons, CLI runs and tests never share a database by accident.
+
+Every section and key of the file is declared in a table next to the parser that reads it
+(``_HTTP_KEYS`` beside ``_http`` …, gathered in :data:`SCHEMA`): an unknown section or key
+(``prot = 1``, ``[htttp]``) or a value of the wrong type is refused at start, naming the key and
+the file, instead of silently meaning the default. A parser reading a key its table does not
+declare fails on the first load, so the tables and the parsers cannot drift apart.
 """
 
 from __future__ import annotations
 
+import difflib
+import errno
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +173,45 @@ def demo_state_dir(state_dir: Path) -> Path:
     return state_dir / DEMO_SUBDIR
 
 
+# --- the schema: every key the file may hold, declared beside the parser that reads it -------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a key's value must be, in words for the error (``an integer``) and as a test."""
+
+    what: str
+    test: Callable[[Any], bool]
+    keys: dict[str, Kind] | None = None  # an array of tables: the keys of each table
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+STRING = Kind("a string", lambda v: isinstance(v, str))
+INTEGER = Kind("an integer", _is_int)
+NUMBER = Kind("a number", _is_num)
+BOOLEAN = Kind("true or false", lambda v: isinstance(v, bool))
+STRINGS = Kind(
+    'a list of strings (["…"])',
+    lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+)
+
+
+def tables(keys: dict[str, Kind]) -> Kind:
+    """An array of tables (``[[http.tokens]]``) whose tables hold ``keys``."""
+    return Kind(
+        "an array of tables",
+        lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+        keys,
+    )
+
+
 def load(
     config_path: str | os.PathLike[str] | None,
     state_dir: str | os.PathLike[str] | None,
@@ -171,17 +219,37 @@ def load(
     registry_url: str | None = None,
     registry_token: str | None = None,
 ) -> Config:
-    """Resolve the config; an explicitly named file that is missing is an error."""
+    """Resolve the config; an explicitly named file that is missing is an error.
+
+    Errors name the file: ``config_unreadable`` (permissions), ``config_unknown_key`` (a key or
+    section no parser reads) and ``bad_config`` (not TOML, a wrong type or value)."""
     explicit = config_path or os.environ.get(ENV_CONFIG)
     path = Path(explicit) if explicit else DEFAULT_CONFIG_PATH
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
-    elif explicit:
-        raise ConfigError(f"config file {path} does not exist")
+    read = _read(path, explicit=bool(explicit))
+    data: dict[str, Any] = read if read is not None else {}
+    try:
+        check_schema(data)
+        return _parse(
+            data, state_dir, registry_url, registry_token, path if read is not None else None
+        )
+    except ConfigError as exc:
+        if read is None:  # no file: the error came from the environment or a flag
+            raise
+        raise ConfigError(f"{path}: {exc.message}", code=exc.code) from None
+
+
+_GENERAL_KEYS: dict[str, Kind] = {"state_dir": STRING}
+_LOG_KEYS: dict[str, Kind] = {"level": STRING, "json": BOOLEAN}
+_TRUST_KEYS: dict[str, Kind] = {"dir": STRING}
+
+
+def _parse(
+    data: dict[str, Any],
+    state_dir: str | os.PathLike[str] | None,
+    registry_url: str | None,
+    registry_token: str | None,
+    source: Path | None,
+) -> Config:
     general = _section(data, "general")
     log = _section(data, "log")
     state = state_dir or os.environ.get(ENV_STATE_DIR) or general.get("state_dir")
@@ -203,8 +271,59 @@ def load(
         clinic=_clinic(_section(data, "clinic")),
         screens=_screens(_section(data, "screens")),
         raw=data,
-        source=path if path.exists() else None,
+        source=source,
     )
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of TOML; anything this big is a mistake
+_ACCESS_HINT = "the service user needs read access: root:oms-verifier 0640"
+
+
+def _read(path: Path, *, explicit: bool) -> dict[str, Any] | None:
+    """The parsed file; ``None`` when the default file is absent (built-in defaults)."""
+    try:
+        path.stat()
+    except PermissionError:  # the directory cannot be searched: /etc/oms-verifier root:root 0750
+        raise ConfigError(
+            f"cannot read {path}: permission denied on its directory {path.parent} "
+            f"(the service user needs access: {path.parent} root:oms-verifier 0750, "
+            "the file root:oms-verifier 0640)",
+            code="config_unreadable",
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise ConfigError(
+                f"cannot read {path}: {_os_reason(exc)}", code="config_unreadable"
+            ) from None
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return None
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except PermissionError:
+        raise ConfigError(
+            f"cannot read {path}: permission denied ({_ACCESS_HINT})", code="config_unreadable"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {_os_reason(exc)}", code="config_unreadable"
+        ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"cannot read config {path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read config {path}: not valid TOML: {exc}") from None
+
+
+def _os_reason(exc: OSError) -> str:
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+_CLINIC_KEYS: dict[str, Kind] = {"mo_code": STRING}
 
 
 def _clinic(sec: dict[str, Any]) -> ClinicConfig:
@@ -214,6 +333,12 @@ def _clinic(sec: dict[str, Any]) -> ClinicConfig:
     if not isinstance(code, str) or not (len(code) == 6 and code.isdigit()):
         raise ConfigError("[clinic] mo_code must be the clinic's 6-digit register code, as text")
     return ClinicConfig(mo_code=code)
+
+
+_SCREENS_KEYS: dict[str, Kind] = {
+    "kiosk_reset_s": NUMBER,
+    "kiosk": tables({"name": STRING, "devices": STRINGS}),
+}
 
 
 def _screens(sec: dict[str, Any]) -> ScreensConfig:
@@ -248,6 +373,25 @@ def _screens(sec: dict[str, Any]) -> ScreensConfig:
 
 
 _SCREEN_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+_HTTP_KEYS: dict[str, Kind] = {
+    "host": STRING,
+    "port": INTEGER,
+    "tokens": tables({"name": STRING, "token": STRING, "role": STRING}),
+    "loopback_role": Kind('a role name or "none"', lambda v: isinstance(v, str) or v is False),
+    "max_body_bytes": INTEGER,
+    "max_json_bytes": INTEGER,
+    "history_size": INTEGER,
+    "allowed_hosts": STRINGS,
+    "allowed_origins": STRINGS,
+    "header_timeout_s": NUMBER,
+    "body_timeout_s": NUMBER,
+    "max_connections": INTEGER,
+    "backlog": INTEGER,
+    "match_per_minute": NUMBER,
+    "match_burst": INTEGER,
+}
 
 
 def _http(sec: dict[str, Any]) -> HttpConfig:
@@ -340,6 +484,13 @@ def check_http_exposure(http: HttpConfig) -> None:
         )
 
 
+_SERVICE_KEYS: dict[str, Kind] = {
+    "sources": STRINGS,
+    "audit_retention_days": INTEGER,
+    "watchdog": BOOLEAN,
+}
+
+
 def _service(sec: dict[str, Any]) -> ServiceConfig:
     sources = sec.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
@@ -351,6 +502,20 @@ def _service(sec: dict[str, Any]) -> ServiceConfig:
     if not isinstance(watchdog, bool):
         raise ConfigError("[service] watchdog must be true or false")
     return ServiceConfig(sources=tuple(sources), audit_retention_days=days, watchdog=watchdog)
+
+
+_REGISTRY_KEYS: dict[str, Kind] = {
+    "url": STRING,
+    "token": STRING,
+    "budget_s": NUMBER,
+    "ca_bundle": STRING,
+    "client_cert": STRING,
+    "client_key": STRING,
+    "cache_size": NUMBER,
+    "cache_ttl_s": NUMBER,
+    "cache_negative_ttl_s": NUMBER,
+    "sync_interval_s": NUMBER,
+}
 
 
 def _registry(sec: dict[str, Any], url: str | None, token: str | None) -> RegistryConfig:
@@ -387,6 +552,16 @@ def _registry(sec: dict[str, Any], url: str | None, token: str | None) -> Regist
     )
 
 
+_REGISTER_KEYS: dict[str, Kind] = {
+    "region": STRING,
+    "db_path": STRING,
+    "match_key_file": STRING,
+    "stale_grace_hours": NUMBER,
+    "hard_offline_limit_hours": NUMBER,
+    "max_clock_skew_s": NUMBER,
+}
+
+
 def _register(sec: dict[str, Any]) -> RegisterConfig:
     def num(key: str, default: float) -> float:
         value = sec.get(key, default)
@@ -411,8 +586,101 @@ def _register(sec: dict[str, Any]) -> RegisterConfig:
     )
 
 
+# Every section the file may hold. ``Config.raw`` keeps the whole file, but nothing reads a
+# section that is not here (verifier.devkit.demo only filters it): there are no others.
+SCHEMA: dict[str, dict[str, Kind]] = {
+    "general": _GENERAL_KEYS,
+    "log": _LOG_KEYS,
+    "trust": _TRUST_KEYS,
+    "register": _REGISTER_KEYS,
+    "registry": _REGISTRY_KEYS,
+    "http": _HTTP_KEYS,
+    "service": _SERVICE_KEYS,
+    "clinic": _CLINIC_KEYS,
+    "screens": _SCREENS_KEYS,
+}
+
+
+def check_schema(data: dict[str, Any]) -> None:
+    """Refuse what no parser reads (``config_unknown_key``) and values of the wrong type."""
+    for name, value in data.items():
+        if name not in SCHEMA:
+            if isinstance(value, dict):
+                hint = _suggest(name, SCHEMA, "[{}]") or f"; known sections: {', '.join(SCHEMA)}"
+                raise ConfigError(f"unknown section [{name}]{hint}", code="config_unknown_key")
+            hint = _suggest_section_key(name)
+            raise ConfigError(
+                f'unknown key "{name}" outside any section{hint}', code="config_unknown_key"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] must be a table, not {_toml_type(value)}")
+        _check_keys(value, SCHEMA[name], f"[{name}]", name)
+
+
+def _check_keys(table: dict[str, Any], keys: dict[str, Kind], where: str, prefix: str) -> None:
+    for key, value in table.items():
+        kind = keys.get(key)
+        if kind is None:
+            hint = _suggest(key, keys, '"{}"')
+            raise ConfigError(f'unknown key "{key}" in {where}{hint}', code="config_unknown_key")
+        if kind.keys is not None:  # an array of tables: [[http.tokens]]
+            name = f"[[{prefix}.{key}]]"
+            if not kind.test(value):
+                raise ConfigError(f"{name} must be {kind.what}, not {_toml_type(value)}")
+            for i, item in enumerate(value):
+                _check_keys(item, kind.keys, f"{name} #{i + 1}", f"{prefix}.{key}")
+        elif not kind.test(value):
+            raise ConfigError(f"{where} {key} must be {kind.what}, not {_toml_type(value)}")
+
+
+def _suggest_section_key(name: str) -> str:
+    """For a key written above every section header (``port = 8471``): where it belongs."""
+    owner: dict[str, str] = {}  # key -> the first section declaring it
+    for section, keys in SCHEMA.items():
+        for key in keys:
+            owner.setdefault(key, section)
+    close = difflib.get_close_matches(name, list(owner), n=1)
+    return f" (did you mean [{owner[close[0]]}] {close[0]}?)" if close else ""
+
+
+def _suggest(name: str, known: dict[str, Any], form: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {form.format(close[0])}?)" if close else ""
+
+
+def _toml_type(value: Any) -> str:
+    """The TOML type of what was written; never the value (it may be a token)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time"
+
+
+class _Table(dict[str, Any]):
+    """A section as its parser sees it: reading a key its table does not declare is a bug in
+    this module, caught on the first load by any test, so schema and parsers cannot drift."""
+
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.name = name
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in SCHEMA[self.name]:
+            raise RuntimeError(f"[{self.name}] {key} is read but not declared in SCHEMA")
+        return super().get(key, default)
+
+
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, dict):
         raise ConfigError(f"[{name}] must be a table")
-    return value
+    return _Table(name, value)

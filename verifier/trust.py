@@ -11,6 +11,7 @@ setting, :class:`PaperSignatureLayout`, and lives only here.
 
 from __future__ import annotations
 
+import os
 import threading
 import tomllib
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from verifier.crypto.keys import PublicKey, load_public_key
 from verifier.crypto.signatures import verify_digest
 from verifier.crypto.x509 import Certificate, load_certificate
 from verifier.errors import CryptoError, OmsError
+from verifier.private_files import write_private
 from verifier.safejson import JsonError
 from verifier.safejson import loads as safe_loads
 
@@ -260,6 +262,9 @@ class TrustStore:
         self._dir_keys: dict[tuple[Purpose, str], TrustedKey] = {}
         self._list_keys: dict[tuple[Purpose, str], TrustedKey] = {}
         self.list_version: int | None = None
+        # Where the last applied list is kept, so that a restart neither forgets its
+        # revocations nor accepts an older list replayed to it (None: memory only).
+        self.persist_dir: Path | None = None
         self.externally_revoked = revoked or (lambda _kid: False)
         for k in keys:
             self._dir_keys[(k.purpose, k.key_id)] = k
@@ -321,7 +326,40 @@ class TrustStore:
         with self._lock:
             self._list_keys = keys
             self.list_version = version
+        if self.persist_dir is not None:
+            self._persist(document, signature)
         return version
+
+    LIST_FILE = "trust-list.json"
+    SIGNATURE_FILE = "trust-list.sig"
+
+    def _persist(self, document: bytes, signature: bytes) -> None:
+        """Both files replaced atomically (temp file, fsync, rename), owner-only."""
+        assert self.persist_dir is not None
+        self.persist_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in ((self.SIGNATURE_FILE, signature), (self.LIST_FILE, document)):
+            tmp = self.persist_dir / f".{name}.tmp"
+            tmp.unlink(missing_ok=True)
+            write_private(tmp, data)
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, self.persist_dir / name)
+
+    def restore_trust_list(self, directory: Path) -> int | None:
+        """Re-apply the list kept in ``directory`` at start; its version then floors replays.
+
+        A kept list that no longer verifies (its signer was revoked since) is left unapplied;
+        the caller logs it. Returns the version, or None when nothing is kept.
+        """
+        doc, sig = directory / self.LIST_FILE, directory / self.SIGNATURE_FILE
+        if not (doc.is_file() and sig.is_file()):
+            self.persist_dir = directory
+            return None
+        self.persist_dir = None  # it is already on disk
+        try:
+            return self.apply_trust_list(doc.read_bytes(), sig.read_bytes())
+        finally:
+            self.persist_dir = directory
 
     # --- lookups -------------------------------------------------------------------------
 

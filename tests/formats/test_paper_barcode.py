@@ -89,7 +89,7 @@ def test_stray_bytes_keep_offsets_and_take_the_last_65_as_signature() -> None:
         assert policy.enp == PEOPLE[0]["enp"]
         assert policy.signature == sig
         assert policy.stray_bytes == len(extra)
-        assert policy.signed_data == data + extra
+        assert policy.signed_data == data  # the issuer signed the 65 data bytes, not the noise
 
 
 @pytest.mark.parametrize(

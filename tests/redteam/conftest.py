@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cache.snapshot_store import SnapshotStore
 from tests.adversarial.world import Issuer, Keys, Mint, Person, Truth, make_keys, trust_dir
-from tests.cache.helpers import CREATED, Register, demo_key, generate_register, import_all
+from tests.cache.helpers import Register, demo_key, generate_register, import_all
 from tests.trust_helpers import write_key
 from verifier.checks.holder import HolderMatcher, MatchKey
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
@@ -29,7 +29,11 @@ from verifier.pipeline import Pipeline
 from verifier.trust import TrustStore
 from verifier.verdict import CheckResult, Verdict
 
-FRESH = CREATED + timedelta(hours=1)  # the generated snapshot is fresh at this moment
+# The register is generated as of an hour ago and the pipeline's clock is an hour ahead, so
+# the lab's snapshot is fresh and certificates made during the run (the documents' PKI,
+# valid from the moment openssl makes them) are valid at the pipeline's clock.
+CREATED_AT = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+FRESH = CREATED_AT + timedelta(hours=2)
 
 
 @dataclass
@@ -75,7 +79,7 @@ class Lab:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     base = tmp_path_factory.mktemp("redteam")
-    reg = generate_register(base / "register", persons=400, deltas=0)
+    reg = generate_register(base / "register", persons=400, deltas=0, created_at=CREATED_AT)
     store = SnapshotStore(base / "db" / "register.sqlite3")
     import_all(store, reg)
     keys = make_keys()

@@ -85,9 +85,7 @@ def test_fields_after_the_signature_block_are_ignored(lab: Lab) -> None:
     what the signature covers) to move the policy's end. Held: parsing stops at ``7F60``."""
     victim = lab.person()
     mint = lab.issuer.card(victim)
-    inner = tlv.parse(mint.insurer)[0].value + tlv.encode(
-        goznak_card.T_END, bcd(date(2001, 1, 1))
-    )
+    inner = tlv.parse(mint.insurer)[0].value + tlv.encode(goznak_card.T_END, bcd(date(2001, 1, 1)))
     v = lab.pipeline().verify(card_input(mint.holder + tlv.encode(goznak_card.INSURER_TAG, inner)))
     assert v.credential is not None and v.credential.expiry is None
     assert check(v, "signature").status is CheckStatus.PASS

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,7 @@ class Deployment:
         return v.outcome
 
 
-def _deploy(lab: Lab, tmp: Path, key: PrivateKey, **key_fields: object) -> Iterator[Deployment]:
+def _deploy(lab: Lab, tmp: Path, key: PrivateKey, **key_fields: Any) -> Iterator[Deployment]:
     p = lab.person()
     record = lab.store.lookup_enp(p.enp)
     assert record is not None

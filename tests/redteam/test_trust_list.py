@@ -11,6 +11,7 @@ in the middle, or served by a mirror rolled back — is accepted as if new.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -85,10 +86,8 @@ class Daemon:
         parts = self.parts
         assert parts is not None and parts.client is not None and parts.loop is not None
         sync = SnapshotSync(parts.client, parts.store, parts.trust, region="50")  # type: ignore[arg-type]
-        try:
+        with contextlib.suppress(OmsError):
             parts.loop.call(sync.run_once, 10.0)
-        except OmsError:
-            pass
         assert sync.status.trust_list_error is None, sync.status.trust_list_error
 
     def stop(self) -> None:

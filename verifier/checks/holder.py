@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cache import name_hash
 from cache.register_model import RegisterRecord
-from verifier.credential import Credential
+from verifier.credential import ALWAYS_SIGNED, Credential
 from verifier.verdict import CheckResult, Reason, failed, passed, skipped
 
 NAME = "holder"
@@ -36,8 +36,11 @@ class MatchKey:
 
 
 def carries_holder(c: Credential) -> bool:
-    """Any holder data at all: then it must be complete enough to compare, or not vouch."""
-    return bool(c.surname or c.given_name or c.patronymic or c.birth_date)
+    """Any holder data at all — and always for the signed carriers, which name their holder
+    when genuine: leaving the name out must never skip the comparison (it is "incomplete")."""
+    return c.kind in ALWAYS_SIGNED or bool(
+        c.surname or c.given_name or c.patronymic or c.birth_date
+    )
 
 
 def comparable(c: Credential) -> bool:

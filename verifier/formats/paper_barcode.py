@@ -215,7 +215,9 @@ def decode(raw: bytes) -> PaperPolicy:
         expiry=expiry,
         smo_ogrn=ogrn,
         okato=okato,
-        signed_data=bytes(raw[:data_len]),
+        # The signature covers the 65 data bytes; stray bytes a scanner inserted after them are
+        # not part of what the issuer signed (no field is read from them either).
+        signed_data=bytes(raw[:DATA_LENGTH]),
         signature=bytes(raw[data_len:]),
         stray_bytes=data_len - DATA_LENGTH,
     )

@@ -5,6 +5,7 @@ Kept apart from the CLI and the daemon so both assemble exactly the same pipelin
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from verifier.config import Config, ConfigError
 from verifier.crypto import hashes
 from verifier.crypto.signatures import verify_digest
 from verifier.directories import Directories, store_path
-from verifier.errors import CryptoError
+from verifier.errors import CryptoError, OmsError
 from verifier.pipeline import Pipeline
 from verifier.registry.blocking import LoopThread
 from verifier.registry.client import ClientConfig, HttpRegistryClient
@@ -56,6 +57,9 @@ def load_trust(cfg: Config, store: RegisterStore | None = None) -> TrustStore:
     """The configured trust store; empty (every signature 'not checked') when none is set up."""
     d = cfg.effective_trust_dir
     trust = TrustStore.from_directory(d) if d.is_dir() else TrustStore()
+    # A kept list that no longer verifies: the directory's keys stand alone.
+    with contextlib.suppress(OmsError):
+        trust.restore_trust_list(cfg.state_dir / "trust-list")
     if store is not None:
         trust.externally_revoked = store.key_revoked
     return trust
@@ -74,7 +78,9 @@ def answer_verifier(trust: TrustStore) -> object:
 
     def verify(answer: PersonAnswer | NotFoundAnswer) -> bool:
         key = trust.get(Purpose.SNAPSHOT, answer.key_id)
-        if key is None or key.state is KeyState.REVOKED:
+        # An answer is always new: only an active key inside its window may sign one (a
+        # retired key "signs nothing new"; snapshots already refuse out-of-window keys).
+        if key is None or key.state is not KeyState.ACTIVE or not key.valid_at(answer.answered_at):
             return False
         digest = hashes.digest(hashes.STREEBOG256, answer.signed_bytes())
         try:

@@ -66,6 +66,9 @@ def _mask_text(text: str) -> str:
 
 
 def _mask_tree(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict) and isinstance(value.get("number"), str) and "kind" in value:
+        # a query or alias: the number is personal whatever its shape ("50М5708594")
+        value = {**value, "number": _mask_number(value["number"])}
     if isinstance(value, dict):
         return {_mask_text(str(k)): _mask_tree(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):

@@ -78,7 +78,6 @@ class Service:
             self.sync = self._make_sync(self.parts)
         self.started_at = datetime.now(UTC)
         self.counters = Counters()
-        self.latency = LatencyWindow()
         self.verify_latency = LatencyBuckets()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -132,9 +131,7 @@ class Service:
             if not publish or item.manual:
                 raise
             verdict = unrecognized_verdict(item, exc, datetime.now(UTC))
-        elapsed = time.perf_counter() - t0
-        self.latency.add(elapsed)
-        self.verify_latency.observe(elapsed)
+        self.verify_latency.observe(time.perf_counter() - t0)
         self.counters.count(verdict)
         await loop.run_in_executor(
             self.executor, lambda: self.audit.record(verdict, who=who, channel=channel)
@@ -213,9 +210,7 @@ class Service:
 
     # --- screens' events -------------------------------------------------------------------
 
-    def recent_events(
-        self, limit: int, *, channel: Channel, screen: str | None
-    ) -> list[ScanEvent]:
+    def recent_events(self, limit: int, *, channel: Channel, screen: str | None) -> list[ScanEvent]:
         return self.bus.recent(limit, channel=channel, screen=screen)
 
     def subscribe_events(self, channel: Channel, screen: str | None) -> asyncio.Queue[ScanEvent]:
@@ -498,21 +493,3 @@ def _nobody(result: SearchResult) -> Verdict:
 
 def _iso(v: datetime | None) -> str | None:
     return v.isoformat() if v else None
-
-
-class LatencyWindow:
-    """The last N verification times, for p50/p99 in /v1/status and the soak report."""
-
-    def __init__(self, size: int = 2048) -> None:
-        from collections import deque
-
-        self._d: deque[float] = deque(maxlen=size)
-
-    def add(self, seconds: float) -> None:
-        self._d.append(seconds)
-
-    def quantile(self, q: float) -> float | None:
-        if not self._d:
-            return None
-        xs = sorted(self._d)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]

@@ -7,24 +7,36 @@ registry settings, API tokens) without dropping connections; the systemd watchdo
 while the event loop turns and no driver has given up. The HTTP server runs with header and
 body deadlines, a connection cap and throttled accept-error logging
 (:mod:`verifier.http.transport`); those limits are read at start, not on reload.
+
+The listening socket is bound first, before anything starts: a port already taken is one line,
+``error [port_in_use]``, exit 2. On stop, event streams (SSE screens) are ended at once — they
+never finish by themselves, and uvicorn would wait its whole grace period for them and then
+cancel them with a traceback — while other requests get the grace period
+(``GRACE_S``). uvicorn's own log records become structlog lines (JSON in the journal), one line
+each; requests cancelled when the grace period runs out are one line in all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import secrets
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drivers.base import Driver
-from verifier.config import Config
+from verifier.config import Config, ConfigError
+from verifier.errors import OmsError
 from verifier.http.app import create_app
 from verifier.http.transport import (
     Limits,
@@ -38,6 +50,12 @@ from verifier.service.core import Service
 
 log = get_logger("oms.daemon")
 
+GRACE_S = 3.0  # in-flight requests (not event streams) may finish this long after SIGTERM
+
+
+class PortInUseError(OmsError):
+    code = "port_in_use"
+
 
 class _Uvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the daemon owns the signals."""
@@ -48,13 +66,129 @@ class _Uvicorn(uvicorn.Server):
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """The listening socket; a port taken or an address not ours is a typed one-line error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: only then does asyncio set TCP_NODELAY on accepted sockets.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"{shown} is already in use (another oms-verifier?)") from None
+        reason = (exc.strerror or str(exc)).lower()
+        raise ConfigError(
+            f"cannot listen on {shown}: {reason} (see [http] host and port)"
+        ) from None
     sock.set_inheritable(True)
     return sock
+
+
+class EndStreamsOnStop:
+    """ASGI middleware: when :meth:`stop` is called, event streams (``text/event-stream``)
+    end at once with a proper end of the chunked body (a browser's ``EventSource`` reconnects
+    to the next instance); every other request runs on and finishes within the grace period.
+
+    The app runs as its own task so the stream can be ended without cancelling uvicorn's
+    request task (which uvicorn would log as a failed request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._stopped: asyncio.Future[None] | None = None
+
+    def _stop_future(self) -> asyncio.Future[None]:
+        if self._stopped is None:
+            self._stopped = asyncio.get_running_loop().create_future()
+        return self._stopped
+
+    def stop(self) -> None:
+        """End the streams now and any that starts from here on; call on the loop thread."""
+        stopped = self._stop_future()
+        if not stopped.done():
+            stopped.set_result(None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        stopped = self._stop_future()
+        streaming = asyncio.get_running_loop().create_future()
+        complete = False
+
+        async def watch(message: Message) -> None:
+            nonlocal complete
+            if message["type"] == "http.response.start" and _is_event_stream(message):
+                streaming.set_result(None)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, watch))
+        waiting: set[asyncio.Future[Any]] = {task, stopped}
+        try:
+            while True:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if task.done():
+                    task.result()  # the app's own outcome, its exception included
+                    return
+                if streaming.done():
+                    break  # stopping, and this is an event stream: end it
+                waiting = {task, streaming}  # stopping: end it only if it turns into a stream
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if not complete:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _is_event_stream(message: Message) -> bool:
+    for name, value in message.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower() == b"text/event-stream"
+    return False
+
+
+class _UvicornToStructlog(logging.Handler):
+    """uvicorn's stdlib log records as structlog lines (JSON in the journal), one line each.
+
+    A request cancelled because the grace period ran out is no error of its own: uvicorn's
+    "Cancel N running task(s)" line, as a warning, says it once."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, asyncio.CancelledError):
+            return
+        logger = get_logger(record.name)
+        message = record.getMessage()
+        if "timeout graceful shutdown exceeded" in message:
+            logger.warning(
+                "stopping: requests still running after the grace period were cancelled",
+                tasks=record.args[0] if isinstance(record.args, tuple) and record.args else None,
+                grace_s=GRACE_S,
+            )
+            return
+        if record.levelno >= logging.ERROR:
+            logger.error(message, exc_info=record.exc_info or None)
+        elif record.levelno >= logging.WARNING:
+            logger.warning(message)
+        else:
+            logger.info(message)
+
+
+def route_uvicorn_logs() -> None:
+    """Replace whatever handlers uvicorn's loggers have (the demo registry's uvicorn installs
+    its plain-text ones) with :class:`_UvicornToStructlog`; its INFO chatter is dropped."""
+    handler = _UvicornToStructlog()
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        lg = logging.getLogger(name)
+        lg.handlers = [handler]
+        lg.propagate = False
+        lg.setLevel(logging.WARNING)
 
 
 def open_drivers(cfg: Config) -> list[Driver]:
@@ -81,6 +215,7 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.service: Service | None = None
         self.server: _Uvicorn | None = None
+        self.streams: EndStreamsOnStop | None = None
         self.url: str | None = None
         self._registry: Any = None
 
@@ -108,12 +243,22 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        # First: a port already taken stops here, before a registry, a driver or a store opens.
+        sock = bind(self.cfg.http.host, self.cfg.http.port)
+        try:
+            return await self._run(loop, sock)
+        finally:
+            sock.close()
+            if self._registry is not None:
+                await loop.run_in_executor(None, self._registry.stop)
+                self._registry = None
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> int:
         if self.demo:
             await loop.run_in_executor(None, self._start_demo_registry)
         drivers = self.extra_drivers if self.extra_drivers is not None else open_drivers(self.cfg)
         service = await loop.run_in_executor(None, lambda: Service(self.cfg, drivers=drivers))
         self.service = service
-        sock = bind(self.cfg.http.host, self.cfg.http.port)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{port}"
@@ -124,16 +269,18 @@ class Daemon:
             body_timeout_s=http.body_timeout_s,
             max_connections=connection_cap(http.max_connections),
         )
+        self.streams = EndStreamsOnStop(create_app(service))
         config = uvicorn.Config(
-            create_app(service),
+            self.streams,
             http=guarded_protocol(limits),  # header/body deadlines and the connection cap
             backlog=http.backlog,  # asyncio tries this many accepts per wake-up
             log_config=None,
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=3,
+            timeout_graceful_shutdown=int(GRACE_S),
             timeout_keep_alive=30,
         )
+        route_uvicorn_logs()  # after every uvicorn.Config: the demo registry's set its own
         self.server = _Uvicorn(config)
         self._install_signals(loop)
         serve = asyncio.create_task(self.server.serve(sockets=[sock]), name="http")
@@ -153,15 +300,19 @@ class Daemon:
         )
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         await self.stop_event.wait()
+        began = time.monotonic()
         sdnotify.notify("STOPPING=1")
         log.info("stopping")
         watchdog.cancel()
         self.server.should_exit = True
+        self.streams.stop()  # the screens' event streams end now; other requests get GRACE_S
         with contextlib.suppress(asyncio.CancelledError):
             await serve
         await service.stop()
         if self._registry is not None:
             await loop.run_in_executor(None, self._registry.stop)
+            self._registry = None
+        log.info("stopped", after_s=round(time.monotonic() - began, 3))
         return 0
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:

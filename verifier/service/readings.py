@@ -8,12 +8,9 @@ here is personal: outcomes, states, driver names, counts and times only.
 from __future__ import annotations
 
 import bisect
-import importlib.metadata
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-
-DISTRIBUTION = "oms-verifier"
 
 # Seconds. A verification from the snapshot takes milliseconds; one that asks the online
 # registry takes up to its budget (``[registry] budget_s``, a few seconds).
@@ -35,11 +32,11 @@ VERIFY_BUCKETS: tuple[float, ...] = (
 
 
 def package_version() -> str:
-    """The installed distribution's version (pyproject, the ``.deb``): one source for all."""
-    try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:  # a bare source tree, never installed
-        return "0+unknown"
+    """The installed distribution's version (``verifier.__version__``, read from package
+    metadata): /v1/status and the metrics' build info say what ``--version`` says."""
+    import verifier
+
+    return verifier.__version__
 
 
 class LatencyBuckets:
