@@ -61,15 +61,22 @@ def _pdf(data: bytes, detached: bytes | None) -> Credential:
     found = pdf_extract.analyze_pdf(data, trust=None, detached_signature=detached)
     enp: str | None = None
     notes: list[str] = []
-    for barcode in found.barcodes:
+    seen: set[str] = set()
+    for barcode, page in zip(found.barcodes, found.barcode_pages, strict=False):
         try:
             inner = recognize(CredentialInput(barcode.payload, symbology=barcode.symbology.value))
         except InputError:
             continue
         if inner.enp:
-            enp = inner.enp
-            notes.append(f"ENP from the barcode on page {found.barcode_pages[0] + 1}")
-            break
+            seen.add(inner.enp)
+            if enp is None:
+                enp = inner.enp
+                notes.append(f"ENP from the barcode on page {page + 1}")
+    if len(seen) > 1:  # which one would the patient mean? never pick one silently
+        raise RecognitionError(
+            f"the PDF carries {len(seen)} different policy numbers in its barcodes",
+            code="ambiguous_enp",
+        )
     if enp is None and found.enp is not None:
         enp = found.enp.enp
         notes.append("ENP from the text layer (no barcode decoded)")
