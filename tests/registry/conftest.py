@@ -146,17 +146,17 @@ def pg_cluster() -> Iterator[PgCluster]:
     """
     bindir = _pg_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are missing (postgresql)")
     prefix: list[str] = []
     owner: pwd.struct_passwd | None = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' OS user to run the server")
+            pytest.fail("running as root and there is no 'postgres' OS user to run the server")
         runuser = shutil.which("runuser")
         if runuser is None:
-            pytest.skip("running as root and runuser is missing")
+            pytest.fail("running as root and runuser is missing")
         prefix = [runuser, "-u", "postgres", "--"]
     base = Path(tempfile.mkdtemp(prefix="oms-pg-"))
     if owner is not None:
@@ -212,9 +212,7 @@ def pg_cluster() -> Iterator[PgCluster]:
 @pytest.fixture(scope="session")
 def pg_server(register: Register, pg_cluster: PgCluster) -> Iterator[ThreadedServer]:
     """PostgreSQL store, no fault injection."""
-    pytest.importorskip(
-        "psycopg", reason="psycopg 3 is not installed (pip install psycopg[binary])"
-    )
+    import psycopg  # noqa: F401  (the test install brings the [postgres] extra; missing fails)
     cfg = ServerConfig(
         data_dir=register.data_dir,
         port=0,

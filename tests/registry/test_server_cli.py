@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -95,7 +94,6 @@ def test_module_entry_point_serves(register: Register, tmp_path: Path) -> None:
     assert not list((tmp_path / "work").iterdir()), "the store is removed at shutdown"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 def test_tls_with_client_certificates(register: Register, tmp_path: Path) -> None:
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
