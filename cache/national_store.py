@@ -51,7 +51,6 @@ from cache.register_model import (
     PolicyType,
     RegisterRecord,
     RevocationReason,
-    from_days,
 )
 from cache.snapshot_format import RECORD as EXC_RECORD
 from cache.snapshot_format import (
@@ -63,7 +62,13 @@ from cache.snapshot_format import (
     SnapshotReader,
     unpack_alias,
 )
-from cache.snapshot_store import ImportResult, SignatureCheck, SnapshotRefused, StoreInfo
+from cache.snapshot_store import (
+    ImportResult,
+    SignatureCheck,
+    SnapshotRefused,
+    StoreInfo,
+    read_document_revocation,
+)
 from verifier.errors import OmsError
 from verifier.identifiers import okato_text
 from verifier.private_files import create_private, private_opener
@@ -464,17 +469,7 @@ class NationalStore:
         p = self._fresh_parts().get(enp[:2])
         if p is None or not enp.isdigit():
             return None
-        row = (
-            self._side(p)
-            .execute(
-                "SELECT since, reason FROM revoked_docs WHERE enp = ? AND carrier = ?",
-                (int(enp), int(carrier)),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        return DocumentRevocation(enp, carrier, from_days(row[0]), RevocationReason(row[1]))
+        return read_document_revocation(self._side(p), enp, carrier)
 
     def key_revoked(self, key_id: str) -> bool:
         return any(key_id in p.revoked_keys for p in self._fresh_parts().values())

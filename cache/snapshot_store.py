@@ -119,6 +119,19 @@ def _create(name: str, base: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {name} ({_TABLES[base]}){tail}"
 
 
+def read_document_revocation(
+    db: sqlite3.Connection, enp: str, carrier: Carrier
+) -> DocumentRevocation | None:
+    """The ``revoked_docs`` row of one document (the regional store and a national side db)."""
+    row = db.execute(
+        "SELECT since, reason FROM revoked_docs WHERE enp = ? AND carrier = ?",
+        (int(enp), int(carrier)),
+    ).fetchone()
+    if row is None:
+        return None
+    return DocumentRevocation(enp, carrier, from_days(row[0]), RevocationReason(row[1]))
+
+
 class SnapshotStore:
     """Thread-safe: each thread gets its own read connection; imports serialise on a lock."""
 
@@ -338,17 +351,7 @@ class SnapshotStore:
         return [RegisterRecord.from_row(r) for r in rows]
 
     def document_revocation(self, enp: str, carrier: Carrier) -> DocumentRevocation | None:
-        row = (
-            self._reader()
-            .execute(
-                "SELECT since, reason FROM revoked_docs WHERE enp = ? AND carrier = ?",
-                (int(enp), int(carrier)),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        return DocumentRevocation(enp, carrier, from_days(row[0]), RevocationReason(row[1]))
+        return read_document_revocation(self._reader(), enp, carrier)
 
     def key_revoked(self, key_id: str) -> bool:
         row = (
