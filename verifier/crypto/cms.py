@@ -36,7 +36,14 @@ from . import hashes
 from .errors import CertificateError, ChainError, CryptoError
 from .keys import Algorithm, PrivateKey, pem_blocks, to_pem
 from .signatures import sign, verify
-from .x509 import SIGNATURE_ALGORITHMS, Certificate, load_certificate, validate_chain
+from .x509 import (
+    SIGNATURE_ALGORITHMS,
+    Certificate,
+    RawExtensions,
+    load_certificate,
+    name_text,
+    validate_chain,
+)
 
 __all__ = [
     "DIGEST_OIDS",
@@ -159,23 +166,11 @@ class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto i
     ]
 
 
-class _RawExtension(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    _fields = [  # noqa: RUF012
-        ("extn_id", core.ObjectIdentifier),
-        ("critical", core.Boolean, {"default": False}),
-        ("extn_value", core.OctetString),
-    ]
-
-
-class _RawExtensions(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
-    _child_spec = _RawExtension
-
-
 class _RevokedCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("user_certificate", core.Integer),
         ("revocation_date", ax509.Time),
-        ("crl_entry_extensions", _RawExtensions, {"optional": True}),
+        ("crl_entry_extensions", RawExtensions, {"optional": True}),
     ]
 
 
@@ -191,7 +186,7 @@ class _TbsCertList(core.Sequence):  # type: ignore[misc]  # asn1crypto is untype
         ("this_update", ax509.Time),
         ("next_update", ax509.Time, {"optional": True}),
         ("revoked_certificates", _RevokedCertificates, {"optional": True}),
-        ("crl_extensions", _RawExtensions, {"explicit": 0, "optional": True}),
+        ("crl_extensions", RawExtensions, {"explicit": 0, "optional": True}),
     ]
 
 
@@ -283,13 +278,12 @@ def load_crl(der: bytes) -> Crl:
         inner = tbs["signature"].dump()
         if inner != crl["signature_algorithm"].dump():
             raise CmsError("CRL inner and outer signature algorithms differ", code="bad_crl")
-        from .x509 import _name_text  # the same readable-name fallback certificates use
 
         return Crl(
             der=bytes(der),
             tbs_der=bytes(tbs.dump()),
             issuer_der=bytes(tbs["issuer"].dump()),
-            issuer=_name_text(tbs["issuer"]),
+            issuer=name_text(tbs["issuer"]),
             this_update=_utc(tbs["this_update"].native),
             next_update=None if isinstance(next_update, core.Void) else _utc(next_update.native),
             revoked=revoked,

@@ -539,3 +539,9 @@ def build_certificate(
         }
     )
     return _parse(bytes(cert.dump()))
+
+
+# Shared with the CRL and CMS parsers (cms.py): extensions kept raw, and the readable name.
+RawExtension = _Extension
+RawExtensions = _Extensions
+name_text = _name_text
