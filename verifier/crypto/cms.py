@@ -661,16 +661,8 @@ def _verify_signer(
     else:
         at = signing_time if signing_time is not None and signing_time <= now + CLOCK_SKEW else now
         others = [c for c in pool if c != signer]
-        try:
-            path = validate_chain(signer, others, trust.roots, at, require_key_usage=False)
-        except ChainError as exc:
-            checks.append(_fail("chain", exc.code, exc.message))
-        else:
-            checks.append(_ok("chain", f"chain of {len(path)} to {path[-1].subject!r}"))
-
-    if path:
-        checks.append(_revocation(path, trust, now))
-    else:
+        path = chain_and_revocation(signer, others, trust, at, now, checks, require_key_usage=False)
+    if signer is None:
         checks.append(_skip("revocation", "revocation_unknown", "no validated chain"))
     return SignerVerification(
         signer=signer,
@@ -680,6 +672,32 @@ def _verify_signer(
         chain=tuple(path),
         checks=tuple(checks),
     )
+
+
+def chain_and_revocation(
+    signer: Certificate,
+    pool: Sequence[Certificate],
+    trust: SignerTrust,
+    at: datetime,
+    now: datetime,
+    checks: list[Check],
+    *,
+    require_key_usage: bool = True,
+) -> list[Certificate]:
+    """The ``chain`` and ``revocation`` checks of a signer (CMS and XMLDSig alike), appended
+    to ``checks``; returns the validated path (empty when the chain fails)."""
+    path: list[Certificate] = []
+    try:
+        path = validate_chain(signer, pool, trust.roots, at, require_key_usage=require_key_usage)
+    except ChainError as exc:
+        checks.append(_fail("chain", exc.code, exc.message))
+    else:
+        checks.append(_ok("chain", f"chain of {len(path)} to {path[-1].subject!r}"))
+    if path:
+        checks.append(_revocation(path, trust, now))
+    else:
+        checks.append(_skip("revocation", "revocation_unknown", "no validated chain"))
+    return path
 
 
 def verify_cms(

@@ -36,11 +36,11 @@ from typing import Any, Final
 from lxml import etree
 
 from . import hashes
-from .cms import Check, CheckState, SignerTrust, _fail, _ok, _revocation, _skip
-from .errors import CertificateError, ChainError, CryptoError
+from .cms import Check, CheckState, SignerTrust, _fail, _ok, _skip, chain_and_revocation
+from .errors import CertificateError, CryptoError
 from .keys import Algorithm, PrivateKey
 from .signatures import sign, verify
-from .x509 import Certificate, load_certificate, validate_chain
+from .x509 import Certificate, load_certificate
 
 __all__ = [
     "C14N_EXCLUSIVE",
@@ -439,17 +439,7 @@ def verify_enveloped(
 
     now = trust.current_time()
     pool = [*extra, *(c for c in trust.intermediates if c not in extra)]
-    path: list[Certificate] = []
-    try:
-        path = validate_chain(signer, pool, trust.roots, now)
-    except ChainError as exc:
-        checks.append(_fail("chain", exc.code, exc.message))
-    else:
-        checks.append(_ok("chain", f"chain of {len(path)} to {path[-1].subject!r}"))
-    if path:
-        checks.append(_revocation(path, trust, now))
-    else:
-        checks.append(_skip("revocation", "revocation_unknown", "no validated chain"))
+    path = chain_and_revocation(signer, pool, trust, now, now, checks)
     return XmlSignatureVerification(
         signer=signer,
         key_algorithm=key_algorithm,
