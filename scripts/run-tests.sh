@@ -6,5 +6,7 @@ bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p artifacts
 echo ">> ruff"; ruff check .
+echo ">> ruff format"; ruff format --check .
+echo ">> import walls"; lint-imports
 echo ">> mypy"; mypy
 echo ">> pytest"; pytest -q "$@"

@@ -257,7 +257,7 @@ def test_screenshots_of_every_outcome(
             slug = f"{i:02d}-{expected}-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
             body = (
                 {"text": item.payload.decode(), "typed": item.manual}
-                if item.symbology not in ("pdf417", "card")
+                if item.symbology not in ("pdf417", "card", "document")
                 else {"hex": item.payload.hex()}
             )
             r = c.post(

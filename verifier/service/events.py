@@ -40,7 +40,7 @@ class ScanEvent:
 
     def to_dict(self, *, masked: bool = True) -> dict[str, Any]:
         """Masked by default: screens and logs never see a full ENP, a name or a birth date.
-        ``masked=False`` is the desk role's view only (see verifier/http/app.py)."""
+        ``masked=False`` is the desk role's view only (see verifier/http/views.py)."""
         v = self.verdict.to_dict(masked=masked)
         v.pop("checks", None)
         return {
