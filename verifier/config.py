@@ -36,6 +36,10 @@ class ConfigError(OmsError):
     code = "bad_config"
 
 
+class _OverrideError(ConfigError):
+    """A bad value from the environment or a flag: the error names it, not the file."""
+
+
 def default_state_dir() -> Path:
     """systemd's StateDirectory when run as a service, else a per-user directory."""
     if os.environ.get("STATE_DIRECTORY"):
@@ -233,7 +237,7 @@ def load(
             data, state_dir, registry_url, registry_token, path if read is not None else None
         )
     except ConfigError as exc:
-        if read is None:  # no file: the error came from the environment or a flag
+        if read is None or isinstance(exc, _OverrideError):  # not the file's fault
             raise
         raise ConfigError(f"{path}: {exc.message}", code=exc.code) from None
 
@@ -519,11 +523,16 @@ _REGISTRY_KEYS: dict[str, Kind] = {
 
 
 def _registry(sec: dict[str, Any], url: str | None, token: str | None) -> RegistryConfig:
+    origin = (
+        "--registry-url" if url else ENV_REGISTRY_URL if os.environ.get(ENV_REGISTRY_URL) else None
+    )
     url = url or os.environ.get(ENV_REGISTRY_URL) or sec.get("url")
     token = token or os.environ.get(ENV_REGISTRY_TOKEN) or sec.get("token")
     if url is not None and (
         not isinstance(url, str) or not url.startswith(("http://", "https://"))
     ):
+        if origin is not None:
+            raise _OverrideError(f"{origin} must start with http:// or https://")
         raise ConfigError("[registry] url must start with http:// or https://")
     if token is not None and not isinstance(token, str):
         raise ConfigError("[registry] token must be a string")

@@ -13,8 +13,10 @@ No timing threshold: the exit delay is printed (``pytest -s``) and measured by
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import signal
@@ -58,9 +60,9 @@ class Served:
     """``oms-verifier serve --demo`` with its stderr read line by line on a thread."""
 
     def __init__(self, conf: Path, state: Path) -> None:
+        argv = ["-m", "verifier.cli", "--config", str(conf), "--state-dir", str(state)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "verifier.cli", "--config", str(conf)]
-            + ["--state-dir", str(state), "serve", "--demo"],
+            [sys.executable, *argv, "serve", "--demo"],
             cwd=ROOT,
             env=_env(),
             stdout=subprocess.DEVNULL,
@@ -209,10 +211,10 @@ def test_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        argv = ["-m", "verifier.cli", "--config", str(conf), "--state-dir", str(tmp_path / "state")]
         for extra in ([], ["--demo"]):
             r = subprocess.run(
-                [sys.executable, "-m", "verifier.cli", "--config", str(conf)]
-                + ["--state-dir", str(tmp_path / "state"), "serve", *extra, "--port", str(port)],
+                [sys.executable, *argv, "serve", *extra, "--port", str(port)],
                 cwd=ROOT,
                 env=_env(),
                 capture_output=True,
@@ -240,3 +242,43 @@ def test_version_comes_from_the_package_metadata() -> None:
         timeout=WAIT_S,
     )
     assert (r.returncode, r.stdout, r.stderr) == (0, f"oms-verifier {expected}\n", "")
+
+
+@pytest.fixture
+def uvicorn_loggers() -> Iterator[None]:
+    """Put uvicorn's loggers back as they were (the daemon rewires them process-wide)."""
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+    saved = [
+        (lg, list(lg.handlers), lg.propagate, lg.level) for lg in map(logging.getLogger, names)
+    ]
+    yield
+    for lg, handlers, propagate, level in saved:
+        lg.handlers, lg.propagate = handlers, propagate
+        lg.setLevel(level)
+
+
+def test_requests_cut_by_the_grace_period_are_one_json_line(
+    uvicorn_loggers: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What uvicorn logs when the grace period runs out — its summary, then a CancelledError
+    traceback per request — is one JSON warning, and its other records stay JSON too."""
+    from verifier import log
+    from verifier.service.daemon import route_uvicorn_logs
+
+    log.configure(json=True)
+    route_uvicorn_logs()
+    uv = logging.getLogger("uvicorn.error")
+    uv.error("Cancel %s running task(s), timeout graceful shutdown exceeded", 2)
+    for _ in range(2):
+        try:
+            raise asyncio.CancelledError("Task cancelled, timeout graceful shutdown exceeded")
+        except asyncio.CancelledError:
+            uv.error("Exception in ASGI application\n", exc_info=True)
+    uv.warning("Invalid HTTP request received.")
+    uv.info("Shutting down")  # uvicorn's chatter below WARNING is dropped
+    lines = capsys.readouterr().err.splitlines()
+    assert [_json(x).get("event") for x in lines] == [
+        "stopping: requests still running after the grace period were cancelled",
+        "Invalid HTTP request received.",
+    ], lines
+    assert _json(lines[0])["tasks"] == 2 and _json(lines[0])["level"] == "warning"
