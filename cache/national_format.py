@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any, Final
@@ -343,7 +344,7 @@ class PartWriter:
             self.data(view[i : i + (1 << 24)])
         self.end_section()
 
-    def finish(self, sign_digest: Any) -> bytes:
+    def finish(self, sign_digest: Callable[[bytes], bytes]) -> bytes:
         if self._next != len(TAGS) or self._left:
             raise SnapshotFormatError("national part is missing sections")
         self._emit(_SEC.pack(b"END ", 0, 0))

@@ -238,7 +238,7 @@ class SnapshotStore:
             return self.db
 
         def __exit__(self, *exc: object) -> None:
-            assert self.db is not None
+            assert self.db is not None  # noqa: S101 - set by __enter__, which always runs first
             self.db.close()
             self.store._write_lock.release()
 
@@ -330,7 +330,7 @@ class SnapshotStore:
         rows = (
             self._reader()
             .execute(
-                self._SELECT
+                self._SELECT  # noqa: S608 - constant column list
                 + " WHERE enp IN (SELECT enp FROM aliases WHERE kind = ? AND number = ?)"
                 + " ORDER BY enp LIMIT ?",
                 (int(kind), number, self.MAX_CANDIDATES),
@@ -453,7 +453,7 @@ class SnapshotStore:
             table = _SECTION_TABLE[chunk.section]
             marks = ",".join("?" * _INSERT_COLUMNS[table])
             try:
-                db.executemany(f"INSERT INTO stage_{table} VALUES ({marks})", chunk.rows)
+                db.executemany(f"INSERT INTO stage_{table} VALUES ({marks})", chunk.rows)  # noqa: S608 - table from _SECTION_TABLE (constants)
             except sqlite3.IntegrityError as exc:
                 raise SnapshotFormatError(
                     f"duplicate entry in {chunk.section.value}: {exc}"
@@ -478,13 +478,13 @@ class SnapshotStore:
         """Codes the reader cannot judge per record (cheap in SQL, one scan): a signed file with
         an unknown policy type or status would otherwise break every later lookup of it."""
         bad = db.execute(
-            "SELECT enp FROM stage_records WHERE enp < 0 OR enp >= 10000000000000000"
+            "SELECT enp FROM stage_records WHERE enp < 0 OR enp >= 10000000000000000"  # noqa: S608 - only enum maxima (ints) spliced in
             f" OR ptype NOT BETWEEN 1 AND {max(PolicyType)}"
             f" OR status NOT BETWEEN 1 AND {max(PolicyStatus)} LIMIT 1"
         ).fetchone()
         if bad is None:
             bad = db.execute(
-                "SELECT enp FROM stage_aliases WHERE kind NOT IN (1, 2) OR enp >= 10000000000000000"
+                "SELECT enp FROM stage_aliases WHERE kind NOT IN (1, 2) OR enp >= 10000000000000000"  # noqa: S608 - only enum maxima (ints) spliced in
                 " UNION ALL SELECT enp FROM stage_revoked_docs WHERE carrier NOT IN (1, 2)"
                 f" OR reason NOT BETWEEN 1 AND {max(RevocationReason)} LIMIT 1"
             ).fetchone()
@@ -519,7 +519,7 @@ class SnapshotStore:
     def _merge_delta(self, db: sqlite3.Connection, head: SnapshotHeader) -> None:
         db.execute("BEGIN IMMEDIATE")
         changed = "SELECT enp FROM stage_records UNION SELECT enp FROM stage_deletions"
-        db.execute(f"DELETE FROM aliases WHERE enp IN ({changed})")
+        db.execute(f"DELETE FROM aliases WHERE enp IN ({changed})")  # noqa: S608 - a constant subquery
         db.execute("DELETE FROM records WHERE enp IN (SELECT enp FROM stage_deletions)")
         db.execute("INSERT OR REPLACE INTO records SELECT * FROM stage_records")
         db.execute("INSERT OR REPLACE INTO aliases SELECT * FROM stage_aliases")

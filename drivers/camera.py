@@ -131,7 +131,7 @@ class FrameProcessor:
             found = try_decode_image(
                 image, self.formats, deskew=self.deskew, max_results=self.max_results
             )
-        except Exception:  # a broken frame must not stop the camera
+        except Exception:  # noqa: BLE001 - a broken frame must not stop the camera
             self.errors += 1
             found = []
         self.decode_seconds += time.perf_counter() - t0
@@ -415,7 +415,7 @@ class CameraDriver:
                 self.reconnects += 1
                 self._set(DriverState.WAITING, f"{self.source.target}: no frames, reconnecting")
                 delay = self.backoff.initial
-        except Exception as exc:  # keep the driver's contract: never die silently
+        except Exception as exc:  # noqa: BLE001 - keep the driver's contract: never die silently
             self._set(DriverState.FAILED, f"capture crashed: {exc!r}")
         finally:
             self.mailbox.close()

@@ -105,7 +105,7 @@ def _class_entries(sys_root: str, cls: str, pattern: str) -> list[Path]:
 
 def _natural(name: str) -> tuple[str, int]:
     m = re.match(r"(\D*)(\d*)", name)
-    assert m is not None
+    assert m is not None  # noqa: S101 - the pattern matches every string
     return m.group(1), int(m.group(2) or -1)
 
 

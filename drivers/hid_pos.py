@@ -190,7 +190,7 @@ class HidPosDriver(StreamDriver):
     def resolve(self) -> str | None:
         if self.device is not None:
             return self.device
-        assert self.usb is not None
+        assert self.usb is not None  # noqa: S101 - __init__ refuses neither device nor usb
         found = find_hidraw(self.usb, sys_root=self.sys_root)
         return found[0] if found else None
 

@@ -283,7 +283,7 @@ class SerialScannerDriver(FramedStreamDriver):
     def resolve(self) -> str | None:
         if self.device is not None:
             return self.device
-        assert self.usb is not None
+        assert self.usb is not None  # noqa: S101 - __init__ refuses neither device nor usb
         found = find_tty(self.usb, sys_root=self.sys_root)
         return found[0] if found else None
 

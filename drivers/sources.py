@@ -80,6 +80,13 @@ def split_options(spec: SourceSpec) -> tuple[str | None, dict[str, Any]]:
     return target, {k: _coerce(k, v) for k, v in pairs}
 
 
+def _target(spec: SourceSpec, target: str | None) -> str:
+    """The device of a spec built without :meth:`SourceSpec.parse` (which refuses none)."""
+    if target is None:
+        raise SourceSpecError(f"source {spec.kind}: needs a device, index or path after the colon")
+    return target
+
+
 def _device_or_usb(target: str) -> dict[str, Any]:
     if target.lower().startswith("usb:"):
         return {"device": None, "usb": target[4:]}
@@ -100,26 +107,22 @@ def open_source(spec: SourceSpec | str, **options: Any) -> Driver:
         if spec.kind in ("camera", "video"):
             from drivers.camera import CameraDriver
 
-            assert target is not None
-            return CameraDriver(target, video=spec.kind == "video", **opts)
+            return CameraDriver(_target(spec, target), video=spec.kind == "video", **opts)
         if spec.kind == "serial":
             from drivers.serial_scanner import SerialScannerDriver
 
-            assert target is not None
             factory = SerialScannerDriver
-            return factory(**_device_or_usb(target), **opts)
+            return factory(**_device_or_usb(_target(spec, target)), **opts)
         if spec.kind == "hidraw":
             from drivers.hid_pos import HidPosDriver
 
-            assert target is not None
             factory = HidPosDriver
-            return factory(**_device_or_usb(target), **opts)
+            return factory(**_device_or_usb(_target(spec, target)), **opts)
         if spec.kind == "evdev":
             from drivers.keyboard_wedge import KeyboardWedgeDriver
 
-            assert target is not None
             factory = KeyboardWedgeDriver
-            return factory(**_device_or_usb(target), **opts)
+            return factory(**_device_or_usb(_target(spec, target)), **opts)
         if spec.kind == "pcsc":
             return _open_pcsc(target, opts)
     except SourceSpecError:
@@ -157,7 +160,7 @@ def _pcsc_readers() -> list[DeviceInfo]:
     try:
         system = importlib.import_module("smartcard.System")
         names = [str(r) for r in system.readers()]
-    except Exception:  # no pyscard, no pcscd, no readers: nothing to list
+    except Exception:  # noqa: BLE001 - no pyscard, no pcscd, no readers (pyscard raises its own types): nothing to list
         return []
     return [DeviceInfo("pcsc", n, f"pcsc:{n}", n, likely_scanner=False) for n in names]
 
@@ -176,7 +179,7 @@ def list_devices(sys_root: str = "/sys", dev_root: str = "/dev") -> list[DeviceI
     for lister in listers:
         try:
             out += lister()
-        except Exception:
+        except Exception:  # noqa: BLE001, S112 - list_devices promises never to raise: a part that cannot be listed is left out
             continue
     for info in out:  # note stable udev symlinks that point at a device
         link = _symlink_for(info.path, dev_root)

@@ -317,6 +317,25 @@ def test_snapshot_signature_check(tmp_path: Path, keys: dict[str, PrivateKey]) -
     assert exc.value.code == "snapshot_key_revoked"
 
 
+def test_snapshot_checker_reads_the_clock_at_each_check(
+    tmp_path: Path, keys: dict[str, PrivateKey]
+) -> None:
+    """The one closure importers hand the store: a long import sees the key expire."""
+    k = keys["snapshot"]
+    kid = k.public_key().key_id()
+    write_key(tmp_path, "snap", "snapshot", k.public_key().to_pem(),
+              not_before="2026-01-01T00:00:00Z", not_after="2027-01-01T00:00:00Z")  # fmt: skip
+    store = TrustStore.from_directory(tmp_path)
+    digest = hash_digest("streebog256", b"snapshot body")
+    sig = sign_digest(k, digest)
+    times = iter([NOW, datetime(2027, 6, 1, tzinfo=UTC)])
+    check = store.snapshot_checker(lambda: next(times))
+    assert check(kid, digest, sig) is True
+    with pytest.raises(TrustError) as exc:
+        check(kid, digest, sig)
+    assert exc.value.code == "snapshot_key_expired"
+
+
 # --- 2. key rotation -------------------------------------------------------------------------
 
 

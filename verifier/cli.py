@@ -413,6 +413,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_snapshot_import(args: argparse.Namespace) -> int:
     from cache.national_format import MAGIC as NATIONAL_MAGIC
     from cache.national_store import is_national_dir
+    from cache.snapshot_chain import read_chain
     from verifier.service.national import has_national, import_national
 
     path = Path(args.path)
@@ -426,19 +427,13 @@ def cmd_snapshot_import(args: argparse.Namespace) -> int:
         return EXIT_OK
     parts = assemble(args.cfg)
     if path.is_dir():
-        files = sorted(path.glob("full-*.omssnap")) + sorted(path.glob("delta-*.omssnap"))
-        if not files:
+        try:
+            found = read_chain(path)  # a broken snapshot raises its own typed error
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}", code="bad_file") from exc
+        if found.full is None and not found.deltas:
             raise InputError(f"{path} holds no *.omssnap files", code="bad_file")
-        held = parts.store.info().sequence
-        fulls = [f for f in files if f.name.startswith("full-")]
-        newest_full = max(fulls, key=_seq_of, default=None)
-        if held is None or (newest_full is not None and _seq_of(newest_full) > held):
-            start = _seq_of(newest_full) if newest_full is not None else 0
-            files = ([newest_full] if newest_full is not None else []) + [
-                f for f in files if f.name.startswith("delta-") and _seq_of(f) > start
-            ]
-        else:
-            files = [f for f in files if f.name.startswith("delta-") and _seq_of(f) > held]
+        files = found.files(parts.store.info().sequence)
     else:
         files = [path]
     results = [import_snapshot(args.cfg, parts.store, parts.trust, str(f)) for f in files]
@@ -469,25 +464,12 @@ def _magic(path: Path) -> bytes:
         return b""
 
 
-def _seq_of(path: Path) -> int:
-    try:
-        return int(path.stem.split("-")[1])
-    except (IndexError, ValueError):
-        return 0
-
-
 def cmd_snapshot_status(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from cache.freshness import assess, clock_skewed
-    from verifier.service.assembly import freshness_policy
+    from verifier.service.assembly import store_status
 
     parts = assemble(args.cfg)
-    info = parts.store.info()
-    policy = freshness_policy(args.cfg)
-    now = datetime.now(UTC)
-    reg = assess(info.created_at, info.register_valid_until, now, policy)
-    rev = assess(info.created_at, info.revocations_valid_until, now, policy)
+    st = store_status(args.cfg, parts.store)
+    info, reg, rev = st.info, st.register, st.revocations
     out = {
         "state": reg.state.value,
         "region": info.region,
@@ -505,7 +487,7 @@ def cmd_snapshot_status(args: argparse.Namespace) -> int:
         "imported_at": _iso(info.imported_at),
         "last_sync_at": _iso(info.last_sync_at),
         "clock_skew_s": info.clock_skew_s,
-        "clock_skewed": clock_skewed(info.clock_skew_s, policy),
+        "clock_skewed": st.clock_skewed,
         "key_id": info.key_id,
         "db_path": str(args.cfg.register_db),
     }

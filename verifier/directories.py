@@ -236,11 +236,17 @@ class _Record:
                 return value
         return ""
 
-    def digits(self, names: Sequence[str], length: int, *, required: bool) -> str | None:
+    def digits(self, names: Sequence[str], length: int) -> str:
+        """A required field of ``length`` digits."""
+        value = self.optional_digits(names, length)
+        if value is None:
+            raise self.fail(f"нет поля {names[0]}")
+        return value
+
+    def optional_digits(self, names: Sequence[str], length: int) -> str | None:
+        """A field of ``length`` digits, None when absent or empty."""
         value = self.text(*names)
         if not value:
-            if required:
-                raise self.fail(f"нет поля {names[0]}")
             return None
         if len(value) != length or not _DIGITS.fullmatch(value):
             raise self.fail(f"{names[0]} должен состоять из {length} цифр, а не {value[:40]!r}")
@@ -280,9 +286,8 @@ def _packet_date(value: str | None) -> date | None:
 
 
 def _insurer(rec: _Record) -> Insurer:
-    ogrn = rec.digits(("Ogrn", "ogrn", "OGRN"), 13, required=True)
-    okato = rec.digits(("tf_okato", "TF_OKATO"), 5, required=True)
-    assert ogrn is not None and okato is not None
+    ogrn = rec.digits(("Ogrn", "ogrn", "OGRN"), 13)
+    okato = rec.digits(("tf_okato", "TF_OKATO"), 5)
     name, full = rec.names(("nam_smop", "NAM_SMOP"), ("nam_smok", "NAM_SMOK"))
     smocod = rec.text("smocod", "SMOCOD") or None
     org = rec.text("org", "ORG")
@@ -299,22 +304,22 @@ def _insurer(rec: _Record) -> Insurer:
 
 def _clinic(rec: _Record) -> Clinic | None:
     if rec.fmt is DirectoryFormat.F003:
-        code = rec.digits(("mcod", "MCOD"), 6, required=True)
+        code = rec.digits(("mcod", "MCOD"), 6)
         name, full = rec.names(("nam_mop", "NAM_MOP"), ("nam_mok", "NAM_MOK"))
         ended = rec.text("d_end", parent="medInclude")
     else:
-        code = rec.digits(("MCOD", "mcod"), 6, required=False)
-        if code is None:
+        optional = rec.optional_digits(("MCOD", "mcod"), 6)
+        if optional is None:
             return None  # an organisation outside OMS: F032 lists it without a register code
+        code = optional
         name, full = rec.names(("NAM_MOP", "nam_mop"), ("NAM_MOK", "nam_mok"))
         ended = rec.text("DATEEND", "dateend")
-    assert code is not None
     return Clinic(
         code=code,
         name=name,
         full_name=full,
-        okato=rec.digits(("tf_okato", "TF_OKATO"), 5, required=False),
-        ogrn=rec.digits(("Ogrn", "ogrn", "OGRN"), 13, required=False),
+        okato=rec.optional_digits(("tf_okato", "TF_OKATO"), 5),
+        ogrn=rec.optional_digits(("Ogrn", "ogrn", "OGRN"), 13),
         excluded_on=_lenient_date(ended),
     )
 
@@ -343,6 +348,68 @@ def parse_directory(
         raise DirectoryError(
             f"не удаётся прочитать {path}: {exc.strerror or exc}", code="bad_file"
         ) from exc
+
+
+def _packet(el: etree._Element) -> tuple[date | None, str | None]:
+    """The root: no DTD, a <packet>; its date and version attributes."""
+    docinfo = el.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:  # type: ignore[attr-defined]
+        raise _dtd_refused()
+    if _local(el.tag) != "packet":
+        raise DirectoryError(
+            f"корневой элемент <{_local(el.tag)[:40]}>, ожидается <packet>",
+            code="directory_format",
+        )
+    return _packet_date(el.get("date")), el.get("version")
+
+
+def _zglv(
+    el: etree._Element, file_date: date | None, version: str | None
+) -> tuple[date | None, str | None]:
+    """The <zglv> header fills in a date and version the <packet> attributes did not give."""
+    head = _children(el)
+    for key in ("date", "DATE", "data", "DATA"):
+        if file_date is None and key in head and (head[key].text or "").strip():
+            file_date = _packet_date(head[key].text)
+    for key in ("version", "VERSION"):
+        if version is None and key in head:
+            version = (head[key].text or "").strip() or None
+    return file_date, version
+
+
+def _record_format(el: etree._Element, tag: str, fmt: DirectoryFormat | None) -> DirectoryFormat:
+    """The format a record element belongs to; one file holds records of one format."""
+    this = _RECORD_TAGS.get(tag)
+    if this is None:
+        raise DirectoryError(
+            f"элемент <{tag[:40]}> (строка {el.sourceline}) не запись F002/F003/F032",
+            code="directory_format",
+        )
+    if fmt is not None and this is not fmt:
+        raise DirectoryError(
+            f"в одном файле записи {fmt.value} и {this.value}",
+            code="directory_format",
+        )
+    return this
+
+
+def _keep(
+    rec: _Record, insurers: dict[tuple[str, str], Insurer], clinics: dict[str, Clinic]
+) -> bool:
+    """File one record, the better of two for the same key kept; False for a clinic outside
+    OMS (no register code), which is skipped."""
+    if rec.fmt is DirectoryFormat.F002:
+        ins = _insurer(rec)
+        key = (ins.ogrn, ins.okato)
+        if key not in insurers or _rank(ins) < _rank(insurers[key]):
+            insurers[key] = ins
+        return True
+    clinic = _clinic(rec)
+    if clinic is None:
+        return False
+    if clinic.code not in clinics or _rank(clinic) < _rank(clinics[clinic.code]):
+        clinics[clinic.code] = clinic
+    return True
 
 
 def _parse_stream(
@@ -375,60 +442,23 @@ def _parse_stream(
                 depth += 1
                 if root is None:
                     root = el
-                    docinfo = el.getroottree().docinfo
-                    if docinfo.doctype or docinfo.internalDTD is not None:
-                        raise _dtd_refused()
-                    if _local(el.tag) != "packet":
-                        raise DirectoryError(
-                            f"корневой элемент <{_local(el.tag)[:40]}>, ожидается <packet>",
-                            code="directory_format",
-                        )
-                    file_date = _packet_date(el.get("date"))
-                    version = el.get("version")
+                    file_date, version = _packet(el)
                 continue
             depth -= 1
             if depth != 1:
                 continue  # only <packet>'s children are records (or the header)
             tag = _local(el.tag)
             if tag == "zglv":
-                head = _children(el)
-                for key in ("date", "DATE", "data", "DATA"):
-                    if file_date is None and key in head and (head[key].text or "").strip():
-                        file_date = _packet_date(head[key].text)
-                for key in ("version", "VERSION"):
-                    if version is None and key in head:
-                        version = (head[key].text or "").strip() or None
+                file_date, version = _zglv(el, file_date, version)
             else:
-                this = _RECORD_TAGS.get(tag)
-                if this is None:
-                    raise DirectoryError(
-                        f"элемент <{tag[:40]}> (строка {el.sourceline}) не запись F002/F003/F032",
-                        code="directory_format",
-                    )
-                if fmt is None:
-                    fmt = this
-                elif this is not fmt:
-                    raise DirectoryError(
-                        f"в одном файле записи {fmt.value} и {this.value}",
-                        code="directory_format",
-                    )
+                fmt = _record_format(el, tag, fmt)
                 count += 1
                 if count > max_records:
                     raise DirectoryError(
                         f"в справочнике больше {max_records} записей", code="directory_too_many"
                     )
-                rec = _Record(el, fmt, count)
-                if fmt is DirectoryFormat.F002:
-                    ins = _insurer(rec)
-                    key2 = (ins.ogrn, ins.okato)
-                    if key2 not in insurers or _rank(ins) < _rank(insurers[key2]):
-                        insurers[key2] = ins
-                else:
-                    clinic = _clinic(rec)
-                    if clinic is None:
-                        skipped += 1
-                    elif clinic.code not in clinics or _rank(clinic) < _rank(clinics[clinic.code]):
-                        clinics[clinic.code] = clinic
+                if not _keep(_Record(el, fmt, count), insurers, clinics):
+                    skipped += 1
             # Streamed: a record read is dropped from the tree.
             el.clear()
             parent = el.getparent()
@@ -544,13 +574,13 @@ class Directories:
             row = None
             if okato:
                 row = self._db.execute(
-                    f"SELECT {_INSURER_COLS} FROM insurer WHERE ogrn = ? AND okato = ?",
+                    f"SELECT {_INSURER_COLS} FROM insurer WHERE ogrn = ? AND okato = ?",  # noqa: S608 - constant column list
                     (ogrn, okato.strip()),
                 ).fetchone()
             matched = row is not None
             if row is None:
                 row = self._db.execute(
-                    f"SELECT {_INSURER_COLS} FROM insurer WHERE ogrn = ? ORDER BY"
+                    f"SELECT {_INSURER_COLS} FROM insurer WHERE ogrn = ? ORDER BY"  # noqa: S608 - constant column list
                     " excluded_on IS NOT NULL, coalesce(head_office, 0) DESC, okato LIMIT 1",
                     (ogrn,),
                 ).fetchone()
@@ -562,20 +592,21 @@ class Directories:
         """The medical organisation for a 6-digit register code; None when unknown."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_CLINIC_COLS} FROM clinic WHERE code = ?", (code.strip(),)
+                f"SELECT {_CLINIC_COLS} FROM clinic WHERE code = ?",  # noqa: S608 - constant column list
+                (code.strip(),),
             ).fetchone()
         return _clinic_row(row) if row else None
 
     def insurers(self) -> list[Insurer]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_INSURER_COLS} FROM insurer ORDER BY ogrn, okato"
+                f"SELECT {_INSURER_COLS} FROM insurer ORDER BY ogrn, okato"  # noqa: S608 - constant column list
             ).fetchall()
         return [_insurer_row(r, region_matched=True) for r in rows]
 
     def clinics(self) -> list[Clinic]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_CLINIC_COLS} FROM clinic ORDER BY code").fetchall()
+            rows = self._db.execute(f"SELECT {_CLINIC_COLS} FROM clinic ORDER BY code").fetchall()  # noqa: S608 - constant column list
         return [_clinic_row(r) for r in rows]
 
     def status(self) -> list[DirectoryStatus]:

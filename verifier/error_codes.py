@@ -61,7 +61,7 @@ class ErrorCode(StrEnum):
     BAD_TEXT = "bad_text"
     BAD_TIME = "bad_time"
     BAD_TLV = "bad_tlv"
-    BAD_TOKEN = "bad_token"
+    BAD_TOKEN = "bad_token"  # noqa: S105 - an error code, not a token
     BAD_TYPE = "bad_type"
     BAD_XML = "bad_xml"
     BODY_TIMEOUT = "body_timeout"

@@ -326,24 +326,24 @@ class TrustStore:
         with self._lock:
             self._list_keys = keys
             self.list_version = version
-        if self.persist_dir is not None:
-            self._persist(document, signature)
+        directory = self.persist_dir
+        if directory is not None:
+            self._persist(directory, document, signature)
         return version
 
     LIST_FILE = "trust-list.json"
     SIGNATURE_FILE = "trust-list.sig"
 
-    def _persist(self, document: bytes, signature: bytes) -> None:
+    def _persist(self, directory: Path, document: bytes, signature: bytes) -> None:
         """Both files replaced atomically (temp file, fsync, rename), owner-only."""
-        assert self.persist_dir is not None
-        self.persist_dir.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         for name, data in ((self.SIGNATURE_FILE, signature), (self.LIST_FILE, document)):
-            tmp = self.persist_dir / f".{name}.tmp"
+            tmp = directory / f".{name}.tmp"
             tmp.unlink(missing_ok=True)
             write_private(tmp, data)
             with tmp.open("rb") as f:
                 os.fsync(f.fileno())
-            os.replace(tmp, self.persist_dir / name)
+            os.replace(tmp, directory / name)
 
     def restore_trust_list(self, directory: Path) -> int | None:
         """Re-apply the list kept in ``directory`` at start; its version then floors replays.
@@ -409,6 +409,17 @@ class TrustStore:
 
     def roots(self, purpose: Purpose) -> list[TrustedKey]:
         return [k for k in self.keys(purpose) if k.certificate is not None]
+
+    def snapshot_checker(
+        self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> Callable[[str, bytes, bytes], bool]:
+        """The snapshot store's ``check_signature``: :meth:`check_snapshot_signature` at the
+        moment of each check (the one closure every importer uses, so none drifts)."""
+
+        def check(key_id: str, digest: bytes, signature: bytes) -> bool:
+            return self.check_snapshot_signature(key_id, digest, signature, clock())
+
+        return check
 
     def check_snapshot_signature(
         self, key_id: str, digest: bytes, signature: bytes, when: datetime

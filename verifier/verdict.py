@@ -26,7 +26,7 @@ class Outcome(StrEnum):
 
 
 class CheckStatus(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a check state, not a password
     FAIL = "fail"
     SKIP = "skip"
 

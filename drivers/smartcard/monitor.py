@@ -158,7 +158,7 @@ class CardMonitor:
     def _err(self, hr: int) -> str:
         try:
             return f"{self.s.SCardGetErrorMessage(hr)} (0x{hr & _U32:08X})"
-        except Exception:  # pragma: no cover - message lookup is best effort
+        except Exception:  # noqa: BLE001 - message lookup is best effort  # pragma: no cover
             return f"0x{hr & _U32:08X}"
 
     def _set(self, state: DriverState, detail: str) -> None:
@@ -182,7 +182,7 @@ class CardMonitor:
         while not self._stop.is_set():
             try:
                 hr, ctx = self.s.SCardEstablishContext(self.s.SCARD_SCOPE_USER)
-            except Exception as exc:  # defensive: never let the thread die
+            except Exception as exc:  # noqa: BLE001 - defensive: never let the thread die
                 hr, ctx = -1, None
                 log.warning("pcsc_establish_crashed", error=repr(exc))
             if hr != 0 or ctx is None:

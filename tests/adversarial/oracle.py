@@ -83,7 +83,7 @@ def today() -> date:
     return datetime.now(UTC).astimezone().date()
 
 
-def judge(setup: Setup, mode: LookupMode, truth: Truth, mint: Mint, v: Verdict) -> list[str]:
+def judge(setup: Setup, mode: LookupMode, truth: Truth, mint: Mint, v: Verdict) -> list[str]:  # noqa: C901 - one numbered checklist of what a valid needs, read top to bottom
     """Empty when the verdict is allowed; else what a ``valid`` here would have needed."""
     if v.outcome is not Outcome.VALID:
         return []

@@ -85,7 +85,7 @@ def run_kind(kind: str, deployments: Deployments, counts: dict[str, Any]) -> Non
             stats["refused"][exc.code] += 1
             stats["outcome"]["refused"] += 1
             continue
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any other exception is a crash: collected, and the test fails listing them
             key = (case.mutation, f"{type(exc).__name__}: {str(exc)[:120]}")
             crashes.setdefault(key, []).append(
                 f"setup={setup.name} mode={mode.value} fresh={fresh}\n    {_describe(case)}\n"

@@ -305,7 +305,7 @@ def table_dump(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     db = sqlite3.connect(db_path)
     try:
         return {
-            t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr)  # noqa: S608 - table names are constants
             for t in ("meta", "records", "aliases", "revoked_docs", "revoked_keys")
         }
     finally:

@@ -237,7 +237,7 @@ def test_opening_the_store_elsewhere_does_not_break_an_import(tmp_path: Path) ->
         newer = small_full(key, sequence=2, status=PolicyStatus.SUSPENDED)
         try:
             outcome["result"] = store.import_stream(io.BytesIO(newer), check)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which fails the test with it
             outcome["error"] = exc
 
     t = threading.Thread(target=importer)
@@ -327,7 +327,7 @@ def test_reader_threads_during_imports_see_whole_snapshots(
                     store.lookup_enp(enp)
                     answers[0] += 1
                 assert store.info().sequence in (1, 2, 3, 4)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which fails the test with it
             errors.append(exc)
         finally:
             store.close()

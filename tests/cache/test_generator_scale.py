@@ -43,10 +43,7 @@ def test_an_untrusted_snapshot_key_names_the_command_that_trusts_it(tmp_path: Pa
     store = SnapshotStore(tmp_path / "register.sqlite3")
     trust = TrustStore()
 
-    def check(key_id: str, digest: bytes, signature: bytes) -> bool:
-        from datetime import UTC, datetime
-
-        return trust.check_snapshot_signature(key_id, digest, signature, datetime.now(UTC))
+    check = trust.snapshot_checker()
 
     with pytest.raises(SnapshotRefused) as err:
         store.import_file(path, check)

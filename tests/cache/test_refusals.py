@@ -201,8 +201,7 @@ def test_unknown_key_through_the_trust_store(held: Held) -> None:
         ]
     )
 
-    def check(key_id: str, digest: bytes, signature: bytes) -> bool:
-        return trust.check_snapshot_signature(key_id, digest, signature, CREATED)
+    check = trust.snapshot_checker(lambda: CREATED)
 
     data = snapshot_bytes(
         key=OTHER_KEY, kind=SnapshotKind.DELTA, sequence=3, base=2, records=_other_records()
@@ -238,8 +237,7 @@ def test_signature_of_512_bit_length_for_a_256_bit_key(held: Held) -> None:
     key = demo_key(held.reg.seed)
     trust = TrustStore([TrustedKey(key.public_key().key_id(), Purpose.SNAPSHOT, key.public_key())])
 
-    def check(key_id: str, digest: bytes, signature: bytes) -> bool:
-        return trust.check_snapshot_signature(key_id, digest, signature, CREATED)
+    check = trust.snapshot_checker(lambda: CREATED)
 
     data = _file(held.reg, 3)
     sig = layout(data).sig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,7 @@ def wired(small_register: Register, tmp_path: Path) -> Wired:
     )
     trust = load_trust(cfg, store)
 
-    def check(key_id: str, digest: bytes, signature: bytes) -> bool:
-        return trust.check_snapshot_signature(key_id, digest, signature, datetime.now(UTC))
+    check = trust.snapshot_checker()
 
     return Wired(store, check, small_register)
 

@@ -218,7 +218,7 @@ def test_source_parsing() -> None:
     assert CameraSource.parse("/dev/video0") == CameraSource("path", "/dev/video0")
     assert CameraSource.parse("rtsp://cam/1").kind == "url"
     assert CameraSource.parse("clip.avi", video=True) == CameraSource("video", "clip.avi")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty camera source"):
         CameraSource.parse(" ")
 
 

@@ -128,5 +128,5 @@ def test_usb_id_lookup_waits_when_absent(tmp_path: Path) -> None:
 
     asyncio.run(asyncio.wait_for(main(), 10))
     assert driver.health().state is DriverState.STOPPED
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a device path or a usb vendor:product id"):
         SerialScannerDriver()

@@ -72,6 +72,13 @@ def test_bad_specs(spec: str) -> None:
         open_source(spec)
 
 
+@pytest.mark.parametrize("kind", ["camera", "video", "serial", "hidraw", "evdev"])
+def test_spec_built_without_a_device_is_refused(kind: str) -> None:
+    """A SourceSpec made directly (not parsed) may lack the device: a typed refusal."""
+    with pytest.raises(SourceSpecError, match="needs a device"):
+        open_source(SourceSpec(kind, None))
+
+
 def test_pcsc_is_lazy() -> None:
     try:
         import drivers.smartcard  # noqa: F401
@@ -181,5 +188,5 @@ def test_usb_id_parse() -> None:
         if bad == "0c2e:":
             assert UsbId.parse(bad) == UsbId("0c2e")
             continue
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="bad USB id"):
             UsbId.parse(bad)

@@ -28,7 +28,8 @@ def signature(exc: BaseException) -> str:
     last = ours[-1] if ours else None
     where = f"{Path(last.filename).name}:{last.lineno}" if last else "?"
     text = f"{type(exc).__name__}@{where}"
-    return text.replace("/", "_") + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    tag = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]
+    return text.replace("/", "_") + "-" + tag
 
 
 def main(argv: list[str]) -> None:
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> None:
             return
         try:
             targets.check(target, data)
-        except Exception as exc:  # recorded; the campaign goes on
+        except Exception as exc:  # noqa: BLE001 - recorded; the campaign goes on
             sig = signature(exc)
             path = keep / f"{sig}.bin"
             if not path.exists() or len(path.read_bytes()) > len(data):

@@ -422,7 +422,7 @@ def write(directory: Path, names: list[str] | None = None) -> dict[str, int]:
         d.mkdir(parents=True, exist_ok=True)
         items = seeds(name)
         for item in items:
-            (d / sha1(item).hexdigest()).write_bytes(item)
+            (d / sha1(item, usedforsecurity=False).hexdigest()).write_bytes(item)
         counts[name] = len(items)
     return counts
 

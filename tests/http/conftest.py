@@ -86,7 +86,7 @@ class LiveDaemon:
     def _run(self) -> None:
         try:
             self.result.append(self.loop.run_until_complete(self.daemon.run()))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the daemon's end, reported by start() in the test thread
             self.result.append(exc)
 
     def start(self, timeout: float = 60.0) -> LiveDaemon:

@@ -181,7 +181,7 @@ def test_formats_restrict_mixed_image() -> None:
 
 
 def test_empty_formats_is_a_programming_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="formats must name at least one symbology"):
         decode_image(synth.make_symbol(Symbology.QR, b"x"), set())
 
 

@@ -263,7 +263,7 @@ def test_a_free_slot_is_used_and_nesting_takes_one_slot() -> None:
 
 def test_limits_reject_nonsense() -> None:
     for kwargs in ({"max_concurrent": 0}, {"max_decode_bytes": 0}, {"wait_timeout_s": -1.0}):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=f"^{next(iter(kwargs))} must be >= "):
             limits.configure(**kwargs)  # type: ignore[arg-type]
 
 

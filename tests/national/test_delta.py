@@ -29,7 +29,7 @@ def test_delta_while_lookups_continue(small: NationalRegister, fresh_store: Nati
                 for e in live:
                     seen[e].add(fresh_store.lookup_enp(e))
                     count[0] += 1
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which fails the test with it
             errors.append(exc)
 
     th = threading.Thread(target=looker)

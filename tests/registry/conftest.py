@@ -213,6 +213,7 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_server(register: Register, pg_cluster: PgCluster) -> Iterator[ThreadedServer]:
     """PostgreSQL store, no fault injection."""
     import psycopg  # noqa: F401  (the test install brings the [postgres] extra; missing fails)
+
     cfg = ServerConfig(
         data_dir=register.data_dir,
         port=0,

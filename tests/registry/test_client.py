@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cache.snapshot_store import SnapshotRefused
 from tests.registry.conftest import TOKEN, Register, make_cfg
 from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
@@ -248,9 +249,9 @@ def test_mis_signed_delta_is_refused_and_the_store_keeps_serving(
         try:
             sync = _sync(parts)
             assert parts.loop is not None
-            with pytest.raises(Exception) as exc:
+            with pytest.raises(SnapshotRefused) as exc:
                 parts.loop.call(sync.run_once, 60)
-            assert getattr(exc.value, "code", "") == "snapshot_signature"
+            assert exc.value.code == "snapshot_signature"
             assert parts.store.info().sequence == 2  # full + first delta applied, bad one refused
             enp = next(r["enp"] for r in register.live if r["sequence"] == "1")
             v, _ = verify(parts, enp, LookupMode.OFFLINE)

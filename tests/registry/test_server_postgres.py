@@ -65,6 +65,7 @@ def test_postgres_answers_verify(pg_client: httpx.Client, register: Register) ->
 
 def test_unreachable_postgres_is_a_setup_error(register: Register, pg_cluster: object) -> None:
     import psycopg  # noqa: F401  (missing fails: the test install brings it)
+
     cfg = ServerConfig(
         data_dir=register.data_dir,
         insecure_no_auth=True,

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,7 @@ DATED = {
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     base = tmp_path_factory.mktemp("audit-cli")
     st = demo.ensure_demo(config.load(None, base), persons=1000)
     with (st.registry_dir / "persons.csv").open(encoding="utf-8") as f:
@@ -70,7 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for label, at in DATED.items()
     }
     log.close()
-    yield World(st.cfg.state_dir, enps, len(verdicts), dated)
+    return World(st.cfg.state_dir, enps, len(verdicts), dated)
 
 
 def _list(world: World, *argv: str, tz: str = "UTC") -> list[dict[str, object]]:

@@ -82,16 +82,16 @@ class HolderMatcher:
             )
         if not record.name_hash.strip(b"\0"):
             return skipped(NAME, "в реестре нет данных для сверки ФИО", Reason.HOLDER_NOT_CHECKED)
-        if not comparable(c):
+        surname, birth_date = c.surname, c.birth_date
+        if not comparable(c) or surname is None or birth_date is None:
             return _incomplete()
-        assert c.surname is not None and c.birth_date is not None
         if name_hash.matches(
             self.key.key,
             record.name_hash,
-            c.surname,
+            surname,
             c.given_name or "",
             c.patronymic,
-            c.birth_date,
+            birth_date,
         ):
             return passed(NAME, "ФИО и дата рождения совпадают с реестром")
         if c.name_field_full:

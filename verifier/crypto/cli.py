@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from verifier.errors import CryptoError
 
@@ -76,7 +75,7 @@ def cmd_genkey(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``gost`` command group to a parent parser's subparsers."""
     gost = subparsers.add_parser("gost", help="GOST R 34.10/34.11 keys and signatures")
     sub = gost.add_subparsers(dest="gost_command", required=True)

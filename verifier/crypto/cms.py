@@ -33,6 +33,7 @@ from asn1crypto import core
 from asn1crypto import x509 as ax509
 
 from . import hashes
+from .asn1 import ASN1_ERRORS, AlgorithmIdentifier
 from .errors import CertificateError, ChainError, CryptoError
 from .keys import Algorithm, PrivateKey, pem_blocks, to_pem
 from .signatures import sign, verify
@@ -96,15 +97,6 @@ SIGNATURE_OIDS: Final[dict[str, Algorithm]] = {
     "1.2.643.7.1.1.3.2": Algorithm.GOST2012_256,
     "1.2.643.7.1.1.3.3": Algorithm.GOST2012_512,
 }
-_ASN1_ERRORS: Final = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    AttributeError,
-    RecursionError,
-)
 
 
 class CmsError(CryptoError):
@@ -121,7 +113,7 @@ class CmsError(CryptoError):
 class CheckState(enum.StrEnum):
     """Same values as ``verifier.verdict.CheckStatus`` so the pipeline maps them one to one."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a check state, not a password
     FAIL = "fail"
     SKIP = "skip"
 
@@ -159,13 +151,6 @@ def _skip(name: str, code: str, detail: str) -> Check:
 # --- CRLs -------------------------------------------------------------------------------------
 
 
-class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    _fields = [  # noqa: RUF012 - asn1crypto schema
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
-
-
 class _RevokedCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("user_certificate", core.Integer),
@@ -181,7 +166,7 @@ class _RevokedCertificates(core.SequenceOf):  # type: ignore[misc]  # asn1crypto
 class _TbsCertList(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("version", core.Integer, {"optional": True}),
-        ("signature", _AlgorithmIdentifier),
+        ("signature", AlgorithmIdentifier),
         ("issuer", ax509.Name),
         ("this_update", ax509.Time),
         ("next_update", ax509.Time, {"optional": True}),
@@ -193,7 +178,7 @@ class _TbsCertList(core.Sequence):  # type: ignore[misc]  # asn1crypto is untype
 class _CertificateList(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("tbs_cert_list", _TbsCertList),
-        ("signature_algorithm", _AlgorithmIdentifier),
+        ("signature_algorithm", AlgorithmIdentifier),
         ("signature", core.OctetBitString),
     ]
 
@@ -293,7 +278,7 @@ def load_crl(der: bytes) -> Crl:
         )
     except CmsError:
         raise
-    except _ASN1_ERRORS as exc:
+    except ASN1_ERRORS as exc:
         raise CmsError(f"malformed CRL: {_short(exc)}", code="bad_crl") from exc
 
 
@@ -429,7 +414,7 @@ class _Parsed:
     signer_infos: list[Any]
 
 
-def _parse(blob: bytes) -> _Parsed:
+def _parse(blob: bytes) -> _Parsed:  # noqa: C901 - touches every field verification reads, so corruption fails here, in one place
     try:
         info = acms.ContentInfo.load(blob, strict=True)
         if info["content_type"].dotted != _SIGNED_DATA_OID:
@@ -474,7 +459,7 @@ def _parse(blob: bytes) -> _Parsed:
         return _Parsed(content, content_type, certs, infos)
     except CmsError:
         raise
-    except _ASN1_ERRORS as exc:
+    except ASN1_ERRORS as exc:
         raise CmsError(f"malformed CMS: {_short(exc)}") from exc
 
 
@@ -488,7 +473,7 @@ def _subject_key_id(cert: Certificate) -> bytes | None:
             if ext["extn_id"].dotted == "2.5.29.14":
                 value = core.OctetString.load(ext["extn_value"].contents).native
                 return value if isinstance(value, bytes) else None
-    except _ASN1_ERRORS:
+    except ASN1_ERRORS:
         return None
     return None
 
@@ -524,7 +509,7 @@ def _signing_time(attrs: Any) -> datetime | None:
         return None
     try:
         when = ax509.Time.load(values[0].dump(), strict=True).native
-    except _ASN1_ERRORS as exc:
+    except ASN1_ERRORS as exc:
         raise CmsError(f"malformed signingTime: {_short(exc)}") from exc
     if not isinstance(when, datetime):
         raise CmsError("signingTime is not a time")
@@ -566,7 +551,7 @@ def _revocation(path: Sequence[Certificate], trust: SignerTrust, now: datetime) 
     return _skip("revocation", "revocation_unknown", "no CRL of the signer's issuer is loaded")
 
 
-def _verify_signer(
+def _verify_signer(  # noqa: C901 - the signer's checks in the order RFC 5652 gives them; each check is a few lines
     si: Any,
     content: bytes,
     content_type: str,
@@ -602,7 +587,7 @@ def _verify_signer(
         try:
             md = core.OctetString.load(md_values[0].dump(), strict=True).native
             ct = core.ObjectIdentifier.load(ct_values[0].dump(), strict=True).dotted
-        except _ASN1_ERRORS as exc:
+        except ASN1_ERRORS as exc:
             raise CmsError(f"malformed signed attribute: {_short(exc)}") from exc
         if ct != content_type:
             checks.append(_fail("digest", "content_type_mismatch", "contentType attribute differs"))

@@ -19,6 +19,7 @@ from typing import Final
 from asn1crypto import core
 
 from . import hashes
+from .asn1 import ASN1_ERRORS, AlgorithmIdentifier
 from .errors import InvalidKeyError, UnsupportedAlgorithmError
 from .hazmat import ec
 from .hazmat.curves import (
@@ -111,16 +112,9 @@ class _GostKeyParams(core.Sequence):  # type: ignore[misc]  # asn1crypto is unty
     ]
 
 
-class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    _fields = [  # noqa: RUF012
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
-
-
 class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
-        ("algorithm", _AlgorithmIdentifier),
+        ("algorithm", AlgorithmIdentifier),
         ("public_key", core.OctetBitString),
     ]
 
@@ -128,7 +122,7 @@ class _SubjectPublicKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto 
 class _PrivateKeyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("version", core.Integer),
-        ("private_key_algorithm", _AlgorithmIdentifier),
+        ("private_key_algorithm", AlgorithmIdentifier),
         ("private_key", core.OctetString),
         ("attributes", core.Any, {"implicit": 0, "optional": True}),
         ("public_key", core.Any, {"implicit": 1, "optional": True}),
@@ -184,7 +178,7 @@ def _der_from(data: bytes | str, labels: tuple[str, ...], err: type[Exception]) 
 
 
 def _parse_alg(
-    alg: _AlgorithmIdentifier, err: type[InvalidKeyError]
+    alg: AlgorithmIdentifier, err: type[InvalidKeyError]
 ) -> tuple[Algorithm, str, str | None, Curve]:
     oid = alg["algorithm"].dotted
     try:
@@ -343,17 +337,6 @@ def generate_private_key(algorithm: Algorithm | str, paramset: str = "A") -> Pri
     return PrivateKey(alg, oid, d, default_digest_param(alg, oid))
 
 
-_ASN1_ERRORS: Final = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    AttributeError,
-    RecursionError,
-)
-
-
 def load_public_key(data: bytes | str) -> PublicKey:
     """PEM ("PUBLIC KEY") or DER SubjectPublicKeyInfo -> PublicKey; raises InvalidKeyError."""
     der = _der_from(data, ("PUBLIC KEY",), InvalidKeyError)
@@ -363,7 +346,7 @@ def load_public_key(data: bytes | str) -> PublicKey:
         octets = core.OctetString.load(spki["public_key"].native, strict=True).native
     except (InvalidKeyError, UnsupportedAlgorithmError):
         raise
-    except _ASN1_ERRORS as exc:
+    except ASN1_ERRORS as exc:
         raise InvalidKeyError(f"malformed SubjectPublicKeyInfo: {exc}") from exc
     if not isinstance(octets, bytes):
         raise InvalidKeyError("public key BIT STRING does not hold an OCTET STRING")
@@ -402,6 +385,6 @@ def load_private_key(data: bytes | str) -> PrivateKey:
             raise InvalidKeyError("unrecognised private key encoding")
     except (InvalidKeyError, UnsupportedAlgorithmError):
         raise
-    except _ASN1_ERRORS as exc:
+    except ASN1_ERRORS as exc:
         raise InvalidKeyError(f"malformed PKCS#8 private key: {exc}") from exc
     return PrivateKey(algorithm, paramset, d, digest_param)

@@ -21,6 +21,7 @@ from asn1crypto import core
 from asn1crypto import x509 as ax509
 
 from . import hashes
+from .asn1 import ASN1_ERRORS, AlgorithmIdentifier
 from .errors import CertificateError, ChainError, CryptoError, UnsupportedAlgorithmError
 from .keys import Algorithm, PrivateKey, PublicKey, load_public_key, pem_blocks
 from .signatures import sign, verify
@@ -62,23 +63,6 @@ _ACCEPTED_CRITICAL: Final = frozenset(
 )
 # A card or trust-list certificate is a few KiB; anything far larger is hostile.
 MAX_CERTIFICATE_BYTES: Final = 64 * 1024
-# What asn1crypto raises on bad input, lazily, on first access of a part.
-_ASN1_ERRORS: Final = (
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    AttributeError,
-    RecursionError,
-)
-
-
-class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
-    _fields = [  # noqa: RUF012 - asn1crypto schema
-        ("algorithm", core.ObjectIdentifier),
-        ("parameters", core.Any, {"optional": True}),
-    ]
 
 
 class _Extension(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
@@ -118,7 +102,7 @@ class _TBSCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is unt
     _fields = [  # noqa: RUF012
         ("version", ax509.Version, {"explicit": 0, "default": "v1"}),
         ("serial_number", core.Integer),
-        ("signature", _AlgorithmIdentifier),
+        ("signature", AlgorithmIdentifier),
         ("issuer", ax509.Name),
         ("validity", ax509.Validity),
         ("subject", ax509.Name),
@@ -132,7 +116,7 @@ class _TBSCertificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is unt
 class _Certificate(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     _fields = [  # noqa: RUF012
         ("tbs_certificate", _TBSCertificate),
-        ("signature_algorithm", _AlgorithmIdentifier),
+        ("signature_algorithm", AlgorithmIdentifier),
         ("signature_value", core.OctetBitString),
     ]
 
@@ -214,7 +198,7 @@ def _name_text(name: Any) -> str:
             parts.append((oid, int(value.tag), bytes(value.contents or b"")))
     try:
         return str(name.human_friendly)
-    except _ASN1_ERRORS:
+    except ASN1_ERRORS:
         pass
     texts = []
     for oid, tag, contents in reversed(parts):
@@ -317,7 +301,7 @@ def _parse(der: bytes) -> Certificate:
         if isinstance(exc, CertificateError):
             raise
         raise CertificateError(f"certificate public key: {exc.message}") from exc
-    except _ASN1_ERRORS as exc:
+    except ASN1_ERRORS as exc:
         raise CertificateError(f"malformed certificate: {_short(exc)}") from exc
     if inner_alg != result.signature_algorithm_oid or not same_alg:
         raise CertificateError("inner and outer signature algorithms differ")

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from cache.register_model import PolicyStatus
+from cache.snapshot_chain import chain_files
 from verifier.config import Config, RegistryConfig, demo_state_dir
 from verifier.credential import CredentialInput
 from verifier.crypto.keys import Algorithm, PrivateKey
@@ -403,12 +404,8 @@ def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
     write_demo_trust(trust_dir, issuer, (reg / "registry-snapshot.pub.pem").read_bytes())
     parts = assemble(dcfg)
     try:
-        info = parts.store.info()
-        files = json.loads(manifest.read_text())["files"]
-        for name in files:
-            seq = int(name.split("-")[1].split(".")[0])
-            if info.sequence is None or seq > info.sequence:
-                import_snapshot(dcfg, parts.store, parts.trust, str(reg / name))
+        for path in chain_files(reg, parts.store.info().sequence):
+            import_snapshot(dcfg, parts.store, parts.trust, str(path))
     finally:
         parts.close()
     _load_directories(dcfg, reg)

@@ -369,7 +369,7 @@ def write_part(
     ):
         kind, num = (1, num_old) if d.ptype[i] == PolicyType.OLD else (2, num_tmp)
         code = nf.alias_code(kind, num)
-        assert code is not None
+        assert code is not None  # noqa: S101 - the generator writes only the usual alias shapes
         codes.append(code << nf.ROW_BITS | int(i))
     alias_col = np.sort(np.array(codes, dtype=np.uint64)).astype("<u8")
     rev_rows = np.nonzero(d.revoked)[0]

@@ -42,7 +42,7 @@ def allowed_hosts(cfg: HttpConfig) -> frozenset[str]:
     """Loopback names, the bound address itself, and the configured names."""
     names = set(LOOPBACK_HOSTS) | set(cfg.allowed_hosts)
     bound = cfg.host.lower()
-    if bound not in ("0.0.0.0", "::", ""):
+    if bound not in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, never bound: a wildcard address is no host name
         names.add(f"[{bound}]" if ":" in bound else bound)
     return frozenset(names)
 

@@ -17,7 +17,7 @@ import errno
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -77,88 +77,94 @@ class _Throttle:
 throttle = _Throttle()
 
 
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with header/body deadlines and a connection cap."""
+
+    _limits: ClassVar[Limits]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_state: object = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            self._refused = True
+            n = throttle.hit("connection_cap")
+            if n is not None:
+                log.warning(
+                    "connection cap reached; refusing connections",
+                    cap=self._limits.max_connections,
+                    refused=n,
+                )
+            transport.write(_BUSY)
+            transport.close()
+            return
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    # --- deadlines ----------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        """One deadline per phase: waiting for headers (IDLE with bytes pending or a new
+        connection), reading the body (SEND_BODY). Bytes arriving never extend it."""
+        state = self.conn.their_state
+        if state is h11.IDLE and self.timeout_keep_alive_task is None:
+            timeout = self._limits.header_timeout_s
+        elif state is h11.SEND_BODY:
+            # The app answers a late body with 408 at body_timeout_s; this closes the
+            # socket shortly after, for routes that never read their body.
+            timeout = self._limits.body_timeout_s + 1.0
+        else:
+            self._disarm()
+            return
+        if self._deadline is not None and self._deadline_state is state:
+            return
+        self._disarm()
+        self._deadline_state = state
+        self._deadline = self.loop.call_later(timeout, self._expired, state)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline, self._deadline_state = None, None
+
+    def _expired(self, state: object) -> None:
+        self._deadline, self._deadline_state = None, None
+        if self.transport.is_closing() or self.conn.their_state is not state:
+            return
+        phase = "headers" if state is h11.IDLE else "body"
+        n = throttle.hit(f"timeout_{phase}")
+        if n is not None:
+            log.info("closed a slow connection", phase=phase, count=n)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        self.transport.close()
+
+
 def guarded_protocol(limits: Limits) -> type[H11Protocol]:
     """An h11 protocol class carrying ``limits`` (uvicorn instantiates the class itself)."""
 
-    class GuardedH11Protocol(H11Protocol):
+    class Guarded(GuardedH11Protocol):
         _limits = limits
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._deadline: asyncio.TimerHandle | None = None
-            self._deadline_state: object = None
-            self._refused = False
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if len(self.connections) > self._limits.max_connections:
-                self._refused = True
-                n = throttle.hit("connection_cap")
-                if n is not None:
-                    log.warning(
-                        "connection cap reached; refusing connections",
-                        cap=self._limits.max_connections,
-                        refused=n,
-                    )
-                transport.write(_BUSY)
-                transport.close()
-                return
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            if self._refused:
-                return
-            super().data_received(data)
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()
-
-        # --- deadlines ----------------------------------------------------------------------
-
-        def _arm(self) -> None:
-            """One deadline per phase: waiting for headers (IDLE with bytes pending or a new
-            connection), reading the body (SEND_BODY). Bytes arriving never extend it."""
-            state = self.conn.their_state
-            if state is h11.IDLE and self.timeout_keep_alive_task is None:
-                timeout = self._limits.header_timeout_s
-            elif state is h11.SEND_BODY:
-                # The app answers a late body with 408 at body_timeout_s; this closes the
-                # socket shortly after, for routes that never read their body.
-                timeout = self._limits.body_timeout_s + 1.0
-            else:
-                self._disarm()
-                return
-            if self._deadline is not None and self._deadline_state is state:
-                return
-            self._disarm()
-            self._deadline_state = state
-            self._deadline = self.loop.call_later(timeout, self._expired, state)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-            self._deadline, self._deadline_state = None, None
-
-        def _expired(self, state: object) -> None:
-            self._deadline, self._deadline_state = None, None
-            if self.transport.is_closing() or self.conn.their_state is not state:
-                return
-            phase = "headers" if state is h11.IDLE else "body"
-            n = throttle.hit(f"timeout_{phase}")
-            if n is not None:
-                log.info("closed a slow connection", phase=phase, count=n)
-            if self.cycle is not None and not self.cycle.response_complete:
-                self.cycle.disconnected = True
-                self.cycle.message_event.set()
-            self.transport.close()
-
-    return GuardedH11Protocol
+    return Guarded
 
 
 _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})

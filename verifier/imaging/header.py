@@ -116,7 +116,7 @@ def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
         raise ImageTooLarge(f"image declares {width}x{height} pixels, limit {max_pixels}")
 
 
-def _read_png(data: bytes, max_pixels: int | None) -> ImageHeader:
+def _read_png(data: bytes, max_pixels: int | None) -> ImageHeader:  # noqa: C901 - one pass over the chunks; each branch is one PNG rule
     n = len(data)
     mv = memoryview(data)
     pos = len(PNG_SIGNATURE)
@@ -263,15 +263,9 @@ def _read_jpeg(data: bytes, max_pixels: int | None) -> ImageHeader:
         if i + 2 + seglen > n:
             break
         if marker in _JPEG_SOF_ALL:
-            if marker not in _JPEG_SOF_OK:
-                raise ImageError(
-                    f"unsupported JPEG coding process (SOF{marker - 0xC0}); only baseline, "
-                    "extended and progressive Huffman JPEG are read"
-                )
-            if frame is not None:
+            if frame is not None and marker in _JPEG_SOF_OK:
                 raise ImageError("malformed JPEG header (two frame headers)")
-            frame = _parse_sof(data[i + 4 : i + 2 + seglen], marker == _JPEG_PROGRESSIVE)
-            _check_pixels(frame[0], frame[1], max_pixels)
+            frame = _frame(marker, data[i + 4 : i + 2 + seglen], max_pixels)
         elif marker == 0xDA:
             if frame is None:
                 raise ImageError("malformed JPEG header (scan before the frame header)")
@@ -280,6 +274,28 @@ def _read_jpeg(data: bytes, max_pixels: int | None) -> ImageHeader:
         i += 2 + seglen
     if frame is None or scan_start < 0:
         raise ImageError("truncated or malformed JPEG header")
+    return _jpeg_header(data, frame, scan_start)
+
+
+def _frame(
+    marker: int, seg: bytes, max_pixels: int | None
+) -> tuple[int, int, int, list[tuple[int, int]], bool]:
+    """A frame header (SOFn) of a coding process this reader handles, within the pixel limit."""
+    if marker not in _JPEG_SOF_OK:
+        raise ImageError(
+            f"unsupported JPEG coding process (SOF{marker - 0xC0}); only baseline, "
+            "extended and progressive Huffman JPEG are read"
+        )
+    frame = _parse_sof(seg, marker == _JPEG_PROGRESSIVE)
+    _check_pixels(frame[0], frame[1], max_pixels)
+    return frame
+
+
+def _jpeg_header(
+    data: bytes, frame: tuple[int, int, int, list[tuple[int, int]], bool], scan_start: int
+) -> ImageHeader:
+    """The frame header judged against the scan data that follows it."""
+    n = len(data)
     width, height, ncomp, sampling, progressive = frame
     hmax = max(h for h, _ in sampling)
     vmax = max(v for _, v in sampling)

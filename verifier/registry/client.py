@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import httpx
 
 from cache.register_model import AliasKind
+from cache.snapshot_chain import SNAPSHOT_FILE
 from verifier.errors import OmsError
 from verifier.registry import protocol
 from verifier.registry.breaker import CircuitBreaker
@@ -194,7 +195,7 @@ class HttpRegistryClient:
                 last = f"{type(exc).__name__}"
                 self._failed()
             if attempt + 1 < attempts:
-                pause = random.uniform(0, self.cfg.backoff_base_s * 2**attempt)  # full jitter
+                pause = random.uniform(0, self.cfg.backoff_base_s * 2**attempt)  # noqa: S311 - full jitter on retries, not a secret
                 if loop.time() + pause >= deadline:
                     break
                 self.stats["retries"] += 1
@@ -383,7 +384,7 @@ class HttpRegistryClient:
 
     async def download(self, name: str, dest: Path) -> int:
         """Stream a snapshot file to ``dest``; returns its size. Verified later by the store."""
-        if not protocol.SNAPSHOT_FILE.match(name):
+        if not SNAPSHOT_FILE.match(name):
             raise ProtocolError(f"refusing to download {name!r}")
         if not self.breaker.allow():
             raise RegistryUnavailable("circuit open", code="registry_breaker_open")

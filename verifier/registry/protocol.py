@@ -27,7 +27,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from cache.name_hash import normalize_name
 from cache.register_model import (
@@ -39,6 +39,7 @@ from cache.register_model import (
     RegisterRecord,
     RevocationReason,
 )
+from cache.snapshot_chain import SNAPSHOT_FILE
 from verifier import safejson
 from verifier.errors import OmsError
 
@@ -177,7 +178,7 @@ def new_nonce() -> str:
     return secrets.token_hex(NONCE_BYTES)
 
 
-def valid_nonce(v: object) -> bool:
+def valid_nonce(v: object) -> TypeGuard[str]:
     return isinstance(v, str) and bool(_NONCE.match(v))
 
 
@@ -429,7 +430,6 @@ def _signed_fields(doc: Any) -> tuple[str, Query, datetime, str, bytes]:
     nonce = doc.get("nonce")
     if not valid_nonce(nonce):
         raise ProtocolError("answer lacks a nonce")
-    assert isinstance(nonce, str)
     query = _query_from_wire(doc.get("query"), "query")
     answered_at = _aware(doc.get("answered_at"), "answered_at")
     return nonce, query, answered_at, kid, bytes.fromhex(sig)
@@ -554,9 +554,6 @@ class SnapshotIndex:
     full_sequence: int
     latest_sequence: int
     deltas: tuple[DeltaRef, ...]
-
-
-SNAPSHOT_FILE = re.compile(r"^(full|delta)-\d{6}\.omssnap$")
 
 
 def snapshot_index_to_wire(idx: SnapshotIndex) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cache.freshness import FreshnessPolicy
+from cache.freshness import FreshnessPolicy, PartFreshness, assess, clock_skewed
 from cache.national_store import MANIFEST, NationalStore
 from cache.online_cache import OnlineCache
-from cache.snapshot_store import ImportResult, SnapshotStore
+from cache.snapshot_store import ImportResult, SnapshotStore, StoreInfo
 from verifier.checks.document_signature import load_crls
 from verifier.checks.holder import HolderMatcher, MatchKey
 from verifier.checks.online import FallbackStatusChecker, OnlineStatusChecker
@@ -51,6 +51,29 @@ def national_dir(cfg: Config) -> Path:
 
 def has_national(cfg: Config) -> bool:
     return bool((national_dir(cfg) / MANIFEST).is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """How current the local register is: one assembly for ``snapshot status``, /v1/status
+    and /metrics, so the three never disagree."""
+
+    info: StoreInfo
+    register: PartFreshness
+    revocations: PartFreshness
+    clock_skewed: bool
+
+
+def store_status(cfg: Config, store: RegisterStore, now: datetime | None = None) -> StoreStatus:
+    info = store.info()
+    policy = freshness_policy(cfg)
+    at = now or datetime.now(UTC)
+    return StoreStatus(
+        info=info,
+        register=assess(info.created_at, info.register_valid_until, at, policy),
+        revocations=assess(info.created_at, info.revocations_valid_until, at, policy),
+        clock_skewed=clock_skewed(info.clock_skew_s, policy),
+    )
 
 
 def load_trust(cfg: Config, store: RegisterStore | None = None) -> TrustStore:
@@ -196,9 +219,7 @@ def assemble(cfg: Config) -> Assembly:
 def import_snapshot(
     cfg: Config, store: RegisterStore, trust: TrustStore, path: str
 ) -> ImportResult:
-    def check(key_id: str, digest: bytes, signature: bytes) -> bool:
-        return trust.check_snapshot_signature(key_id, digest, signature, datetime.now(UTC))
-
+    check = trust.snapshot_checker()
     if isinstance(store, NationalStore):
         return store.import_file(path, check)
     return store.import_file(path, check, region=cfg.register.region)

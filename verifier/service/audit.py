@@ -228,7 +228,8 @@ class AuditLog:
     def recent(self, limit: int = 100) -> list[AuditEntry]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+                f"SELECT {_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?",  # noqa: S608 - constant column list
+                (limit,),
             ).fetchall()
         return [_entry(r) for r in rows]
 
@@ -242,7 +243,7 @@ class AuditLog:
         """Entries with ``since <= at < until``, newest first, at most ``limit`` (None: all) —
         what ``audit list`` shows."""
         where, params = _range(since, until)
-        sql = f"SELECT {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC"
+        sql = f"SELECT {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC"  # noqa: S608 - constant columns; _range adds only ? placeholders
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -261,7 +262,7 @@ class AuditLog:
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM audit{where}{joiner} (at, id) > (?, ?)"
+                    f"SELECT {_COLUMNS} FROM audit{where}{joiner} (at, id) > (?, ?)"  # noqa: S608 - constant columns; _range adds only ? placeholders
                     " ORDER BY at, id LIMIT ?",
                     [*params, *after, batch],
                 ).fetchall()

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from cache import name_hash
-from cache.freshness import PartFreshness, assess, clock_skewed
+from cache.freshness import PartFreshness
 from cache.snapshot_store import SnapshotStore, StoreInfo
 from drivers.base import Driver, DriverHealth, DriverState
 from verifier.checks.context import LookupMode
@@ -27,7 +27,8 @@ from verifier.credential import CredentialInput
 from verifier.errors import OmsError, RecognitionError
 from verifier.log import get_logger
 from verifier.pipeline import unrecognized_verdict
-from verifier.service.assembly import Assembly, assemble, freshness_policy
+from verifier.registry.client import RegistryAdapter
+from verifier.service.assembly import Assembly, assemble, store_status
 from verifier.service.audit import AuditLog
 from verifier.service.events import Channel, EventBus, ScanEvent
 from verifier.service.readings import (
@@ -75,7 +76,7 @@ class Service:
         self.image_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="oms-image")
         self.sync: SnapshotSync | None = None
         if self.parts.client is not None:
-            self.sync = self._make_sync(self.parts)
+            self.sync = self._make_sync(self.parts, self.parts.client)
         self.started_at = datetime.now(UTC)
         self.counters = Counters()
         self.verify_latency = LatencyBuckets()
@@ -84,15 +85,14 @@ class Service:
         self._sync_now = asyncio.Event()
         self.ready = False
 
-    def _make_sync(self, parts: Assembly) -> SnapshotSync | None:
+    def _make_sync(self, parts: Assembly, client: RegistryAdapter) -> SnapshotSync | None:
         """Delta sync of the regional store; a national store is fed by ``snapshot import``
         of its parts (docs/national.md) until its resumable sync is wired in."""
-        assert parts.client is not None
         if not isinstance(parts.store, SnapshotStore):
             log.warning("national store: snapshot sync from the registry is not wired yet")
             return None
         return SnapshotSync(
-            parts.client,
+            client,
             parts.store,
             parts.trust,
             region=self.cfg.register.region,
@@ -271,7 +271,7 @@ class Service:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the second fence: whatever escapes the loop is recorded and the loop restarted
                 if self.sync is not None:
                     st = self.sync.status
                     st.task_restarts += 1
@@ -312,7 +312,7 @@ class Service:
             raise
         except (OmsError, OSError):
             pass  # recorded in sync.status by run_once
-        except Exception as exc:  # e.g. the client loop closed under us: record, back off
+        except Exception as exc:  # noqa: BLE001 - e.g. the client loop closed under us: record, back off
             sync.record_failure(exc)
 
     def request_sync(self) -> bool:
@@ -335,7 +335,7 @@ class Service:
         self.cfg = cfg
         self.parts = await asyncio.get_running_loop().run_in_executor(self.executor, assemble, cfg)
         if self.parts.client is not None:
-            self.sync = self._make_sync(self.parts)
+            self.sync = self._make_sync(self.parts, self.parts.client)
         await asyncio.get_running_loop().run_in_executor(self.executor, old.close)
         log.info("configuration reloaded")
 
@@ -355,12 +355,8 @@ class Service:
 
     def _freshness(self) -> tuple[StoreInfo, PartFreshness, PartFreshness]:
         """The store's info and how fresh its register and revocation parts are now."""
-        info = self.parts.store.info()
-        policy = freshness_policy(self.cfg)
-        now = datetime.now(UTC)
-        reg = assess(info.created_at, info.register_valid_until, now, policy)
-        rev = assess(info.created_at, info.revocations_valid_until, now, policy)
-        return info, reg, rev
+        st = store_status(self.cfg, self.parts.store)
+        return st.info, st.register, st.revocations
 
     def readings(self) -> Readings:
         """What /metrics exposes, typed (no personal data: counts, states, driver names)."""
@@ -428,8 +424,8 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         parts = self.parts
-        info, reg, rev = self._freshness()
-        policy = freshness_policy(self.cfg)
+        st = store_status(self.cfg, parts.store)
+        info, reg, rev = st.info, st.register, st.revocations
         registry: dict[str, Any] = {"configured": parts.client is not None}
         if parts.client is not None:
             registry.update(
@@ -452,7 +448,7 @@ class Service:
                 "revocations": rev.state.value,
                 "revocations_valid_until": _iso(info.revocations_valid_until),
                 "clock_skew_s": info.clock_skew_s,
-                "clock_skewed": clock_skewed(info.clock_skew_s, policy),
+                "clock_skewed": st.clock_skewed,
             },
             "registry": registry,
             "sync": self.sync.status.to_dict() if self.sync else None,

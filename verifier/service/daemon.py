@@ -333,7 +333,7 @@ class Daemon:
                 cfg = replace(demo.demo_config(cfg), registry=self.cfg.registry)
             await self.service.reload(cfg)
             self.cfg = cfg
-        except Exception as exc:  # a bad new config keeps the old one running
+        except Exception as exc:  # noqa: BLE001 - a bad new config keeps the old one running
             log.error("reload failed; keeping the running configuration", error=str(exc))
         finally:
             sdnotify.notify("READY=1")

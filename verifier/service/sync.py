@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cache.snapshot_chain import Link
+from cache.snapshot_chain import plan as chain_plan
 from cache.snapshot_store import ImportResult, SnapshotRefused, SnapshotStore
 from verifier.errors import OmsError
 from verifier.log import get_logger
@@ -103,26 +105,9 @@ class SyncStatus:
 
 def plan(index: SnapshotIndex, held: int | None) -> list[str]:
     """Files to import, in order, to bring a store at ``held`` to ``index.latest_sequence``."""
-    if held is not None and held >= index.latest_sequence:
-        return []
-    chain: list[str] = []
-    seq = held
-    by_base = {d.base_sequence: d for d in index.deltas}
-    if seq is not None:
-        while seq in by_base and seq < index.latest_sequence:
-            d = by_base[seq]
-            chain.append(d.name)
-            seq = d.sequence
-        if seq == index.latest_sequence:
-            return chain
-    # No delta chain from what we hold: the full snapshot, then its deltas.
-    chain = [index.full_name]
-    seq = index.full_sequence
-    while seq in by_base:
-        d = by_base[seq]
-        chain.append(d.name)
-        seq = d.sequence
-    return chain
+    full = Link(index.full_name, index.full_sequence)
+    deltas = (Link(d.name, d.sequence, d.base_sequence) for d in index.deltas)
+    return [link.name for link in chain_plan(full, deltas, held, index.latest_sequence)]
 
 
 class SnapshotSync:
@@ -148,12 +133,12 @@ class SnapshotSync:
         self.clock = clock
         self.status = SyncStatus()
 
-    def _check(self, key_id: str, digest: bytes, signature: bytes) -> bool:
-        return self.trust.check_snapshot_signature(key_id, digest, signature, self.clock())
-
     async def _import(self, path: Path) -> ImportResult:
         return await asyncio.to_thread(
-            self.store.import_file, path, self._check, region=self.region
+            self.store.import_file,
+            path,
+            self.trust.snapshot_checker(self.clock),
+            region=self.region,
         )
 
     async def run_once(self) -> list[ImportResult]:
@@ -185,7 +170,7 @@ class SnapshotSync:
         self.status.failures_total += 1
         self.status.last_error = describe(exc)
         delay = min(self.max_backoff_s, 30.0 * 2 ** min(self.status.consecutive_failures - 1, 30))
-        delay = random.uniform(delay / 2, delay)
+        delay = random.uniform(delay / 2, delay)  # noqa: S311 - backoff jitter, not a secret
         self.status.next_attempt = self.clock() + timedelta(seconds=delay)
         with contextlib.suppress(Exception):  # the store itself may be what failed
             self.status.sequence = self.store.info().sequence

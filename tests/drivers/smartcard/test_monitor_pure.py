@@ -61,7 +61,7 @@ def test_driver_names_and_spec() -> None:
     d = PcscDriver.from_spec("pcsc:Virtual PCD")
     assert (d.name, d.reader) == ("pcsc:Virtual PCD", "Virtual PCD")
     assert PcscDriver.from_spec(SourceSpec("pcsc", None)).reader is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a pcsc source"):
         PcscDriver.from_spec("serial:/dev/ttyACM0")
     h = d.health()
     assert (h.kind, h.state) == ("pcsc", DriverState.STARTING)

@@ -342,17 +342,9 @@ def _search_query(body: bytes) -> tuple[str, str, str | None, date]:
         raise ValueError(f"the body is not usable JSON ({exc.code})") from exc
     if not isinstance(doc, dict):
         raise ValueError("the body must be a JSON object")
-    names: dict[str, str | None] = {}
-    for field in ("surname", "given_name", "patronymic"):
-        v = doc.get(field)
-        if v is None and field == "patronymic":
-            names[field] = None
-            continue
-        if not isinstance(v, str) or len(v) > _NAME_MAX:
-            raise ValueError(f"{field} must be a string of at most {_NAME_MAX} characters")
-        names[field] = normalize_name(v)
-        if field != "patronymic" and not names[field]:
-            raise ValueError(f"{field} must not be empty")
+    surname = _required_name(doc, "surname")
+    given = _required_name(doc, "given_name")
+    patronymic = None if doc.get("patronymic") is None else _name_text(doc, "patronymic")
     born = doc.get("birth_date")
     if not isinstance(born, str) or not _DATE.match(born):
         raise ValueError("birth_date must be YYYY-MM-DD")
@@ -360,13 +352,25 @@ def _search_query(body: bytes) -> tuple[str, str, str | None, date]:
         birth_date = date.fromisoformat(born)
     except ValueError as exc:
         raise ValueError("birth_date is not a calendar date") from exc
-    surname, given = names["surname"], names["given_name"]
-    assert surname is not None and given is not None
-    return surname, given, names["patronymic"], birth_date
+    return surname, given, patronymic, birth_date
+
+
+def _name_text(doc: dict[str, Any], field: str) -> str:
+    v = doc.get(field)
+    if not isinstance(v, str) or len(v) > _NAME_MAX:
+        raise ValueError(f"{field} must be a string of at most {_NAME_MAX} characters")
+    return normalize_name(v)
+
+
+def _required_name(doc: dict[str, Any], field: str) -> str:
+    name = _name_text(doc, field)
+    if not name:
+        raise ValueError(f"{field} must not be empty")
+    return name
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only; starlette types handlers with Exception
     code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
     return problem_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 

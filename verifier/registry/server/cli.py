@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from verifier.errors import OmsError
 
@@ -45,7 +44,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
-def add_serve_parser(registry_subparsers: Any) -> None:
+def add_serve_parser(
+    registry_subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     """Add ``serve`` to the ``oms-verifier registry`` sub-command group."""
     p = registry_subparsers.add_parser(
         "serve", help="run the reference online registry service (protocol v1)"

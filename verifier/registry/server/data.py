@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from cache.name_hash import normalize_name
-from cache.snapshot_format import SnapshotFormatError, SnapshotHeader, SnapshotKind, SnapshotReader
+from cache.snapshot_chain import SNAPSHOT_FILE, read_chain
+from cache.snapshot_format import SnapshotFormatError
 from cache.snapshot_store import SnapshotRefused, SnapshotStore
 from verifier.crypto.errors import CryptoError
 from verifier.crypto.keys import PrivateKey, PublicKey, load_private_key, load_public_key
@@ -25,7 +25,6 @@ from verifier.crypto.signatures import verify_digest
 from verifier.errors import OmsError
 from verifier.registry.protocol import DeltaRef, SnapshotIndex
 
-SNAPSHOT_NAME = re.compile(r"^(full|delta)-\d{6}\.omssnap$")
 KEY_FILE = "registry-snapshot.key.pem"
 PUB_FILE = "registry-snapshot.pub.pem"
 PERSONS_FILE = "persons.csv"
@@ -60,18 +59,10 @@ class RegistryData:
 
     def snapshot_path(self, name: str) -> Path | None:
         """The served file for ``name``, or None (bad name or not in the data dir)."""
-        if not SNAPSHOT_NAME.match(name):
+        if not SNAPSHOT_FILE.match(name):
             return None
         path = self.data_dir / name
         return path if path.is_file() else None
-
-
-def _header(path: Path) -> SnapshotHeader:
-    try:
-        with path.open("rb") as f:
-            return SnapshotReader(f).header
-    except (OSError, SnapshotFormatError) as exc:
-        raise ServerSetupError(f"cannot read snapshot {path.name}: {exc}") from exc
 
 
 def _warn_if_readable(path: Path) -> None:
@@ -107,32 +98,21 @@ def load_registry_data(data_dir: Path) -> RegistryData:
             raise ServerSetupError(f"{pub_path} is not a usable public key: {exc}") from exc
         if published.key_id() != public.key_id():
             raise ServerSetupError(f"{pub_path.name} does not belong to {KEY_FILE}")
-    headers = {
-        p.name: _header(p) for p in sorted(data_dir.iterdir()) if SNAPSHOT_NAME.match(p.name)
-    }
-    fulls = [(h.sequence, n) for n, h in headers.items() if h.kind is SnapshotKind.FULL]
-    if not fulls:
+    try:
+        found = read_chain(data_dir)
+    except (OSError, SnapshotFormatError) as exc:
+        raise ServerSetupError(f"cannot read a snapshot in {data_dir}: {exc}") from exc
+    if found.full is None or found.region is None:
         raise ServerSetupError(f"no full snapshot (full-NNNNNN.omssnap) in {data_dir}")
-    full_seq, full_name = max(fulls)
-    region = headers[full_name].region
-    by_base = {
-        h.base_sequence: (n, h)
-        for n, h in sorted(headers.items())
-        if h.kind is SnapshotKind.DELTA and h.region == region
-    }
-    deltas: list[DeltaRef] = []
-    seq = full_seq
-    while seq in by_base:
-        name, head = by_base[seq]
-        if head.sequence <= seq:
-            break
-        deltas.append(DeltaRef(name, head.sequence, seq))
-        seq = head.sequence
+    full_name, full_seq = found.full.name, found.full.sequence
+    linked = found.linked
+    bases = [full_seq, *(d.sequence for d in linked[:-1])]
+    deltas = [DeltaRef(d.name, d.sequence, base) for d, base in zip(linked, bases, strict=True)]
     index = SnapshotIndex(
-        region=region,
+        region=found.region,
         full_name=full_name,
         full_sequence=full_seq,
-        latest_sequence=seq,
+        latest_sequence=linked[-1].sequence if linked else full_seq,
         deltas=tuple(deltas),
     )
     chain = (data_dir / full_name, *(data_dir / d.name for d in deltas))
@@ -148,7 +128,10 @@ def build_snapshot_store(data: RegistryData, path: Path) -> SnapshotStore:
                 f"snapshot is signed by key {key_id}, the registry key is {data.key_id}",
                 code="snapshot_key_unknown",
             )
-        return verify_digest(data.public_key, digest, signature)
+        try:  # as TrustStore.check_snapshot_signature: a malformed signature is a bad one
+            return verify_digest(data.public_key, digest, signature)
+        except CryptoError:
+            return False
 
     store = SnapshotStore(path)
     try:

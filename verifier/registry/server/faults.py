@@ -18,9 +18,11 @@ import asyncio
 import json
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from verifier.registry.protocol import PROBLEM_TYPE, problem
@@ -114,17 +116,17 @@ class FaultInjector:
     ``authorize(scope)`` guards the control endpoint with the service's own token check.
     """
 
-    def __init__(self, app: ASGIApp, authorize: Any) -> None:
+    def __init__(self, app: ASGIApp, authorize: Callable[[Scope], Response | None]) -> None:
         self.app = app
         self.authorize = authorize
         self.settings = FaultSettings()
-        self._rng = random.Random(0)
+        self._rng = random.Random(0)  # noqa: S311 - seeded fault injection, not a secret
         self._lock = threading.Lock()
 
     def configure(self, settings: FaultSettings) -> None:
         with self._lock:
             self.settings = settings
-            self._rng = random.Random(settings.seed)
+            self._rng = random.Random(settings.seed)  # noqa: S311 - seeded fault injection, not a secret
 
     def _draw(self) -> tuple[float, bool, bool, bool, bool]:
         s = self.settings

@@ -310,7 +310,7 @@ _PG_COLUMNS = (
     "enp, policy_type, status, status_since, smo_ogrn, okato, start_date, end_date, clinic,"
     " name_hash"
 )
-_PG_SELECT = f"SELECT {_PG_COLUMNS} FROM oms_registry_records"
+_PG_SELECT = f"SELECT {_PG_COLUMNS} FROM oms_registry_records"  # noqa: S608 - constant column list
 _SQLITE_RECORDS = (
     "SELECT enp, ptype, status, since, ogrn, okato, start, end_, clinic, nhash FROM records"
 )
@@ -456,7 +456,7 @@ class PostgresStore:
 
     def by_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None:
         return self._one(
-            _PG_SELECT
+            _PG_SELECT  # noqa: S608 - constant column list; values are %s parameters
             + " WHERE enp = (SELECT enp FROM oms_registry_aliases WHERE kind = %s AND number = %s)",
             (int(kind), number),
         )
@@ -477,7 +477,7 @@ class PostgresStore:
         self, surname: str, given_name: str, patronymic: str | None, birth_date: date, limit: int
     ) -> list[RegisterRecord]:
         sql = (
-            f"SELECT {', '.join('r.' + c.strip() for c in _PG_COLUMNS.split(','))}"
+            f"SELECT {', '.join('r.' + c.strip() for c in _PG_COLUMNS.split(','))}"  # noqa: S608 - constant column list; values are %s parameters
             " FROM oms_registry_names n JOIN oms_registry_records r ON r.enp = n.enp"
             " WHERE n.surname = %s AND n.given_name = %s AND n.birth_date = %s"
         )
