@@ -209,7 +209,7 @@ def test_size_cap() -> None:
 
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from verifier.formats.pdf_extract import PdfError, analyze_pdf
@@ -220,7 +220,9 @@ for path in sys.argv[1:]:
         codes.append("accepted")
     except PdfError as exc:
         codes.append(exc.code)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the forking parent
+# (pytest, which can be large by now), VmHWM is this process's own peak after exec
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({{"codes": codes, "peak_kib": peak}}))
 """
 
