@@ -44,6 +44,7 @@ from verifier.recognize import recognize
 from verifier.verdict import (
     AnswerSource,
     AttachmentInfo,
+    CheckName,
     CheckResult,
     CheckStatus,
     InsurerInfo,
@@ -108,7 +109,7 @@ class Pipeline:
         fresh: bool = False,
     ) -> Verdict:
         ctx = CheckContext(credential=credential, now=self.clock(), mode=mode, fresh=fresh)
-        checks: list[CheckResult] = [passed("decode", KIND_RU[credential.kind])]
+        checks: list[CheckResult] = [passed(CheckName.DECODE, KIND_RU[credential.kind])]
         for check in _LOCAL_CHECKS:
             checks.append(check(ctx))
         if credential.signed is not None:
@@ -117,22 +118,22 @@ class Pipeline:
         elif credential.kind in ALWAYS_SIGNED:
             checks += [
                 failed(
-                    "signature",
+                    CheckName.SIGNATURE,
                     Reason.SIGNATURE_MISSING,
                     f"{KIND_RU[credential.kind]}: такой документ всегда подписан, а подписи нет",
                 ),
-                skipped("key_trusted", "нет подписи — нечего проверять по ключу"),
+                skipped(CheckName.KEY_TRUSTED, "нет подписи — нечего проверять по ключу"),
             ]
         else:
             why = "документ без подписи"
-            checks += [skipped("signature", why), skipped("key_trusted", why)]
+            checks += [skipped(CheckName.SIGNATURE, why), skipped(CheckName.KEY_TRUSTED, why)]
         status: StatusResult | None = None
         if _proven_invalid(checks):
             why = "документ уже недействителен"
             checks += [
-                skipped("revocation", why),
-                skipped("register_status", why),
-                skipped("holder", why),
+                skipped(CheckName.REVOCATION, why),
+                skipped(CheckName.REGISTER_STATUS, why),
+                skipped(CheckName.HOLDER, why),
             ]
         else:
             revocation = self.revocation.check_revocation(ctx)
@@ -174,18 +175,18 @@ class Pipeline:
     def _insurer(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
         """Informational: the document names an insurer the register no longer has."""
         if record is None or not c.smo_ogrn or not record.smo_ogrn:
-            return skipped("insurer", "нечего сравнивать")
+            return skipped(CheckName.INSURER, "нечего сравнивать")
         if c.smo_ogrn == record.smo_ogrn:
-            return passed("insurer", "СМО в документе совпадает с реестром")
+            return passed(CheckName.INSURER, "СМО в документе совпадает с реестром")
         return skipped(
-            "insurer",
+            CheckName.INSURER,
             f"в документе ОГРН {c.smo_ogrn}, в реестре "
             f"{self.describe_insurer(record.smo_ogrn, record.okato)}",
             Reason.INSURER_CHANGED,
         )
 
     def _undecodable(self, item: CredentialInput, exc: InputError) -> Verdict:
-        checks = (failed("decode", Reason.UNDECODABLE, f"{exc.code}: {exc.message}"),)
+        checks = (failed(CheckName.DECODE, Reason.UNDECODABLE, f"{exc.code}: {exc.message}"),)
         return self._verdict(self.clock(), None, checks, item.source, None)
 
     def _verdict(
@@ -264,7 +265,7 @@ def _revocation(credential: Credential, local: CheckResult, status: StatusResult
         and result.status is CheckStatus.SKIP
         and result.reason not in (Reason.REVOCATION_UNKNOWN, Reason.CLOCK_INCONSISTENT)
     ):
-        result = skipped("revocation", result.detail, Reason.REVOCATION_UNKNOWN)
+        result = skipped(CheckName.REVOCATION, result.detail, Reason.REVOCATION_UNKNOWN)
     return result
 
 
@@ -275,7 +276,7 @@ def _proven_invalid(checks: list[CheckResult]) -> bool:
 
 def unrecognized_verdict(item: CredentialInput, error: InputError, now: datetime) -> Verdict:
     """For screens: a read that is no credential at all still gets an answer, not silence."""
-    check = failed("decode", Reason.UNRECOGNIZED, f"{error.code}: {error.message}")
+    check = failed(CheckName.DECODE, Reason.UNRECOGNIZED, f"{error.code}: {error.message}")
     return Verdict(
         outcome=Outcome.UNKNOWN,
         reasons=(Reason.UNRECOGNIZED,),

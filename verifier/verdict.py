@@ -181,16 +181,33 @@ REASON_RU: dict[Reason, str] = {
 }
 
 
+class CheckName(StrEnum):
+    """The checks a verdict lists, in pipeline order (public contract: never renamed)."""
+
+    DECODE = "decode"
+    FORMAT = "format"
+    ENP_CHECKSUM = "enp_checksum"
+    ENP_FACET = "enp_facet"
+    EXPIRY = "expiry"
+    SIGNATURE = "signature"
+    KEY_TRUSTED = "key_trusted"
+    REVOCATION = "revocation"
+    REGISTER_STATUS = "register_status"
+    REGISTRY = "registry"  # the registry was tried and could not answer
+    HOLDER = "holder"
+    INSURER = "insurer"
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    name: str
+    name: CheckName
     status: CheckStatus
     detail: str = ""
     reason: Reason | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": self.name,
+            "name": str(self.name),
             "status": self.status.value,
             "detail": self.detail,
         }
@@ -199,16 +216,16 @@ class CheckResult:
         return out
 
 
-def passed(name: str, detail: str = "") -> CheckResult:
-    return CheckResult(name, CheckStatus.PASS, detail)
+def passed(name: CheckName, detail: str = "") -> CheckResult:
+    return CheckResult(CheckName(name), CheckStatus.PASS, detail)
 
 
-def failed(name: str, reason: Reason, detail: str = "") -> CheckResult:
-    return CheckResult(name, CheckStatus.FAIL, detail, reason)
+def failed(name: CheckName, reason: Reason, detail: str = "") -> CheckResult:
+    return CheckResult(CheckName(name), CheckStatus.FAIL, detail, reason)
 
 
-def skipped(name: str, detail: str, reason: Reason | None = None) -> CheckResult:
-    return CheckResult(name, CheckStatus.SKIP, detail, reason)
+def skipped(name: CheckName, detail: str, reason: Reason | None = None) -> CheckResult:
+    return CheckResult(CheckName(name), CheckStatus.SKIP, detail, reason)
 
 
 class AnswerSource(StrEnum):
@@ -360,7 +377,7 @@ def decide(checks: tuple[CheckResult, ...]) -> tuple[Outcome, tuple[Reason, ...]
     """Fold check results into one outcome. ``valid`` needs a passing register check."""
     reasons = tuple(dict.fromkeys(c.reason for c in checks if c.reason is not None))
     implied = {REASON_OUTCOME[r] for r in reasons if r in REASON_OUTCOME}
-    register = [c for c in checks if c.name == "register_status"]
+    register = [c for c in checks if c.name == CheckName.REGISTER_STATUS]
     if not any(c.status is CheckStatus.PASS for c in register):
         implied.add(Outcome.UNKNOWN)  # never "valid" without a register answer
     implied.add(Outcome.VALID)

@@ -20,7 +20,7 @@ from verifier.crypto.x509 import Certificate
 from verifier.errors import CryptoError, InputError
 from verifier.formats import pdf_extract, xml_policy
 from verifier.trust import KeyState, Purpose, TrustStore
-from verifier.verdict import Reason, failed, passed, skipped
+from verifier.verdict import CheckName, Reason, failed, passed, skipped
 
 _CHAIN_REASON = {
     "cert_expired": Reason.KEY_NOT_VALID_AT_TIME,
@@ -59,9 +59,11 @@ class DocumentSignatureChecker:
             why = "не загружены корневые сертификаты подписи документов (document_signer)"
             return SignatureResult(
                 skipped(
-                    "signature", f"нет ключа для проверки: {why}", Reason.SIGNATURE_NOT_CHECKED
+                    CheckName.SIGNATURE,
+                    f"нет ключа для проверки: {why}",
+                    Reason.SIGNATURE_NOT_CHECKED,
                 ),
-                skipped("key_trusted", f"нет ключа для проверки: {why}"),
+                skipped(CheckName.KEY_TRUSTED, f"нет ключа для проверки: {why}"),
             )
         if signed.purpose is SignaturePurpose.DOCUMENT_XML:
             return self._xml(signed, c, trust)
@@ -113,8 +115,8 @@ class DocumentSignatureChecker:
 
 def _broken(detail: str) -> SignatureResult:
     return SignatureResult(
-        failed("signature", Reason.SIGNATURE_INVALID, detail),
-        skipped("key_trusted", "подпись неверна"),
+        failed(CheckName.SIGNATURE, Reason.SIGNATURE_INVALID, detail),
+        skipped(CheckName.KEY_TRUSTED, "подпись неверна"),
     )
 
 
@@ -126,27 +128,30 @@ def _from_checks(checks: tuple[cms.Check, ...], valid: bool, label: str) -> Sign
         what = sig or digest
         code = what.code if what else "missing"
         return _broken(f"{label}: подпись неверна ({code})")
-    signature = passed("signature", f"{label}: подпись ГОСТ верна")
+    signature = passed(CheckName.SIGNATURE, f"{label}: подпись ГОСТ верна")
     revocation = by.get("revocation")
     crl = "" if revocation is None or revocation.passed else "; список отзыва (CRL) не загружен"
     if revocation is not None and revocation.failed:
         return SignatureResult(
             signature,
             failed(
-                "key_trusted", Reason.KEY_REVOKED, f"{label}: сертификат подписанта отозван (CRL)"
+                CheckName.KEY_TRUSTED,
+                Reason.KEY_REVOKED,
+                f"{label}: сертификат подписанта отозван (CRL)",
             ),
         )
     if chain is None or not chain.passed:
         code = chain.code if chain else "missing"
         reason = _CHAIN_REASON.get(code, Reason.KEY_UNKNOWN)
         return SignatureResult(
-            signature, failed("key_trusted", reason, f"{label}: цепочка не подтверждена ({code})")
+            signature,
+            failed(CheckName.KEY_TRUSTED, reason, f"{label}: цепочка не подтверждена ({code})"),
         )
     if not valid:
         return SignatureResult(
             signature,
-            failed("key_trusted", Reason.KEY_UNKNOWN, f"{label}: подписант не подтверждён"),
+            failed(CheckName.KEY_TRUSTED, Reason.KEY_UNKNOWN, f"{label}: подписант не подтверждён"),
         )
     return SignatureResult(
-        signature, passed("key_trusted", f"{label}: цепочка до доверенного корня{crl}")
+        signature, passed(CheckName.KEY_TRUSTED, f"{label}: цепочка до доверенного корня{crl}")
     )

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from cache import name_hash
 from cache.register_model import RegisterRecord
 from verifier.credential import ALWAYS_SIGNED, Credential
-from verifier.verdict import CheckResult, Reason, failed, passed, skipped
+from verifier.verdict import CheckName, CheckResult, Reason, failed, passed, skipped
 
-NAME = "holder"
+NAME = CheckName.HOLDER
 
 
 @dataclass(frozen=True, slots=True)

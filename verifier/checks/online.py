@@ -29,6 +29,7 @@ from verifier.registry.client import RegistryAdapter
 from verifier.registry.protocol import AnswerClockSkew, PersonAnswer
 from verifier.verdict import (
     AnswerSource,
+    CheckName,
     CheckResult,
     CheckStatus,
     Disagreement,
@@ -90,7 +91,8 @@ class OnlineStatusChecker:
         key = cache_key(c)
         if key is None:
             return StatusResult(
-                skipped("register_status", "нет номера для поиска в реестре"), AnswerSource.NONE
+                skipped(CheckName.REGISTER_STATUS, "нет номера для поиска в реестре"),
+                AnswerSource.NONE,
             )
         cached = None if ctx.fresh or self.cache is None else self.cache.get(key)
         if cached is not None:
@@ -105,7 +107,7 @@ class OnlineStatusChecker:
                 reason = Reason.CLOCK_INCONSISTENT if exc.future else Reason.REGISTRY_UNAVAILABLE
                 return StatusResult(
                     skipped(
-                        "register_status",
+                        CheckName.REGISTER_STATUS,
                         f"онлайн-реестр: ответ отклонён ({exc.code}: {exc.message})",
                         reason,
                     ),
@@ -114,7 +116,7 @@ class OnlineStatusChecker:
             except OmsError as exc:  # ProtocolError, RegistryProblem, RegistryUnavailable…
                 return StatusResult(
                     skipped(
-                        "register_status",
+                        CheckName.REGISTER_STATUS,
                         f"онлайн-реестр не ответил ({exc.code}: {exc.message})",
                         Reason.REGISTRY_UNAVAILABLE,
                     ),
@@ -129,7 +131,9 @@ class OnlineStatusChecker:
             if c.enp is None:  # an old number or certificate: more likely mistyped than void
                 return StatusResult(miss(c, origin), AnswerSource.REGISTRY)
             return StatusResult(
-                failed("register_status", Reason.NOT_IN_REGISTER, f"{origin}: полис не найден"),
+                failed(
+                    CheckName.REGISTER_STATUS, Reason.NOT_IN_REGISTER, f"{origin}: полис не найден"
+                ),
                 AnswerSource.REGISTRY,
             )
         revocation = document_revocation(answer, c, origin)
@@ -160,12 +164,14 @@ def document_revocation(answer: PersonAnswer, c: Credential, origin: str) -> Che
     state = answer.document(carrier)
     if state is None:
         return skipped(
-            "revocation", f"{origin}: об отзыве документа не сообщил", Reason.REVOCATION_UNKNOWN
+            CheckName.REVOCATION,
+            f"{origin}: об отзыве документа не сообщил",
+            Reason.REVOCATION_UNKNOWN,
         )
     if not state.revoked:
-        return passed("revocation", f"{origin}: об утере или отзыве не заявлено")
+        return passed(CheckName.REVOCATION, f"{origin}: об утере или отзыве не заявлено")
     return failed(
-        "revocation",
+        CheckName.REVOCATION,
         Reason.DOCUMENT_REVOKED,
         f"{origin}: {revoked_detail(carrier, state.reason, state.since)}",
     )
@@ -191,7 +197,7 @@ class FallbackStatusChecker:
             if ctx.mode is LookupMode.ONLINE:
                 return StatusResult(
                     skipped(
-                        "register_status",
+                        CheckName.REGISTER_STATUS,
                         "онлайн-реестр не настроен",
                         Reason.REGISTRY_UNAVAILABLE,
                     ),
@@ -221,7 +227,7 @@ def _with_note(kept: StatusResult, failed_online: StatusResult) -> StatusResult:
     if _answered(kept):  # the snapshot's answer stands on its own
         return dataclasses.replace(kept, registry_error=error)
     # Neither could answer: the verdict names both (e.g. not_in_snapshot + registry_unavailable)
-    tried = skipped("registry", failed_online.check.detail, failed_online.check.reason)
+    tried = skipped(CheckName.REGISTRY, failed_online.check.detail, failed_online.check.reason)
     return dataclasses.replace(kept, registry_error=error, notes=(*kept.notes, tried))
 
 

@@ -15,6 +15,7 @@ from verifier.checks.context import CheckContext
 from verifier.credential import Credential, SignedPart
 from verifier.verdict import (
     AnswerSource,
+    CheckName,
     CheckResult,
     Disagreement,
     Reason,
@@ -84,18 +85,19 @@ class NoSignatureChecker:
     def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         why = "нет ключа для проверки: хранилище доверенных ключей не настроено"
         return SignatureResult(
-            skipped("signature", why, Reason.SIGNATURE_NOT_CHECKED), skipped("key_trusted", why)
+            skipped(CheckName.SIGNATURE, why, Reason.SIGNATURE_NOT_CHECKED),
+            skipped(CheckName.KEY_TRUSTED, why),
         )
 
 
 class NoRevocationChecker:
     def check_revocation(self, ctx: CheckContext) -> CheckResult:
-        return skipped("revocation", "список отозванных бланков не настроен")
+        return skipped(CheckName.REVOCATION, "список отозванных бланков не настроен")
 
 
 class NoStatusChecker:
     def check_status(self, ctx: CheckContext) -> StatusResult:
         return StatusResult(
-            skipped("register_status", "не настроены ни копия реестра, ни онлайн-реестр"),
+            skipped(CheckName.REGISTER_STATUS, "не настроены ни копия реестра, ни онлайн-реестр"),
             AnswerSource.NONE,
         )

@@ -25,6 +25,7 @@ from verifier.checks.ports import StatusResult
 from verifier.credential import Credential, CredentialKind
 from verifier.verdict import (
     AnswerSource,
+    CheckName,
     CheckResult,
     Reason,
     RegisterSummary,
@@ -107,13 +108,15 @@ def miss(c: Credential, origin: str) -> CheckResult:
     """Nothing found. Only the registry's own "not found" for an ENP means "not insured":
     a local copy can predate a new policy, and an old number may simply be mistyped."""
     if c.enp is None:
-        return skipped("register_status", f"{origin}: номер не найден", Reason.NUMBER_NOT_FOUND)
-    return skipped("register_status", f"{origin}: полис не найден", Reason.NOT_IN_SNAPSHOT)
+        return skipped(
+            CheckName.REGISTER_STATUS, f"{origin}: номер не найден", Reason.NUMBER_NOT_FOUND
+        )
+    return skipped(CheckName.REGISTER_STATUS, f"{origin}: полис не найден", Reason.NOT_IN_SNAPSHOT)
 
 
 def ambiguous(records: list[RegisterRecord], origin: str) -> CheckResult:
     return skipped(
-        "register_status",
+        CheckName.REGISTER_STATUS,
         f"{origin}: этот номер у {len(records)} человек — выберите по ЕНП",
         Reason.AMBIGUOUS_NUMBER,
     )
@@ -125,20 +128,20 @@ def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResul
     if record.status is PolicyStatus.ACTIVE:
         if record.end is not None and record.end < today:
             return failed(
-                "register_status",
+                CheckName.REGISTER_STATUS,
                 Reason.REGISTER_EXPIRED,
                 f"{origin}: полис значится действующим, но срок истёк {record.end:%d.%m.%Y}",
             )
         if record.start is not None and record.start > today:
             return failed(
-                "register_status",
+                CheckName.REGISTER_STATUS,
                 Reason.REGISTER_NEEDS_CLARIFICATION,
                 f"{origin}: полис начинает действовать {record.start:%d.%m.%Y}",
             )
-        return passed("register_status", f"{origin}: полис действует; {insurer}")
+        return passed(CheckName.REGISTER_STATUS, f"{origin}: полис действует; {insurer}")
     since = f" с {record.status_since:%d.%m.%Y}" if record.status_since else ""
     return failed(
-        "register_status",
+        CheckName.REGISTER_STATUS,
         STATUS_REASON[record.status],
         f"{origin}: {STATUS_RU[record.status]}{since}",
     )
@@ -183,12 +186,14 @@ class SnapshotStatusChecker:
         snap = snapshot_info(info, fresh)
         if fresh.state is Freshness.ABSENT:
             return StatusResult(
-                skipped("register_status", "локальной копии реестра нет"), AnswerSource.NONE, snap
+                skipped(CheckName.REGISTER_STATUS, "локальной копии реестра нет"),
+                AnswerSource.NONE,
+                snap,
             )
         if from_the_future(info.created_at, ctx.now, self.policy):
             return StatusResult(
                 skipped(
-                    "register_status",
+                    CheckName.REGISTER_STATUS,
                     f"{snapshot_origin(info.sequence)} датирована "
                     f"{info.created_at:%d.%m.%Y %H:%M} UTC — позже часов этого компьютера "
                     f"({ctx.now:%d.%m.%Y %H:%M} UTC)",
@@ -200,7 +205,7 @@ class SnapshotStatusChecker:
         if fresh.state is Freshness.EXPIRED:
             return StatusResult(
                 skipped(
-                    "register_status",
+                    CheckName.REGISTER_STATUS,
                     snapshot_origin(info.sequence)
                     + " просрочена"
                     + _until(info.register_valid_until),
@@ -223,7 +228,7 @@ class SnapshotStatusChecker:
             if c.enp is not None and info.region is not None and c.enp[:2] != info.region:
                 return StatusResult(
                     skipped(
-                        "register_status",
+                        CheckName.REGISTER_STATUS,
                         f"полис региона {c.enp[:2]}, "
                         f"а локальная копия — реестр региона {info.region}",
                         Reason.OTHER_REGION,
@@ -257,27 +262,31 @@ class SnapshotRevocationChecker:
         c = ctx.credential
         carrier = _CARRIER.get(c.kind)
         if carrier is None or c.enp is None:
-            return skipped("revocation", "нет бланка или карты, которые могли бы быть отозваны")
+            return skipped(
+                CheckName.REVOCATION, "нет бланка или карты, которые могли бы быть отозваны"
+            )
         info = self.store.info_for(c.enp)
         if from_the_future(info.created_at, ctx.now, self.policy):
             return skipped(
-                "revocation",
+                CheckName.REVOCATION,
                 "список отозванных бланков датирован позже часов этого компьютера",
                 Reason.CLOCK_INCONSISTENT,
             )
         fresh = assess(info.created_at, info.revocations_valid_until, ctx.now, self.policy)
         if fresh.state in (Freshness.ABSENT, Freshness.EXPIRED):
             return skipped(
-                "revocation",
+                CheckName.REVOCATION,
                 f"список отозванных бланков {LIST_FRESH_RU[fresh.state]}",
                 Reason.REVOCATION_UNKNOWN,
             )
         rev = self.store.document_revocation(c.enp, carrier)
         if rev is None:
             return passed(
-                "revocation",
+                CheckName.REVOCATION,
                 f"нет в списке отозванных бланков (список {LIST_FRESH_RU[fresh.state]})",
             )
         return failed(
-            "revocation", Reason.DOCUMENT_REVOKED, revoked_detail(carrier, rev.reason, rev.since)
+            CheckName.REVOCATION,
+            Reason.DOCUMENT_REVOKED,
+            revoked_detail(carrier, rev.reason, rev.since),
         )

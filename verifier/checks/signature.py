@@ -19,7 +19,7 @@ from verifier.crypto.signatures import verify_digest
 from verifier.crypto.x509 import load_certificate, validate_chain
 from verifier.errors import CryptoError
 from verifier.trust import KeyState, Purpose, TrustedKey, TrustError, TrustStore
-from verifier.verdict import CheckResult, Reason, failed, passed, skipped
+from verifier.verdict import CheckName, CheckResult, Reason, failed, passed, skipped
 
 _CHAIN_REASON = {
     "cert_expired": Reason.KEY_NOT_VALID_AT_TIME,
@@ -36,23 +36,27 @@ _KEY_STATE_RU = {
 
 def _no_key(why: str) -> SignatureResult:
     return SignatureResult(
-        skipped("signature", f"нет ключа для проверки: {why}", Reason.SIGNATURE_NOT_CHECKED),
-        skipped("key_trusted", f"нет ключа для проверки: {why}"),
+        skipped(
+            CheckName.SIGNATURE, f"нет ключа для проверки: {why}", Reason.SIGNATURE_NOT_CHECKED
+        ),
+        skipped(CheckName.KEY_TRUSTED, f"нет ключа для проверки: {why}"),
     )
 
 
 def _key_state(k: TrustedKey, when: datetime, label: str) -> CheckResult:
     if k.state is KeyState.REVOKED:
-        return failed("key_trusted", Reason.KEY_REVOKED, f"{label} отозван")
+        return failed(CheckName.KEY_TRUSTED, Reason.KEY_REVOKED, f"{label} отозван")
     if not k.valid_at(when):
-        return failed("key_trusted", Reason.KEY_NOT_VALID_AT_TIME, f"{label}: вне срока действия")
-    return passed("key_trusted", f"{label}: {_KEY_STATE_RU[k.state]}")
+        return failed(
+            CheckName.KEY_TRUSTED, Reason.KEY_NOT_VALID_AT_TIME, f"{label}: вне срока действия"
+        )
+    return passed(CheckName.KEY_TRUSTED, f"{label}: {_KEY_STATE_RU[k.state]}")
 
 
 def _verify(signature_ok: bool, label: str) -> CheckResult:
     if signature_ok:
-        return passed("signature", f"подпись ГОСТ верна ({label})")
-    return failed("signature", Reason.SIGNATURE_INVALID, f"подпись ГОСТ неверна ({label})")
+        return passed(CheckName.SIGNATURE, f"подпись ГОСТ верна ({label})")
+    return failed(CheckName.SIGNATURE, Reason.SIGNATURE_INVALID, f"подпись ГОСТ неверна ({label})")
 
 
 class TrustSignatureChecker:
@@ -74,9 +78,9 @@ class TrustSignatureChecker:
         if not candidates:
             number = self.trust.paper_key_number(signed.signature)
             return SignatureResult(
-                skipped("signature", f"нет ключа №{number}", Reason.SIGNATURE_NOT_CHECKED),
+                skipped(CheckName.SIGNATURE, f"нет ключа №{number}", Reason.SIGNATURE_NOT_CHECKED),
                 failed(
-                    "key_trusted",
+                    CheckName.KEY_TRUSTED,
                     Reason.KEY_NOT_FOUND,
                     f"ключа №{number} нет среди доверенных",
                 ),
@@ -102,12 +106,12 @@ class TrustSignatureChecker:
         if signed.certificate is None:
             return SignatureResult(
                 skipped(
-                    "signature",
+                    CheckName.SIGNATURE,
                     "на карте нет сертификата СМО",
                     Reason.SIGNATURE_NOT_CHECKED,
                 ),
                 failed(
-                    "key_trusted",
+                    CheckName.KEY_TRUSTED,
                     Reason.KEY_NOT_FOUND,
                     "нет сертификата, по которому узнать подписавшего",
                 ),
@@ -117,11 +121,15 @@ class TrustSignatureChecker:
         except CryptoError as exc:
             return SignatureResult(
                 skipped(
-                    "signature",
+                    CheckName.SIGNATURE,
                     f"сертификат СМО на карте не читается: {exc.code}",
                     Reason.SIGNATURE_NOT_CHECKED,
                 ),
-                failed("key_trusted", Reason.KEY_NOT_FOUND, "сертификат СМО на карте не читается"),
+                failed(
+                    CheckName.KEY_TRUSTED,
+                    Reason.KEY_NOT_FOUND,
+                    "сертификат СМО на карте не читается",
+                ),
             )
         label = f"сертификат СМО {cert.subject!r}"
         try:
@@ -145,7 +153,11 @@ class TrustSignatureChecker:
             reason = _CHAIN_REASON.get(exc.code, Reason.KEY_UNKNOWN if ok else Reason.KEY_NOT_FOUND)
             return SignatureResult(
                 _verify(ok, label),
-                failed("key_trusted", reason, f"цепочка сертификатов не подтверждена: {exc.code}"),
+                failed(
+                    CheckName.KEY_TRUSTED,
+                    reason,
+                    f"цепочка сертификатов не подтверждена: {exc.code}",
+                ),
             )
         root = certs[path[-1]]
         return SignatureResult(

@@ -13,6 +13,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,6 +22,7 @@ from typing import IO, Any, Final
 
 from verifier.errors import InputError, OmsError
 from verifier.identifiers import mask_enp
+from verifier.log import get_logger
 from verifier.private_files import create_private, private_opener, tighten
 from verifier.safejson import JsonError, loads
 from verifier.verdict import Verdict
@@ -51,6 +53,8 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 
 # Proof fields that are cryptographic material or public codes, never a person's number: kept
 # verbatim (masking hex digits of a signature or nonce would only destroy the proof).
+log = get_logger("oms.audit")
+
 _KEEP_KEYS = ("signature", "nonce", "key_id", "hash", "smo_ogrn", "okato", "clinic")
 _DIGIT_RUN = re.compile(r"\d{8,}")
 _DIGIT_RUN_BYTES = re.compile(rb"\d{8,}")
@@ -181,11 +185,66 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
         raise
 
 
+# Group commit (:meth:`AuditLog.submit`): a commit at least every COMMIT_MS milliseconds, or
+# as soon as COMMIT_ROWS rows wait. A ``kill -9`` loses at most the rows submitted in the last
+# COMMIT_MS ms plus the commit in flight (docs/daemon.md, "Audit durability").
+COMMIT_ROWS: Final = 256
+COMMIT_MS: Final = 50
+# Rows waiting beyond this (the disk stopped taking writes): submit refuses, so a verification
+# fails rather than go unaudited, and memory stays bounded.
+MAX_PENDING: Final = 50_000
+
+_INSERT: Final = (
+    "INSERT INTO audit (at, who, channel, kind, enp_masked, outcome, reasons, source,"
+    " answered_at, snapshot_sequence, proof) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+_Row = tuple[Any, ...]
+
+
+def _row(verdict: Verdict, who: str, channel: str, count: int | None = None) -> _Row:
+    c = verdict.credential
+    reasons = [r.value for r in verdict.reasons]
+    if count is not None:
+        reasons.append(f"batch:{count:d}")  # one row for a whole batch: how many it checked
+    return (
+        # UTC always: the text is what --since/--until and prune compare against.
+        verdict.checked_at.astimezone(UTC).isoformat(),
+        who,
+        channel,
+        c.kind.value if c else None,
+        mask_enp(c.enp) if c and c.enp else None,
+        verdict.outcome.value,
+        json.dumps(reasons),
+        verdict.source,
+        verdict.answered_at.isoformat() if verdict.answered_at else None,
+        verdict.snapshot.sequence if verdict.snapshot else None,
+        mask_proof(verdict.proof) if verdict.proof is not None else None,
+    )
+
+
 class AuditLog:
-    def __init__(self, path: Path, retention: timedelta = timedelta(days=90)) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention: timedelta = timedelta(days=90),
+        *,
+        commit_rows: int = COMMIT_ROWS,
+        commit_ms: int = COMMIT_MS,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.retention = retention
+        self.commit_rows = commit_rows
+        self.commit_ms = commit_ms
         self._lock = threading.Lock()
+        # The group-commit queue: rows submitted, how many were ever queued and committed.
+        self._pending: list[_Row] = []
+        self._queued = 0
+        self._committed = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._closing = False
+        self._flushers = 0
+        self._writer: threading.Thread | None = None
+        self.write_failures = 0
         # Owner-only before SQLite opens it: SQLite gives -wal and -shm the database's mode.
         # Files left 0644 by an older version are tightened too.
         create_private(path)
@@ -202,30 +261,96 @@ class AuditLog:
             raise
 
     def record(self, verdict: Verdict, *, who: str, channel: str) -> int:
-        c = verdict.credential
-        row = (
-            # UTC always: the text is what --since/--until and prune compare against.
-            verdict.checked_at.astimezone(UTC).isoformat(),
-            who,
-            channel,
-            c.kind.value if c else None,
-            mask_enp(c.enp) if c and c.enp else None,
-            verdict.outcome.value,
-            json.dumps([r.value for r in verdict.reasons]),
-            verdict.source,
-            verdict.answered_at.isoformat() if verdict.answered_at else None,
-            verdict.snapshot.sequence if verdict.snapshot else None,
-            mask_proof(verdict.proof) if verdict.proof is not None else None,
-        )
+        """One row written and committed before returning (its id): for tools and tests. The
+        daemon's verifications go through :meth:`submit` (group commit)."""
+        self.flush(5.0)  # ids stay in submission order
         with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO audit (at, who, channel, kind, enp_masked, outcome, reasons, source,"
-                " answered_at, snapshot_sequence, proof) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                row,
-            )
+            cur = self._db.execute(_INSERT, _row(verdict, who, channel))
             return int(cur.lastrowid or 0)
 
+    def submit(
+        self, verdict: Verdict, *, who: str, channel: str, count: int | None = None
+    ) -> None:
+        """Queue one row for the writer thread, which commits every ``commit_ms`` or
+        ``commit_rows`` rows: one fsync-free WAL commit per group instead of per request.
+        ``count``: the row stands for a batch of that many checks. Raises
+        :class:`AuditStoreError` (``audit_backlog``) when the disk has stopped taking rows."""
+        row = _row(verdict, who, channel, count)
+        with self._cond:
+            if self._closing:
+                raise AuditStoreError("audit log is closed", code="audit_closed")
+            if len(self._pending) >= MAX_PENDING:
+                raise AuditStoreError(
+                    f"{len(self._pending)} audit rows wait for the disk", code="audit_backlog"
+                )
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="oms-audit-writer", daemon=True
+                )
+                self._writer.start()
+            self._pending.append(row)
+            self._queued += 1
+            if len(self._pending) >= self.commit_rows:
+                self._cond.notify_all()
+            elif len(self._pending) == 1:
+                self._cond.notify_all()  # the writer starts this group's clock
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row submitted so far is committed (False: ``timeout`` passed)."""
+        with self._cond:
+            target = self._queued
+            if self._committed >= target:
+                return True
+            self._flushers += 1
+            self._cond.notify_all()  # commit now, do not wait out the window
+            try:
+                return self._cond.wait_for(lambda: self._committed >= target, timeout)
+            finally:
+                self._flushers -= 1
+
+    def _write_loop(self) -> None:
+        """The writer thread: a group is committed when ``commit_rows`` rows wait, when the
+        oldest has waited ``commit_ms``, or at once when someone flushes or closes."""
+        window = self.commit_ms / 1000
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return  # closing, nothing left
+                deadline = time.monotonic() + window
+                while not (
+                    len(self._pending) >= self.commit_rows or self._closing or self._flushers
+                ):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+                group, self._pending = self._pending, []
+            try:
+                with self._lock:
+                    self._db.execute("BEGIN")
+                    try:
+                        self._db.executemany(_INSERT, group)
+                        self._db.execute("COMMIT")
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+            except sqlite3.Error as exc:
+                self.write_failures += 1
+                log.error("audit rows not written; retrying", rows=len(group), error=str(exc))
+                with self._cond:
+                    self._pending[:0] = group  # kept in order; retried after a pause
+                    if self._closing:
+                        return  # close() reports what could not be written
+                time.sleep(1.0)
+                continue
+            with self._cond:
+                self._committed += len(group)
+                self._cond.notify_all()
+
     def recent(self, limit: int = 100) -> list[AuditEntry]:
+        self.flush(5.0)  # read your writes; a stuck disk must not hang a read
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?",  # noqa: S608 - constant column list
@@ -242,6 +367,7 @@ class AuditLog:
     ) -> list[AuditEntry]:
         """Entries with ``since <= at < until``, newest first, at most ``limit`` (None: all) —
         what ``audit list`` shows."""
+        self.flush(5.0)  # read your writes; a stuck disk must not hang a read
         where, params = _range(since, until)
         sql = f"SELECT {_COLUMNS} FROM audit{where} ORDER BY at DESC, id DESC"  # noqa: S608 - constant columns; _range adds only ? placeholders
         if limit is not None:
@@ -256,6 +382,7 @@ class AuditLog:
     ) -> Iterator[AuditEntry]:
         """Entries with ``since <= at < until``, oldest first, read in batches: an export of a
         whole retention period never holds the table in memory."""
+        self.flush(5.0)  # read your writes; a stuck disk must not hang a read
         where, params = _range(since, until)
         after: tuple[str, int] = ("", -1)
         joiner = " AND" if where else " WHERE"
@@ -273,22 +400,36 @@ class AuditLog:
             after = (rows[-1][1], rows[-1][0])
 
     def proof(self, entry_id: int) -> bytes | None:
+        self.flush(5.0)  # read your writes; a stuck disk must not hang a read
         with self._lock:
             row = self._db.execute("SELECT proof FROM audit WHERE id = ?", (entry_id,)).fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
 
     def prune(self, now: datetime | None = None) -> int:
         cutoff = ((now or datetime.now(UTC)) - self.retention).isoformat()
+        self.flush(5.0)  # read your writes; a stuck disk must not hang a read
         with self._lock:
             cur = self._db.execute("DELETE FROM audit WHERE at < ?", (cutoff,))
             return cur.rowcount
 
     def count(self) -> int:
+        self.flush(5.0)  # read your writes; a stuck disk must not hang a read
         with self._lock:
             (n,) = self._db.execute("SELECT count(*) FROM audit").fetchone()
         return int(n)
 
     def close(self) -> None:
+        """Commit what is queued, stop the writer, close the database."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join(30)
+        with self._cond:
+            lost = len(self._pending)
+        if lost:
+            log.error("audit rows could not be written before close", rows=lost)
         with self._lock:
             self._db.close()
 

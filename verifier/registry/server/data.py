@@ -106,7 +106,7 @@ def load_registry_data(data_dir: Path) -> RegistryData:
         raise ServerSetupError(f"no full snapshot (full-NNNNNN.omssnap) in {data_dir}")
     full_name, full_seq = found.full.name, found.full.sequence
     linked = found.linked
-    bases = [full_seq, *(d.sequence for d in linked[:-1])]
+    bases = [full_seq, *(d.sequence for d in linked)][: len(linked)]  # each delta's base
     deltas = [DeltaRef(d.name, d.sequence, base) for d, base in zip(linked, bases, strict=True)]
     index = SnapshotIndex(
         region=found.region,
