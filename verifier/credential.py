@@ -69,6 +69,16 @@ class SignedPart:
 
 @dataclass(frozen=True, slots=True)
 class Credential:
+    """What a read means, for every kind, in one shape.
+
+    Why one shape rather than a value per kind: one pipeline runs the same chain of checks over
+    every kind, and each check asks of a field, not of a kind ("is there an ENP? a name? a
+    signed part?"). Per-kind values would make every check dispatch on the kind and would hide
+    the rules that cut across kinds (the holder match for paper, card and signed document
+    alike; revocation for the physical ones). The kind says which fields a genuine credential
+    of that kind carries; the checks never trust a field to be set because of the kind.
+    """
+
     kind: CredentialKind
     enp: str | None = None
     surname: str | None = None
