@@ -19,6 +19,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,16 @@ class RegistryConfig:
     sync_interval_s: float = 900.0
 
 
-ROLES = ("mis", "kiosk", "admin", "desk")
+class Role(StrEnum):
+    """What a caller of the local API may do (verifier/http/auth.py ROLE_RIGHTS)."""
+
+    MIS = "mis"
+    KIOSK = "kiosk"
+    ADMIN = "admin"
+    DESK = "desk"
+
+
+ROLES = tuple(r.value for r in Role)
 DEFAULT_KIOSK = "kiosk"  # the kiosk page's screen when it names none (/kiosk?screen=NAME)
 
 
@@ -91,7 +101,7 @@ DEFAULT_KIOSK = "kiosk"  # the kiosk page's screen when it names none (/kiosk?sc
 class ApiToken:
     name: str  # who asked, for the audit log (never the token itself)
     token: str
-    role: str  # mis | kiosk | admin | desk
+    role: Role
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8471
     tokens: tuple[ApiToken, ...] = ()
-    loopback_role: str | None = "admin"  # role of token-less loopback callers; None: need token
+    loopback_role: Role | None = Role.ADMIN  # token-less loopback callers; None: need a token
     max_body_bytes: int = 8 * 1024 * 1024  # images
     max_json_bytes: int = 16 * 1024
     history_size: int = 200
@@ -415,10 +425,10 @@ def _http(sec: dict[str, Any]) -> HttpConfig:  # noqa: C901 - one flat check per
         role = t.get("role")
         if role not in ROLES:
             raise ConfigError(f"[[http.tokens]] #{i + 1}: role must be one of {', '.join(ROLES)}")
-        tokens.append(ApiToken(str(t.get("name", f"token{i + 1}")), t["token"], role))
+        tokens.append(ApiToken(str(t.get("name", f"token{i + 1}")), t["token"], Role(role)))
     env_token = os.environ.get("OMS_VERIFIER_API_TOKEN")
     if env_token:
-        tokens.append(ApiToken("env", env_token, "admin"))
+        tokens.append(ApiToken("env", env_token, Role.ADMIN))
     loopback = sec.get("loopback_role", "admin")
     if loopback in ("none", "", False):
         loopback = None
@@ -458,7 +468,7 @@ def _http(sec: dict[str, Any]) -> HttpConfig:  # noqa: C901 - one flat check per
         host=host,
         port=port,
         tokens=tuple(tokens),
-        loopback_role=loopback,
+        loopback_role=Role(loopback) if loopback is not None else None,
         max_body_bytes=size("max_body_bytes", 8 * 1024 * 1024),
         max_json_bytes=size("max_json_bytes", 16 * 1024),
         history_size=size("history_size", 200),
