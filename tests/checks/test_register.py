@@ -29,6 +29,7 @@ from verifier.checks.register import (
     SnapshotStatusChecker,
 )
 from verifier.credential import Credential, CredentialInput, CredentialKind
+from verifier.devkit.persons import PersonRow
 from verifier.formats import paper_barcode
 from verifier.identifiers import Sex, make_enp, parse_old_policy
 from verifier.pipeline import Pipeline
@@ -272,18 +273,7 @@ def test_no_snapshot_held(reg: Register, tmp_path: Path) -> None:
 
 
 def _paper_bytes(row: dict[str, str]) -> bytes:
-    data = paper_barcode.encode_data(
-        barcode_type=paper_barcode.BarcodeType.TYPE1,
-        enp=row["enp"],
-        surname=row["surname"],
-        given_name=row["given_name"],
-        patronymic=row["patronymic"],
-        sex=Sex(row["sex"]),
-        birth_date=date.fromisoformat(row["birth_date"]),
-        expiry=None,
-        smo_ogrn=row["smo_ogrn"],
-        okato=row["okato"],
-    )
+    data = PersonRow.from_row(row).paper_data()
     return paper_barcode.assemble(data, bytes(paper_barcode.SIGNATURE_LENGTH))
 
 

@@ -22,8 +22,8 @@ from verifier.checks.online import FallbackStatusChecker
 from verifier.checks.ports import StatusResult
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
 from verifier.credential import Credential, CredentialInput
+from verifier.devkit.persons import PersonRow
 from verifier.formats import goznak_card, paper_barcode
-from verifier.identifiers import Sex
 from verifier.pipeline import Pipeline
 from verifier.verdict import CheckResult, CheckStatus, Outcome, Reason, Verdict, failed, passed
 
@@ -63,34 +63,13 @@ def check(v: Verdict, name: str) -> CheckResult:
 
 
 def paper(row: dict[str, str], **override: str) -> CredentialInput:
-    fields = {k: row[k] for k in ("surname", "given_name", "patronymic")} | override
-    data = paper_barcode.encode_data(
-        barcode_type=paper_barcode.BarcodeType.TYPE2,
-        enp=row["enp"],
-        sex=Sex(row["sex"]),
-        birth_date=date.fromisoformat(row["birth_date"]),
-        expiry=None,
-        smo_ogrn=None,
-        okato=None,
-        **fields,
-    )
+    data = PersonRow.from_row(row).paper_data(paper_barcode.BarcodeType.TYPE2, **override)
     raw = paper_barcode.assemble(data, bytes(paper_barcode.SIGNATURE_LENGTH))
     return CredentialInput(raw, "test", "pdf417")
 
 
 def card(row: dict[str, str], *, insurer: bool = True, number: str | None = None) -> bytes:
-    holder = goznak_card.CardHolder(
-        surname=row["surname"],
-        given_name=row["given_name"],
-        patronymic=row["patronymic"],
-        birth_date=date.fromisoformat(row["birth_date"]),
-        sex=Sex(row["sex"]),
-        policy_number=number or row["enp"],
-        snils=None,
-        expiry=None,
-        birthplace=None,
-        issued=None,
-    )
+    holder = PersonRow.from_row(row).card_holder(policy_number=number or row["enp"])
     out = goznak_card.encode_holder(holder)
     if insurer:  # an insurer record with its 7F60 signature block stripped
         part = goznak_card.encode_insurer_signed_part(row["smo_ogrn"], row["okato"], None, None)

@@ -24,6 +24,7 @@ from verifier.crypto.signatures import sign
 from verifier.crypto.x509 import Certificate, build_certificate, load_certificate
 from verifier.devkit.demo_keys import derive_demo_key
 from verifier.devkit.documents import demo_document_signer, pdf_extract, xml_policy
+from verifier.devkit.persons import PersonRow
 from verifier.errors import InputError
 from verifier.formats import goznak_card, paper_barcode
 from verifier.identifiers import Sex, make_enp
@@ -442,16 +443,7 @@ def _first(rows: list[dict[str, str]], **want: str) -> dict[str, str]:
 
 
 def _paper(issuer: DemoIssuer, row: dict[str, str]) -> bytes:
-    return issuer.paper_policy(
-        enp=row["enp"],
-        surname=row["surname"],
-        given_name=row["given_name"],
-        patronymic=row["patronymic"],
-        sex=Sex(row["sex"]),
-        birth_date=date.fromisoformat(row["birth_date"]),
-        smo_ogrn=row["smo_ogrn"],
-        okato=row["okato"],
-    )
+    return issuer.paper_policy(**PersonRow.from_row(row).paper_fields())
 
 
 def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
@@ -488,18 +480,7 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
     good = _paper(issuer, active)
     forged = bytearray(good)
     forged[9] ^= 0x01  # one bit of the name changed after signing
-    holder = goznak_card.CardHolder(
-        surname=carded["surname"],
-        given_name=carded["given_name"],
-        patronymic=carded["patronymic"],
-        birth_date=date.fromisoformat(carded["birth_date"]),
-        sex=Sex(carded["sex"]),
-        policy_number=carded["enp"],
-        snils=None,
-        expiry=None,
-        birthplace=None,
-        issued=None,
-    )
+    holder = PersonRow.from_row(carded).card_holder()
     typo = active["enp"][:-1] + str((int(active["enp"][-1]) + 1) % 10)
     return [
         ("paper policy, signed, active", "valid", CredentialInput(good, "demo", "pdf417")),
