@@ -67,6 +67,7 @@ from cache.snapshot_store import (
     SignatureCheck,
     SnapshotRefused,
     StoreInfo,
+    open_snapshot_file,
     read_document_revocation,
 )
 from verifier.errors import OmsError
@@ -586,13 +587,7 @@ class NationalStore:
         self, path: str | Path, check_signature: SignatureCheck, *, region: str | None = None
     ) -> ImportResult:
         """A national part (full, one region) or a regional delta, by the file's magic."""
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise SnapshotRefused(
-                f"cannot open {path}: {exc.strerror}", code="snapshot_io"
-            ) from exc
-        with f:
+        with open_snapshot_file(path) as f:
             magic = f.read(len(nf.MAGIC))
             f.seek(0)
             if magic == nf.MAGIC:

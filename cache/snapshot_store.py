@@ -119,6 +119,14 @@ def _create(name: str, base: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {name} ({_TABLES[base]}){tail}"
 
 
+def open_snapshot_file(path: str | Path) -> IO[bytes]:
+    """A snapshot file opened for import; an unreadable one is a typed refusal."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise SnapshotRefused(f"cannot open {path}: {exc.strerror}", code="snapshot_io") from exc
+
+
 def read_document_revocation(
     db: sqlite3.Connection, enp: str, carrier: Carrier
 ) -> DocumentRevocation | None:
@@ -366,13 +374,7 @@ class SnapshotStore:
     def import_file(
         self, path: str | Path, check_signature: SignatureCheck, *, region: str | None = None
     ) -> ImportResult:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise SnapshotRefused(
-                f"cannot open {path}: {exc.strerror}", code="snapshot_io"
-            ) from exc
-        with f:
+        with open_snapshot_file(path) as f:
             return self.import_stream(f, check_signature, region=region)
 
     def import_stream(
