@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from drivers.base import DriverHealth, DriverState, Emit
-from drivers.serial_scanner import Backoff
+from drivers.base import Backoff, DriverHealth, DriverState, Emit
 from verifier.credential import CredentialInput
 from verifier.imaging import DecodedBarcode, Symbology, try_decode_image
 
@@ -241,6 +241,217 @@ class CameraEvent:
     deskewed: bool
 
 
+# --- camera controls (V4L2 through OpenCV) ---------------------------------------------------
+
+log = logging.getLogger("drivers.camera")
+
+# V4L2's exposure menu as OpenCV's V4L2 backend passes it through: 1 manual, 3 aperture priority.
+AUTO_EXPOSURE_MANUAL = 1.0
+AUTO_EXPOSURE_AUTO = 3.0
+# (option name, OpenCV property name) in the order they are applied: modes before values, so a
+# focus distance is set after autofocus is off and an exposure after auto exposure is off.
+CONTROL_PROPS: tuple[tuple[str, str], ...] = (
+    ("width", "CAP_PROP_FRAME_WIDTH"),
+    ("height", "CAP_PROP_FRAME_HEIGHT"),
+    ("fps", "CAP_PROP_FPS"),
+    ("autofocus", "CAP_PROP_AUTOFOCUS"),
+    ("focus", "CAP_PROP_FOCUS"),
+    ("auto_exposure", "CAP_PROP_AUTO_EXPOSURE"),
+    ("exposure", "CAP_PROP_EXPOSURE"),
+)
+_ON = {"1": True, "true": True, "yes": True, "on": True}
+_OFF = {"0": False, "false": False, "no": False, "off": False}
+
+
+def _flag(name: str, value: bool | str | float | None) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _ON or text in _OFF:
+        return _ON.get(text, False)
+    raise ValueError(f"camera option {name}={value!r}: use yes or no")
+
+
+def _number(name: str, value: float | str | None, *, positive: bool = False) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"camera option {name}={value!r}: not a number") from None
+    if number != number or number in (float("inf"), float("-inf")) or (positive and number <= 0):
+        raise ValueError(f"camera option {name}={value!r}: out of range")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class CameraControls:
+    """What the config asks of a live camera; ``None`` leaves the device's own setting.
+
+    ``focus`` and ``exposure`` are in the driver's own units (V4L2 ``focus_absolute``,
+    ``exposure_time_absolute`` in 100 µs): the same numbers ``v4l2-ctl --list-ctrls`` shows.
+    A focus distance implies ``autofocus=no``, an exposure ``auto_exposure=no``."""
+
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    autofocus: bool | None = None
+    focus: float | None = None
+    auto_exposure: bool | None = None
+    exposure: float | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        width: int | str | None = None,
+        height: int | str | None = None,
+        fps: float | str | None = None,
+        autofocus: bool | str | None = None,
+        focus: float | str | None = None,
+        auto_exposure: bool | str | None = None,
+        exposure: float | str | None = None,
+    ) -> CameraControls:
+        """From source options (``camera:/dev/video0?autofocus=no&focus=30``: strings)."""
+        w = _number("width", width, positive=True)
+        h = _number("height", height, positive=True)
+        af = _flag("autofocus", autofocus)
+        ae = _flag("auto_exposure", auto_exposure)
+        f = _number("focus", focus)
+        e = _number("exposure", exposure, positive=True)
+        if f is not None and af:
+            raise ValueError("camera options: a focus distance needs autofocus=no")
+        if e is not None and ae:
+            raise ValueError("camera options: an exposure needs auto_exposure=no")
+        return cls(
+            width=int(w) if w is not None else None,
+            height=int(h) if h is not None else None,
+            fps=_number("fps", fps, positive=True),
+            autofocus=False if f is not None and af is None else af,
+            focus=f,
+            auto_exposure=False if e is not None and ae is None else ae,
+            exposure=e,
+        )
+
+    def wanted(self) -> list[tuple[str, float]]:
+        """(option, value as OpenCV takes it) for every control asked for, in apply order."""
+        out: list[tuple[str, float]] = []
+        for name, _ in CONTROL_PROPS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "autofocus":
+                out.append((name, 1.0 if value else 0.0))
+            elif name == "auto_exposure":
+                out.append((name, AUTO_EXPOSURE_AUTO if value else AUTO_EXPOSURE_MANUAL))
+            else:
+                out.append((name, float(value)))
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.wanted()
+
+
+@dataclass(frozen=True, slots=True)
+class ControlResult:
+    """One control: what was asked, what the device reports after the set."""
+
+    name: str
+    wanted: float
+    accepted: bool  # set() said yes
+    actual: float | None  # read back; None when the device does not report it
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.accepted
+            and self.actual is not None
+            and _close(self.name, self.wanted, self.actual)
+        )
+
+    def warning(self, source: str) -> str:
+        """One line for the log and the driver's health detail."""
+        if not self.accepted:
+            return f"{source}: the camera refused {self.name}={_fmt(self.wanted)} (not offered)"
+        if self.actual is None:
+            return (
+                f"{source}: {self.name}={_fmt(self.wanted)} set but the camera does not report it"
+            )
+        return (
+            f"{source}: {self.name}={_fmt(self.wanted)} asked, the camera keeps {_fmt(self.actual)}"
+        )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _close(name: str, wanted: float, actual: float) -> bool:
+    if name == "fps":  # devices round frame intervals: 30 asked, 29.97 given is fine
+        return abs(actual - wanted) <= max(0.5, 0.02 * wanted)
+    if name == "autofocus":
+        return (actual != 0) == (wanted != 0)
+    if name == "auto_exposure":  # the V4L2 menu (1, 3) or OpenCV's old scale (0.25, 0.75)
+        return (actual in (AUTO_EXPOSURE_MANUAL, 0.25)) == (wanted == AUTO_EXPOSURE_MANUAL)
+    return abs(actual - wanted) < 1e-6 * max(1.0, abs(wanted)) + 1e-9
+
+
+class Capture(Protocol):
+    """The part of ``cv2.VideoCapture`` the controls use."""
+
+    def set(self, prop: int, value: float) -> bool: ...
+
+    def get(self, prop: int) -> float: ...
+
+
+def _prop(cv2_name: str) -> int:
+    import cv2
+
+    value: int = getattr(cv2, cv2_name)
+    return value
+
+
+def apply_controls(cap: Capture, controls: CameraControls, source: str) -> list[ControlResult]:
+    """Set each asked control, read it back, log one warning line per refused one.
+
+    Never raises: a camera that lacks a control still reads barcodes."""
+    props = dict(CONTROL_PROPS)
+    results = []
+    for name, value in controls.wanted():
+        prop = _prop(props[name])
+        try:
+            accepted = bool(cap.set(prop, value))
+        except Exception:  # noqa: BLE001 - a backend that throws on a property is a refusal
+            accepted = False
+        try:
+            read = float(cap.get(prop))
+        except Exception:  # noqa: BLE001 - nor may a read-back stop the camera
+            read = -1.0
+        # OpenCV reports -1 (some backends 0) for a property the device lacks.
+        actual = None if read == -1.0 else read
+        result = ControlResult(name, value, accepted, actual)
+        if not result.ok:
+            log.warning(result.warning(source))
+        results.append(result)
+    return results
+
+
+def probe_controls(cap: Capture) -> dict[str, float | None]:
+    """What a camera reports for each control (``None``: not offered): ``devices --json``."""
+    out: dict[str, float | None] = {}
+    for name, cv2_name in CONTROL_PROPS:
+        try:
+            read = float(cap.get(_prop(cv2_name)))
+        except Exception:  # noqa: BLE001 - a backend that throws on a property lacks it
+            read = -1.0
+        out[name] = None if read == -1.0 else read
+    return out
+
+
+VIDEO_CONTROLS_NOTE = "a video file: camera controls do not apply"
+
+
 # --- the driver ------------------------------------------------------------------------------
 
 
@@ -250,8 +461,15 @@ class CameraDriver:
     Options: ``formats`` (symbologies to look for, default PDF417+QR+DataMatrix+Aztec),
     ``hold_off`` (seconds, default 3), ``deskew`` (PDF417 rotation fallback, default on),
     ``video`` (source is a file), ``loop`` / ``realtime`` (video playback), ``width`` /
-    ``height`` / ``fps`` (requested from a device), ``max_decode_fps`` (CPU cap, default
-    none: decode as fast as frames come), ``backoff`` (reconnect delays).
+    ``height`` / ``fps`` / ``autofocus`` / ``focus`` / ``auto_exposure`` / ``exposure``
+    (camera controls, see :class:`CameraControls`: set on every open of a device, read back,
+    one warning line each the device refuses; they do not apply to video files),
+    ``max_decode_fps`` (CPU cap, default none: decode as fast as frames come), ``backoff``
+    (reconnect delays).
+
+    A video file's frame ``k`` is handed over at ``health().since`` (the moment it turned
+    ``ok``) plus ``k`` frame periods in realtime playback: the scan-to-screen bench maps frame
+    indices to wall-clock time through it.
     """
 
     def __init__(
@@ -265,9 +483,13 @@ class CameraDriver:
         deskew: bool = True,
         loop: bool = True,
         realtime: bool = True,
-        width: int | None = None,
-        height: int | None = None,
-        fps: float | None = None,
+        width: int | str | None = None,
+        height: int | str | None = None,
+        fps: float | str | None = None,
+        autofocus: bool | str | None = None,
+        focus: float | str | None = None,
+        auto_exposure: bool | str | None = None,
+        exposure: float | str | None = None,
         max_decode_fps: float | None = None,
         backoff: Backoff | None = None,
         keep_events: int = 256,
@@ -280,7 +502,26 @@ class CameraDriver:
         )
         self.loop = loop
         self.realtime = realtime
-        self.width, self.height, self.fps = width, height, fps
+        self.controls = CameraControls.from_options(
+            width=width,
+            height=height,
+            fps=fps,
+            autofocus=autofocus,
+            focus=focus,
+            auto_exposure=auto_exposure,
+            exposure=exposure,
+        )
+        self.width, self.height, self.fps = (
+            self.controls.width,
+            self.controls.height,
+            self.controls.fps,
+        )
+        self.control_results: list[ControlResult] = []
+        self.control_warnings: list[str] = []
+        if not self.source.live and not self.controls.empty:
+            asked = ", ".join(name for name, _ in self.controls.wanted())
+            self.control_warnings.append(f"{self.name}: {VIDEO_CONTROLS_NOTE} ({asked} ignored)")
+            log.warning(self.control_warnings[-1])
         self.max_decode_fps = max_decode_fps
         self.backoff = backoff or Backoff(0.5, 10.0)
         self.events: deque[CameraEvent] = deque(maxlen=keep_events)
@@ -323,6 +564,9 @@ class CameraDriver:
                 f"{base} | {s['fps_captured']} fps captured, {s['fps_decoded']} fps decoded, "
                 f"decode rate {s['decode_rate']:.0%}"
             )
+            if self.control_warnings:
+                h.detail += f" | {len(self.control_warnings)} camera control(s) not applied"
+
         return h
 
     def _set(self, state: DriverState, detail: str = "") -> None:
@@ -341,13 +585,9 @@ class CameraDriver:
             cap = cv2.VideoCapture(str(src.target), cv2.CAP_V4L2)
         else:
             cap = cv2.VideoCapture(str(src.target))
-        if src.live:
-            if self.width:
-                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
-            if self.height:
-                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
-            if self.fps:
-                cap.set(cv2.CAP_PROP_FPS, self.fps)
+        if src.live and cap.isOpened():
+            self.control_results = apply_controls(cap, self.controls, self.name)
+            self.control_warnings = [r.warning(self.name) for r in self.control_results if not r.ok]
             with contextlib.suppress(Exception):
                 cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver's queue short too
         return cap

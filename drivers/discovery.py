@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # USB vendors whose devices are (mostly) barcode scanners; used to flag likely scanners.
 SCANNER_VENDORS: dict[str, str] = {
@@ -58,9 +61,10 @@ class DeviceInfo:
     product: str | None = None
     likely_scanner: bool = False
     details: dict[str, str] = field(default_factory=dict)
+    controls: dict[str, object] | None = None  # cameras: what the device offers (see below)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "kind": self.kind,
             "path": self.path,
             "source": self.source,
@@ -69,6 +73,9 @@ class DeviceInfo:
             "likely_scanner": self.likely_scanner,
             "details": dict(self.details),
         }
+        if self.controls is not None:
+            out["controls"] = self.controls
+        return out
 
 
 def _read(path: Path) -> str | None:
@@ -160,8 +167,57 @@ def find_hidraw(usb: UsbId, *, sys_root: str = "/sys", dev_root: str = "/dev") -
     return [d.path for d in list_hidraw(sys_root, dev_root) if usb.matches(d.vendor, d.product)]
 
 
-def list_video(sys_root: str = "/sys", dev_root: str = "/dev") -> list[DeviceInfo]:
-    """V4L2 nodes; ``index`` 0 is a device's capture node (others are metadata nodes)."""
+def _open_v4l2(path: str) -> Any:
+    import cv2
+
+    return cv2.VideoCapture(path, cv2.CAP_V4L2)
+
+
+def camera_controls(
+    target: str, *, video: bool = False, opener: Callable[[str], Any] = _open_v4l2
+) -> dict[str, object]:
+    """What ``devices --json`` says about a camera's controls (autofocus, focus, exposure,
+    resolution, fps): the value the device reports for each it offers, the names it lacks.
+
+    A video file has no controls; a busy or vanished camera says so. Never raises."""
+    from drivers.camera import VIDEO_CONTROLS_NOTE, probe_controls
+
+    if video:
+        return {"applies": False, "note": VIDEO_CONTROLS_NOTE}
+    try:
+        cap = opener(target)
+    except Exception:  # noqa: BLE001 - devices never raises: an odd node is reported, not fatal
+        cap = None
+    try:
+        if cap is None or not cap.isOpened():
+            return {"applies": True, "opened": False, "note": "cannot open (busy or absent)"}
+        values = probe_controls(cap)
+    finally:
+        if cap is not None:
+            cap.release()
+    return {
+        "applies": True,
+        "opened": True,
+        "supported": {k: v for k, v in values.items() if v is not None},
+        "unsupported": [k for k, v in values.items() if v is None],
+    }
+
+
+def _char_device(path: str) -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def list_video(
+    sys_root: str = "/sys",
+    dev_root: str = "/dev",
+    *,
+    probe: Callable[[str], dict[str, object]] | None = camera_controls,
+) -> list[DeviceInfo]:
+    """V4L2 nodes; ``index`` 0 is a device's capture node (others are metadata nodes).
+    Capture nodes present under ``dev_root`` get ``controls`` from ``probe``."""
     out = []
     for entry in _class_entries(sys_root, "video4linux", r"video\d+"):
         vendor, product, _ = usb_ids(entry / "device")
@@ -169,8 +225,11 @@ def list_video(sys_root: str = "/sys", dev_root: str = "/dev") -> list[DeviceInf
         index = _read(entry / "index") or "0"
         path = f"{dev_root}/{entry.name}"
         details = {"index": index, "capture": "yes" if index == "0" else "probably not"}
+        controls = probe(path) if probe and index == "0" and _char_device(path) else None
         out.append(
-            DeviceInfo("camera", path, f"camera:{path}", name, vendor, product, False, details)
+            DeviceInfo(
+                "camera", path, f"camera:{path}", name, vendor, product, False, details, controls
+            )
         )
     return out
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from drivers.aim import AimMode, split_aim
+from drivers.base import Backoff
 from drivers.discovery import UsbId, find_evdev
 from drivers.keymaps import (
     ENTER_KEYS,
@@ -32,7 +33,7 @@ from drivers.keymaps import (
     Keymap,
     get_keymap,
 )
-from drivers.serial_scanner import Backoff, StreamDriver
+from drivers.serial_scanner import StreamDriver
 from verifier.credential import CredentialInput
 
 EV_SYN, EV_KEY, EV_MSC = 0x00, 0x01, 0x04

@@ -13,28 +13,16 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from drivers.aim import AimMode, AimRead, split_aim
-from drivers.base import DriverHealth, DriverState, Emit
+from drivers.base import Backoff, DriverHealth, DriverState, Emit
 from drivers.discovery import UsbId, find_tty
 from drivers.framing import Framer, FramingConfig
 from verifier.credential import CredentialInput
 
 _READ_SIZE = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Reconnect delays: ``initial`` doubling up to ``maximum`` seconds."""
-
-    initial: float = 0.25
-    maximum: float = 5.0
-
-    def next(self, current: float) -> float:
-        return min(self.maximum, max(self.initial, current * 2))
 
 
 class _Closed:

@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from drivers.base import DriverHealth, DriverState, Emit, SourceSpec
+from drivers.base import Backoff, DriverHealth, DriverState, Emit, SourceSpec
 from drivers.smartcard import goznak
 from drivers.smartcard.apdu import CardError, CardRemoved
 from verifier.credential import CredentialInput
@@ -39,25 +39,6 @@ _U32 = 0xFFFFFFFF
 
 
 # --- pure helpers -------------------------------------------------------------------------
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff: ``next()`` gives the delay to wait, ``reset()`` after a success."""
-
-    initial: float = 0.2
-    maximum: float = 5.0
-    factor: float = 2.0
-    _current: float = field(default=0.0, init=False)
-
-    def next(self) -> float:
-        self._current = (
-            self.initial if self._current == 0 else min(self.maximum, self._current * self.factor)
-        )
-        return self._current
-
-    def reset(self) -> None:
-        self._current = 0.0
 
 
 def pick_reader(readers: Sequence[str], wanted: str | None) -> str | None:
@@ -142,7 +123,7 @@ class CardMonitor:
         self.health, self._hlock = health, health_lock
         self.wanted = reader
         self.poll_ms = max(10, int(poll_interval * 1000))
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(initial=0.2)
         self.chunk = chunk
         self.s = scard if scard is not None else load_scard()
         self._stop = threading.Event()

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.base import DriverState
+from drivers.base import Backoff, DriverState
 from drivers.camera import CameraDriver, CameraSource, Frame, HoldOff, LatestFrame
-from drivers.serial_scanner import Backoff
 from tests.drivers import videos
 from tests.drivers.helpers import Harness, signed_policy_with_crlf
 from tests.imaging import synth
@@ -234,3 +233,174 @@ def test_frame_processor_on_synth_rotations(policy: tuple[bytes, str]) -> None:
         found = driver.processor.decode(frame)
         assert [b.payload for b in found] == [payload], angle
     assert isinstance(CredentialInput(payload), CredentialInput)
+
+
+# --- camera controls ---------------------------------------------------------------------------
+# No camera here: the set/read-back logic runs against FakeCapture, a stand-in for the two
+# cv2.VideoCapture calls a V4L2 device answers (set, get), which need real hardware. The video
+# file side (controls do not apply) runs on a real file.
+
+
+class FakeCapture:
+    """A webcam that offers resolution (to 1280x720), autofocus and exposure, no focus
+    distance; it keeps 1280 when asked 1920 and ignores a set exposure (stuck in auto)."""
+
+    def __init__(self) -> None:
+        import cv2
+
+        self.values: dict[int, float] = {
+            cv2.CAP_PROP_FRAME_WIDTH: 640.0,
+            cv2.CAP_PROP_FRAME_HEIGHT: 480.0,
+            cv2.CAP_PROP_FPS: 30.0,
+            cv2.CAP_PROP_AUTOFOCUS: 1.0,
+            cv2.CAP_PROP_AUTO_EXPOSURE: 3.0,
+            cv2.CAP_PROP_EXPOSURE: 156.0,
+        }
+        self.limits = {cv2.CAP_PROP_FRAME_WIDTH: 1280.0, cv2.CAP_PROP_FRAME_HEIGHT: 720.0}
+        self.stuck = {cv2.CAP_PROP_EXPOSURE}
+        self.calls: list[tuple[int, float]] = []
+        self.released = False
+
+    def set(self, prop: int, value: float) -> bool:
+        self.calls.append((prop, value))
+        if prop not in self.values:
+            return False
+        if prop not in self.stuck:
+            self.values[prop] = min(value, self.limits.get(prop, value))
+        return True
+
+    def get(self, prop: int) -> float:
+        return self.values.get(prop, -1.0)
+
+    def isOpened(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_controls_from_source_options() -> None:
+    from drivers.camera import CameraControls
+    from drivers.sources import open_source
+
+    driver = open_source("camera:/dev/video9?autofocus=no&focus=30&exposure=150&width=1280")
+    assert isinstance(driver, CameraDriver)
+    assert driver.controls == CameraControls(
+        width=1280, autofocus=False, focus=30.0, auto_exposure=False, exposure=150.0
+    )
+    # Apply order: modes before the values they unlock; V4L2's exposure menu 1 = manual.
+    assert driver.controls.wanted() == [
+        ("width", 1280.0),
+        ("autofocus", 0.0),
+        ("focus", 30.0),
+        ("auto_exposure", 1.0),
+        ("exposure", 150.0),
+    ]
+    assert CameraControls.from_options(autofocus="yes").wanted() == [("autofocus", 1.0)]
+    assert CameraControls.from_options().empty
+    from drivers.base import SourceSpecError
+
+    for bad in ("focus=near", "autofocus=maybe", "exposure=-3", "autofocus=yes&focus=10"):
+        with pytest.raises(SourceSpecError):
+            open_source(f"camera:0?{bad}")
+
+
+def test_apply_controls_reads_back_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    import cv2
+
+    from drivers.camera import CameraControls, apply_controls
+
+    cap = FakeCapture()
+    controls = CameraControls.from_options(
+        width="1920", height="720", autofocus="no", focus="30", exposure="200"
+    )
+    with caplog.at_level("WARNING", logger="drivers.camera"):
+        results = apply_controls(cap, controls, "camera:/dev/video0")
+    got = {r.name: (r.accepted, r.actual, r.ok) for r in results}
+    assert got == {
+        "width": (True, 1280.0, False),  # clamped: the device's own maximum
+        "height": (True, 720.0, True),
+        "autofocus": (True, 0.0, True),
+        "focus": (False, None, False),  # not offered at all
+        "auto_exposure": (True, 1.0, True),
+        "exposure": (True, 156.0, False),  # accepted but not taken
+    }
+    assert cap.get(cv2.CAP_PROP_AUTOFOCUS) == 0.0
+    # autofocus off before the focus distance, manual exposure before the exposure value
+    order = [p for p, _ in cap.calls]
+    assert order.index(cv2.CAP_PROP_AUTOFOCUS) < order.index(cv2.CAP_PROP_FOCUS)
+    assert order.index(cv2.CAP_PROP_AUTO_EXPOSURE) < order.index(cv2.CAP_PROP_EXPOSURE)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "camera:/dev/video0: width=1920 asked, the camera keeps 1280",
+        "camera:/dev/video0: the camera refused focus=30 (not offered)",
+        "camera:/dev/video0: exposure=200 asked, the camera keeps 156",
+    ]
+    assert all("\n" not in line for line in lines)
+
+
+def test_probe_controls_and_devices_listing(tmp_path: Path) -> None:
+    from drivers.discovery import camera_controls, list_video
+
+    cap = FakeCapture()
+    info = camera_controls("/dev/video0", opener=lambda _path: cap)
+    assert info == {
+        "applies": True,
+        "opened": True,
+        "supported": {
+            "width": 640.0,
+            "height": 480.0,
+            "fps": 30.0,
+            "autofocus": 1.0,
+            "auto_exposure": 3.0,
+            "exposure": 156.0,
+        },
+        "unsupported": ["focus"],
+    }
+    assert cap.released
+    # A fake sysfs with one capture node whose /dev entry is a character device.
+    node = tmp_path / "sys" / "class" / "video4linux" / "video0"
+    node.mkdir(parents=True)
+    (node / "name").write_text("USB Camera\n")
+    (node / "index").write_text("0\n")
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "video0").symlink_to("/dev/null")
+    seen: list[str] = []
+
+    def probe(path: str) -> dict[str, object]:
+        seen.append(path)
+        return camera_controls(path, opener=lambda _p: FakeCapture())
+
+    (cam,) = list_video(str(tmp_path / "sys"), str(dev), probe=probe)
+    assert seen == [str(dev / "video0")]
+    listed = cam.to_dict()["controls"]
+    assert isinstance(listed, dict) and listed["unsupported"] == ["focus"]
+
+
+def test_controls_do_not_apply_to_video_files(
+    tmp_path: Path, policy: tuple[bytes, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from drivers.discovery import camera_controls
+
+    payload, _ = policy
+    shots = [videos.Shot()] * 3 + videos.moving(videos.pdf417(payload), 5, (0.0, 0.0))
+    path = videos.write_video(tmp_path / "clip.avi", shots, FPS)
+    with caplog.at_level("WARNING", logger="drivers.camera"):
+        driver = CameraDriver(
+            str(path), video=True, loop=False, realtime=False, autofocus="no", exposure="100"
+        )
+    assert [r.getMessage() for r in caplog.records] == [
+        f"video:{path}: a video file: camera controls do not apply "
+        "(autofocus, auto_exposure, exposure ignored)"
+    ]
+    asyncio.run(_play(driver))
+    assert [e.payload for e in driver.events] == [payload]  # the file still plays and reads
+    assert driver.control_results == []  # nothing was set on the file
+    assert "camera control(s) not applied" in driver.health().detail
+    assert camera_controls(str(path), video=True) == {
+        "applies": False,
+        "note": "a video file: camera controls do not apply",
+    }
+    # A camera that cannot be opened is reported, never raised.
+    assert camera_controls(str(tmp_path / "video-absent"))["opened"] is False

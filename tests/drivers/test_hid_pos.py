@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import DriverState
+from drivers.base import Backoff, DriverState
 from drivers.hid_pos import (
     MICROSCAN_LAYOUT,
     POS_LAYOUT,
@@ -16,7 +16,6 @@ from drivers.hid_pos import (
     parse_report,
     split_reports,
 )
-from drivers.serial_scanner import Backoff
 from tests.drivers.helpers import DATA, TRICKY_POLICY, FakeDevice, Harness
 from verifier.devkit.encoders import build_reports
 from verifier.imaging import Symbology

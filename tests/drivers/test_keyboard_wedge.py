@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import DriverState
+from drivers.base import Backoff, DriverState
 from drivers.keyboard_wedge import (
     EV_KEY,
     EV_SYN,
@@ -23,7 +23,6 @@ from drivers.keyboard_wedge import (
     parse_events,
 )
 from drivers.keymaps import KEY_CAPSLOCK, get_keymap, keystrokes
-from drivers.serial_scanner import Backoff
 from tests.drivers.helpers import DATA, FakeDevice, Harness
 from verifier.devkit.encoders import pack_events, type_events
 from verifier.pipeline import Pipeline

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from drivers.base import DriverState, SourceSpec
+from drivers.base import Backoff, DriverState, SourceSpec
 from drivers.smartcard.monitor import (
     PNP_NOTIFICATION,
-    Backoff,
     InsertionTracker,
     PcscDriver,
     pick_reader,
