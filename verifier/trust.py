@@ -53,6 +53,13 @@ class KeyState(StrEnum):
     REVOKED = "revoked"  # compromised: fails even for old documents
 
 
+class SignatureOrder(StrEnum):
+    """How the two halves of a GOST signature are laid out in the field."""
+
+    S_R = "s||r"
+    R_S = "r||s"
+
+
 @dataclass(frozen=True, slots=True)
 class PaperSignatureLayout:
     """How the 65-byte signature field of a paper policy is read (assumption, REFERENCE §3).
@@ -64,7 +71,7 @@ class PaperSignatureLayout:
     key_number_offset: int = 64
     signature_offset: int = 0
     signature_length: int = 64
-    order: str = "s||r"  # or "r||s"
+    order: SignatureOrder = SignatureOrder.S_R
     hash_name: str = hashes.GOST94
 
     def validate(self) -> None:
@@ -76,7 +83,7 @@ class PaperSignatureLayout:
         for name in ("order", "hash_name"):
             if not isinstance(getattr(self, name), str):
                 raise TrustError(f"paper_layout {name} must be a string")
-        if self.order not in ("s||r", "r||s"):
+        if self.order not in tuple(SignatureOrder):
             raise TrustError(f"paper_layout order must be 's||r' or 'r||s', got {self.order!r}")
         if self.hash_name not in (hashes.GOST94, hashes.STREEBOG256, hashes.STREEBOG512):
             raise TrustError(f"paper_layout hash_name {self.hash_name!r} is not a GOST hash")
@@ -104,7 +111,7 @@ class PaperSignatureLayout:
                 "signature field too short for the configured layout", code="bad_signature_field"
             )
         sig = field_[self.signature_offset : self.signature_offset + self.signature_length]
-        if self.order == "r||s":
+        if self.order == SignatureOrder.R_S:
             half = self.signature_length // 2
             sig = sig[half:] + sig[:half]
         return field_[self.key_number_offset], sig
@@ -200,6 +207,7 @@ def key_from_mapping(doc: dict[str, Any], *, base: Path | None, origin: str) -> 
             raise TrustError("paper_layout must be a table/object")
         layout = PaperSignatureLayout(**layout_doc) if layout_doc else PaperSignatureLayout()
         layout.validate()
+        layout = replace(layout, order=SignatureOrder(layout.order))  # the TOML gave text
         kid = _text(doc, "id") or public.key_id()
         number = doc.get("key_number")
         valid_number = _is_int(number) and 0 <= number <= 255
