@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.base import Backoff, DriverHealth, DriverState, Emit
-from verifier.credential import CredentialInput
+from verifier.credential import CredentialInput, ReadSymbology
 from verifier.imaging import DecodedBarcode, Symbology, try_decode_image
 
 DEFAULT_FORMATS: tuple[Symbology, ...] = (
@@ -730,7 +730,9 @@ class CameraDriver:
                 self._health.last_read_at = datetime.now(UTC)
                 await emit(
                     CredentialInput(
-                        payload=ev.payload, source=self.name, symbology=ev.symbology.value
+                        payload=ev.payload,
+                        source=self.name,
+                        symbology=ReadSymbology(ev.symbology.value),
                     )
                 )
         finally:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from drivers.aim import AimId, AimMode, AimRead, parse_aim, split_aim, unescape_eci
 from drivers.base import Backoff
 from drivers.discovery import UsbId, find_hidraw
-from drivers.serial_scanner import StreamDriver
+from drivers.serial_scanner import StreamDriver, symbology_of
 from verifier.credential import CredentialInput
 
 HID_POS_USAGE_PAGE = 0x8C
@@ -182,7 +182,7 @@ class HidPosDriver(StreamDriver):
         self.usb = UsbId.parse(usb) if isinstance(usb, str) else usb
         self.layout = LAYOUTS[layout] if isinstance(layout, str) else layout
         self.assembler = ReportAssembler(self.layout, aim=aim)
-        self.symbology = symbology
+        self.symbology = symbology_of(symbology)
         self.idle = idle
         self.sys_root = sys_root
         self._last = 0.0

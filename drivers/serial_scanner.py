@@ -17,12 +17,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drivers.aim import AimMode, AimRead, split_aim
-from drivers.base import Backoff, DriverHealth, DriverState, Emit
+from drivers.base import Backoff, DriverHealth, DriverState, Emit, SourceSpecError
 from drivers.discovery import UsbId, find_tty
 from drivers.framing import Framer, FramingConfig
-from verifier.credential import CredentialInput
+from verifier.credential import CredentialInput, ReadSymbology
 
 _READ_SIZE = 4096
+
+
+def symbology_of(name: str | None) -> str | None:
+    """A configured default symbology, checked when the driver is built (not at the first
+    read): an unknown name is a typed configuration error."""
+    if name is None:
+        return None
+    try:
+        return ReadSymbology(name).value
+    except ValueError:
+        choices = ", ".join(s.value for s in ReadSymbology)
+        raise SourceSpecError(f"unknown symbology {name!r} (one of {choices})") from None
 
 
 class _Closed:
@@ -81,7 +93,8 @@ class StreamDriver:
         return self._health
 
     def make_input(self, read: AimRead, default_symbology: str | None) -> CredentialInput:
-        sym = read.symbology.value if read.symbology is not None else default_symbology
+        name = read.symbology.value if read.symbology is not None else default_symbology
+        sym = ReadSymbology(name) if name else None  # a configured name is checked at start
         self.counters["reads"] += 1
         self._health.reads += 1
         self._health.last_read_at = datetime.now(UTC)
@@ -199,7 +212,7 @@ class FramedStreamDriver(StreamDriver):
             framing = FramingConfig.parse(framing)
         self.framer = Framer(framing)
         self.aim: AimMode = aim
-        self.symbology = symbology
+        self.symbology = symbology_of(symbology)
 
     def _frames_to_inputs(self, frames: list[bytes]) -> list[CredentialInput]:
         out: list[CredentialInput] = []

@@ -92,3 +92,14 @@ def test_recogniser_never_crashes_on_random_text(text: str, manual: bool) -> Non
         recognize(CredentialInput.from_text(text, manual=manual))
     except InputError as exc:
         assert exc.code  # noqa: PT017 - the call may succeed; only a refusal must carry a code
+
+
+def test_a_symbology_name_is_checked_where_it_enters() -> None:
+    """Symbologies are an enum: text from configs and the API is converted, a typo refused."""
+    from verifier.credential import ReadSymbology
+    from verifier.errors import InputError
+
+    assert CredentialInput(b"x", symbology="pdf417").symbology is ReadSymbology.PDF417  # type: ignore[arg-type]
+    with pytest.raises(InputError) as err:
+        CredentialInput(b"x", symbology="pdf-417")  # type: ignore[arg-type]
+    assert err.value.code == "bad_symbology"

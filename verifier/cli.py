@@ -15,7 +15,7 @@ from cache.snapshot_store import SnapshotStore
 from verifier import __version__, log
 from verifier import config as config_mod
 from verifier.checks.context import LookupMode
-from verifier.credential import CredentialInput
+from verifier.credential import CredentialInput, ReadSymbology
 from verifier.errors import IdentifierError, InputError, OmsError
 from verifier.identifiers import normalize_enp, parse_enp
 from verifier.service.assembly import assemble, import_snapshot
@@ -257,7 +257,9 @@ def _inputs_from_args(args: argparse.Namespace) -> list[CredentialInput]:
 
     found = decode_image_file(args.image)
     return [
-        CredentialInput(payload=b.payload, source="image", symbology=b.symbology.value)
+        CredentialInput(
+            payload=b.payload, source="image", symbology=ReadSymbology(b.symbology.value)
+        )
         for b in found
     ]
 

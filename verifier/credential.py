@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from verifier.errors import InputError
 from verifier.identifiers import Sex, mask_enp
 
 
@@ -40,16 +41,40 @@ class SignaturePurpose(StrEnum):
     DOCUMENT_XML = "document_xml"  # enveloped XMLDSig; data: the XML document
 
 
+class ReadSymbology(StrEnum):
+    """What carried a read: a 2-D symbology (verifier.imaging.Symbology's values), a chip
+    card, or a document file. The values are the public names used in configs and the API."""
+
+    QR = "qr"
+    PDF417 = "pdf417"
+    DATAMATRIX = "datamatrix"
+    AZTEC = "aztec"
+    CARD = "card"
+    DOCUMENT = "document"
+    KEYBOARD = "keyboard"  # typed by a keyboard-wedge scanner without an AIM prefix
+
+
 @dataclass(frozen=True, slots=True)
 class CredentialInput:
     """Raw bytes or text from one read, before anything is interpreted."""
 
     payload: bytes
     source: str = "unknown"  # e.g. "cli", "camera:0", "serial:/dev/ttyACM0", "pcsc:Reader 0"
-    symbology: str | None = None  # "qr", "pdf417", "datamatrix", "aztec", "card", "keyboard"
+    symbology: ReadSymbology | None = None
     manual: bool = False  # typed by a person: bare numbers are what they mean, not a barcode
     read_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     detached_signature: bytes | None = None  # a .sig/.p7s given beside a document file
+
+    def __post_init__(self) -> None:
+        # Configs, the API and tests name symbologies as text; an unknown name is an error here,
+        # not a silent "no symbology".
+        if self.symbology is not None and not isinstance(self.symbology, ReadSymbology):
+            try:
+                object.__setattr__(self, "symbology", ReadSymbology(self.symbology))
+            except ValueError as exc:
+                raise InputError(
+                    f"unknown symbology {self.symbology!r}", code="bad_symbology"
+                ) from exc
 
     @classmethod
     def from_text(cls, text: str, **kw: Any) -> CredentialInput:

@@ -20,6 +20,7 @@ from verifier.credential import (
     Credential,
     CredentialInput,
     CredentialKind,
+    ReadSymbology,
     SignaturePurpose,
     SignedPart,
 )
@@ -64,7 +65,9 @@ def _pdf(data: bytes, detached: bytes | None) -> Credential:
     seen: set[str] = set()
     for barcode, page in zip(found.barcodes, found.barcode_pages, strict=False):
         try:
-            inner = recognize(CredentialInput(barcode.payload, symbology=barcode.symbology.value))
+            inner = recognize(
+                CredentialInput(barcode.payload, symbology=ReadSymbology(barcode.symbology.value))
+            )
         except InputError:
             continue
         if inner.enp:

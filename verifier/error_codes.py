@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     BAD_SIGNATURE_FIELD = "bad_signature_field"
     BAD_SNAPSHOT = "bad_snapshot"
     BAD_SOURCE = "bad_source"
+    BAD_SYMBOLOGY = "bad_symbology"
     BAD_TEXT = "bad_text"
     BAD_TIME = "bad_time"
     BAD_TLV = "bad_tlv"

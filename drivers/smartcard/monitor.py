@@ -30,7 +30,7 @@ import structlog
 from drivers.base import Backoff, DriverHealth, DriverState, Emit, SourceSpec
 from drivers.smartcard import goznak
 from drivers.smartcard.apdu import CardError, CardRemoved
-from verifier.credential import CredentialInput
+from verifier.credential import CredentialInput, ReadSymbology
 
 log = structlog.get_logger(__name__)
 
@@ -370,7 +370,9 @@ class PcscDriver:
         queue: asyncio.Queue[CredentialInput] = asyncio.Queue()
 
         def on_read(reader: str, dump: bytes) -> None:
-            item = CredentialInput(payload=dump, source=f"pcsc:{reader}", symbology="card")
+            item = CredentialInput(
+                payload=dump, source=f"pcsc:{reader}", symbology=ReadSymbology.CARD
+            )
             with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 

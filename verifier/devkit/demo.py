@@ -18,7 +18,7 @@ from pathlib import Path
 from cache.register_model import PolicyStatus
 from cache.snapshot_chain import chain_files
 from verifier.config import Config, RegistryConfig, demo_state_dir
-from verifier.credential import CredentialInput
+from verifier.credential import CredentialInput, ReadSymbology
 from verifier.crypto.keys import Algorithm, PrivateKey
 from verifier.crypto.signatures import sign
 from verifier.crypto.x509 import Certificate, build_certificate, load_certificate
@@ -483,7 +483,11 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
     holder = PersonRow.from_row(carded).card_holder()
     typo = active["enp"][:-1] + str((int(active["enp"][-1]) + 1) % 10)
     return [
-        ("paper policy, signed, active", "valid", CredentialInput(good, "demo", "pdf417")),
+        (
+            "paper policy, signed, active",
+            "valid",
+            CredentialInput(good, "demo", ReadSymbology.PDF417),
+        ),
         (
             "digital policy QR",
             "valid",
@@ -494,14 +498,20 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
         (
             "electronic policy card",
             "valid",
-            CredentialInput(issuer.card(holder, smo_ogrn=carded["smo_ogrn"]), "demo", "card"),
+            CredentialInput(
+                issuer.card(holder, smo_ogrn=carded["smo_ogrn"]), "demo", ReadSymbology.CARD
+            ),
         ),
         (
             "temporary certificate",
             "valid",
             CredentialInput.from_text(temp["temp_cert_number"], source="demo", manual=True),
         ),
-        ("paper policy, forged name", "invalid", CredentialInput(bytes(forged), "demo", "pdf417")),
+        (
+            "paper policy, forged name",
+            "invalid",
+            CredentialInput(bytes(forged), "demo", ReadSymbology.PDF417),
+        ),
         ("ENP with a typo", "invalid", CredentialInput.from_text(typo, source="demo", manual=True)),
         (
             "suspended policy",
@@ -528,18 +538,20 @@ def demo_samples(state: DemoState) -> list[tuple[str, str, CredentialInput]]:
         (
             "paper blank reported lost",
             "invalid",
-            CredentialInput(_paper(issuer, lost), "demo", "pdf417"),
+            CredentialInput(_paper(issuer, lost), "demo", ReadSymbology.PDF417),
         ),
         (
             "register extract (PDF)",
             "valid",
-            CredentialInput(pdf_extract(digital["enp"]), "demo", "document"),
+            CredentialInput(pdf_extract(digital["enp"]), "demo", ReadSymbology.DOCUMENT),
         ),
         (
             "signed XML policy",
             "valid",
             CredentialInput(
-                xml_policy(documented, demo_document_signer(DEMO_SEED)), "demo", "document"
+                xml_policy(documented, demo_document_signer(DEMO_SEED)),
+                "demo",
+                ReadSymbology.DOCUMENT,
             ),
         ),
         (

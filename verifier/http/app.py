@@ -25,7 +25,16 @@ from verifier.http.context import RouteContext
 from verifier.http.gate import BrowserGate, allowed_hosts, gate_refusal
 from verifier.http.metrics import HttpMetrics, RequestTimer
 from verifier.http.problems import method_not_allowed, not_found, server_error
-from verifier.http.routes import match, policies, screens, search, snapshot, status, verify
+from verifier.http.routes import (
+    batch,
+    match,
+    policies,
+    screens,
+    search,
+    snapshot,
+    status,
+    verify,
+)
 from verifier.service.api import HttpService
 
 
@@ -35,6 +44,7 @@ def create_app(service: HttpService) -> Starlette:
     routes: list[BaseRoute] = [
         *screens.routes(ctx),
         *status.routes(ctx, metrics),
+        *batch.routes(ctx),  # before /v1/policies/{enp}, which would not match it anyway
         *policies.routes(ctx),
         *verify.routes(ctx),
         *match.routes(ctx),

@@ -10,6 +10,7 @@ the routes against :class:`HttpService` keeps them off the service's internals
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, Protocol
 
@@ -17,9 +18,10 @@ from cache.freshness import Freshness
 from verifier.checks.context import LookupMode
 from verifier.config import Config
 from verifier.credential import CredentialInput
+from verifier.errors import InputError
 from verifier.imaging import ImageBusy
 from verifier.registry.breaker import BreakerState
-from verifier.service.core import MatchAnswer, MatchOutcome
+from verifier.service.core import BATCH_MAX, MatchAnswer, MatchOutcome
 from verifier.service.events import Channel, ScanEvent
 from verifier.service.readings import (
     DriverReading,
@@ -55,6 +57,15 @@ class HttpService(Protocol):
         screen: str | None = None,
     ) -> Verdict: ...
 
+    async def verify_batch(
+        self,
+        items: Sequence[CredentialInput | InputError],
+        *,
+        who: str,
+        channel: str = "batch",
+        mode: LookupMode = LookupMode.AUTO,
+    ) -> list[Verdict]: ...
+
     async def decode_image(self, body: bytes, source: str) -> CredentialInput: ...
 
     async def match(
@@ -81,6 +92,7 @@ class HttpService(Protocol):
 
 
 __all__ = [
+    "BATCH_MAX",
     "BREAKER_STATES",
     "SNAPSHOT_STATES",
     "Channel",

@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 import threading
-import time
+import time as _clock
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -268,21 +268,17 @@ class AuditLog:
             cur = self._db.execute(_INSERT, _row(verdict, who, channel))
             return int(cur.lastrowid or 0)
 
-    def submit(
-        self, verdict: Verdict, *, who: str, channel: str, count: int | None = None
-    ) -> None:
+    def submit(self, verdict: Verdict, *, who: str, channel: str, count: int | None = None) -> None:
         """Queue one row for the writer thread, which commits every ``commit_ms`` or
         ``commit_rows`` rows: one fsync-free WAL commit per group instead of per request.
         ``count``: the row stands for a batch of that many checks. Raises
-        :class:`AuditStoreError` (``audit_backlog``) when the disk has stopped taking rows."""
+        :class:`AuditStoreError` (``audit_unusable``) when the disk has stopped taking rows."""
         row = _row(verdict, who, channel, count)
         with self._cond:
             if self._closing:
-                raise AuditStoreError("audit log is closed", code="audit_closed")
+                raise AuditStoreError("audit log is closed")
             if len(self._pending) >= MAX_PENDING:
-                raise AuditStoreError(
-                    f"{len(self._pending)} audit rows wait for the disk", code="audit_backlog"
-                )
+                raise AuditStoreError(f"{len(self._pending)} audit rows wait for the disk")
             if self._writer is None:
                 self._writer = threading.Thread(
                     target=self._write_loop, name="oms-audit-writer", daemon=True
@@ -318,11 +314,11 @@ class AuditLog:
                     self._cond.wait()
                 if not self._pending:
                     return  # closing, nothing left
-                deadline = time.monotonic() + window
+                deadline = _clock.monotonic() + window
                 while not (
                     len(self._pending) >= self.commit_rows or self._closing or self._flushers
                 ):
-                    left = deadline - time.monotonic()
+                    left = deadline - _clock.monotonic()
                     if left <= 0:
                         break
                     self._cond.wait(left)
@@ -343,7 +339,7 @@ class AuditLog:
                     self._pending[:0] = group  # kept in order; retried after a pause
                     if self._closing:
                         return  # close() reports what could not be written
-                time.sleep(1.0)
+                _clock.sleep(1.0)
                 continue
             with self._cond:
                 self._committed += len(group)
