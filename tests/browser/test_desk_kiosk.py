@@ -277,3 +277,24 @@ def test_screenshots_of_every_outcome(
             expect(k.locator("#verdict")).to_have_attribute("data-outcome", expected)
             assert not FULL_ENP.search(k.locator("body").inner_text())
             shot(k, f"kiosk-{slug}", SCREENS)
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [("register extract (PDF)", "extract.pdf"), ("signed XML policy", "policy.xml")],
+)
+def test_desk_takes_a_document_file(
+    desk_full: Screen,
+    samples: list[tuple[str, str, CredentialInput]],
+    tmp_path: Path,
+    label: str,
+    name: str,
+) -> None:
+    """The clerk picks (or drops) the file the patient sent: the verdict shows like a scan."""
+    path = tmp_path / name
+    path.write_bytes(by_label(samples, label).payload)
+    d = desk_full.page
+    d.locator("#file-input").set_input_files(str(path))
+    expect(d.locator("#verdict")).to_have_attribute("data-outcome", "valid")
+    expect(d.locator("#error")).to_have_text("")
+    shot(d, f"desk-file-{name.replace('.', '-')}", SCREENS)

@@ -134,3 +134,40 @@ def test_unrecognized_published_is_a_verdict(api: Server) -> None:
     v = r.json()
     conforms("Verdict", v)
     assert v["outcome"] == "unknown" and v["reasons"] == ["unrecognized"]
+
+
+@pytest.mark.parametrize(
+    ("label", "ctype", "kind"),
+    [
+        ("register extract (PDF)", "application/pdf", "register_extract"),
+        ("signed XML policy", "application/xml", "signed_document"),
+        ("signed XML policy", "text/xml", "signed_document"),
+    ],
+)
+def test_a_document_file_is_verified_by_its_media_type(
+    api: Server, demo_state: demo.DemoState, label: str, ctype: str, kind: str
+) -> None:
+    _, expected, item = next(s for s in _samples(demo_state) if s[0] == label)
+    with api.client(MIS_TOKEN) as c:
+        r = c.post(
+            "/v1/verify",
+            params={"mode": "offline"},
+            content=item.payload,
+            headers={"content-type": ctype},
+        )
+    assert r.status_code == 200, r.text
+    verdict = r.json()
+    conforms("Verdict", verdict)
+    assert verdict["credential"]["kind"] == kind
+    assert verdict["outcome"] == expected
+
+
+def test_a_hostile_pdf_upload_is_a_422_with_its_code(api: Server) -> None:
+    with api.client(MIS_TOKEN) as c:
+        r = c.post(
+            "/v1/verify",
+            content=b"%PDF-1.7\n" + b"[" * 5000,
+            headers={"content-type": "application/pdf"},
+        )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"].startswith("pdf_")

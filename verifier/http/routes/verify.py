@@ -1,6 +1,7 @@
 """``POST /v1/verify``: a verdict for whatever a reader or an upload holds.
 
-JSON (``text``/``hex``/``base64``), plain text, raw bytes, or a PNG/JPEG photo of the barcode.
+JSON (``text``/``hex``/``base64``), plain text, raw bytes, a PNG/JPEG photo of the barcode, or a
+document file: the register extract as a PDF, the policy as a signed XML document.
 ``publish=true`` also shows the verdict on the desk screen.
 """
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from verifier.credential import CredentialInput
+from verifier.credential import CredentialInput, ReadSymbology
 from verifier.errors import ImageError
 from verifier.http import inputs
 from verifier.http.context import RouteContext, caller_of, flag, lookup_args
@@ -18,8 +19,12 @@ from verifier.http.problems import ApiError
 from verifier.messages_ru import exception_ru
 from verifier.service.api import ImageBusy
 
-MEDIA_TYPES = frozenset(
-    {"application/json", "text/plain", "application/octet-stream", "image/png", "image/jpeg"}
+DOCUMENT_TYPES = frozenset({"application/pdf", "application/xml", "text/xml"})
+MEDIA_TYPES = (
+    frozenset(
+        {"application/json", "text/plain", "application/octet-stream", "image/png", "image/jpeg"}
+    )
+    | DOCUMENT_TYPES
 )
 
 
@@ -39,13 +44,17 @@ def routes(ctx: RouteContext) -> list[BaseRoute]:
         typed, publish = flag(request, "typed"), flag(request, "publish")
         ctype = inputs.media_type(request)
         cfg = ctx.cfg()
-        binary = ctype.startswith("image/") or ctype == "application/octet-stream"
+        binary = (
+            ctype.startswith("image/")
+            or ctype == "application/octet-stream"
+            or ctype in DOCUMENT_TYPES
+        )
         limit = cfg.max_body_bytes if binary else cfg.max_json_bytes
         if ctype not in MEDIA_TYPES:
             raise ApiError(
                 415,
                 "unsupported_media_type",
-                "тип тела: JSON, text/plain, application/octet-stream, PNG или JPEG",
+                "тип тела: JSON, text/plain, application/octet-stream, PNG, JPEG, PDF или XML",
             )
         body = await ctx.read_body(request, limit)
         source = f"api:{caller.name}"
@@ -58,6 +67,8 @@ def routes(ctx: RouteContext) -> list[BaseRoute]:
                 raise ApiError(400, "bad_text", "текст не в кодировке UTF-8") from None
         elif ctype == "application/octet-stream":
             item = CredentialInput(body, source=source)
+        elif ctype in DOCUMENT_TYPES:  # a PDF extract or a signed XML policy, as a file
+            item = CredentialInput(body, source=source, symbology=ReadSymbology.DOCUMENT)
         else:  # image/png, image/jpeg
             item = await image_input(body, source)
         channel = "desk" if publish else "api"

@@ -10,6 +10,7 @@ const KIND_RU = {
   paper_policy: "бумажный полис (штрихкод)", digital_policy: "цифровой полис",
   manual: "номер введён вручную", temporary_certificate: "временное свидетельство",
   old_policy: "полис старого образца", card: "электронный полис (карта)",
+  register_extract: "выписка из реестра (PDF)", signed_document: "полис — подписанный XML-документ",
 };
 const FRESH_RU = { fresh: "актуальна", stale: "устарела, но действует", expired: "просрочена", absent: "нет" };
 const SOURCE_RU = { snapshot: "локальная копия реестра", registry: "онлайн-реестр", none: "—" };

@@ -156,6 +156,44 @@ async function checkTyped(value) {
   return true;
 }
 
+// A file the patient sent or showed: the register extract (PDF), the signed XML policy or a photo
+// of the barcode. It goes to the desk channel like a typed number; the verdict comes by the feed.
+const FILE_TYPES = {
+  pdf: "application/pdf", xml: "application/xml",
+  png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg",
+};
+
+function fileType(file) {
+  if (Object.values(FILE_TYPES).includes(file.type)) return file.type;
+  if (file.type === "text/xml") return file.type;
+  const ext = (file.name.split(".").pop() || "").toLowerCase();
+  return FILE_TYPES[ext] || "application/octet-stream";
+}
+
+async function checkFile(file) {
+  if (!file) return;
+  el("error").textContent = "";
+  let r;
+  try {
+    r = await fetch("/v1/verify?publish=true", {
+      method: "POST",
+      headers: { "Content-Type": fileType(file), ...authHeaders() },
+      body: await file.arrayBuffer(),
+    });
+  } catch (_) {
+    el("error").textContent = "Файл не принят: нет связи с сервисом";
+    return;
+  }
+  if (!r.ok) el("error").textContent = "Файл не принят: " + await problemText(r);
+}
+
+function dropFile(evt) {
+  evt.preventDefault();
+  el("file-drop").classList.remove("over");
+  const file = evt.dataTransfer && evt.dataTransfer.files && evt.dataTransfer.files[0];
+  checkFile(file);
+}
+
 async function typed(evt) {
   evt.preventDefault();
   const value = el("enp-input").value.trim();
@@ -226,6 +264,10 @@ window.addEventListener("DOMContentLoaded", () => {
   el("token-form").addEventListener("submit", saveToken);
   el("token-forget").addEventListener("click", forgetToken);
   el("copy-enp").addEventListener("click", copyEnp);
+  el("file-input").addEventListener("change", (e) => { checkFile(e.target.files[0]); e.target.value = ""; });
+  document.addEventListener("dragover", (e) => { e.preventDefault(); el("file-drop").classList.add("over"); });
+  document.addEventListener("dragleave", () => el("file-drop").classList.remove("over"));
+  document.addEventListener("drop", dropFile);
   feed = connectFeed(feedQuery(), (e) => { show(e.verdict, e.source); addHistory(e.verdict, e.source); }, showTokenState);
   showTokenState(null);
 });
