@@ -199,7 +199,7 @@ def test_revoked_paper_with_the_list_expired_and_a_registry_silent_on_it_is_unkn
 ) -> None:
     row = active(reg, carrier="paper")
     record = store.lookup_enp(row["enp"])
-    assert record is not None
+    assert record is not None and record.enp == row["enp"]  # the register holds this person
     status = FallbackStatusChecker(SnapshotStatusChecker(store), OnlineStub(record, None))
     v = pipeline(store, reg, EXPIRED, status=status).verify(paper(row))
     assert v.outcome is Outcome.UNKNOWN
@@ -212,7 +212,7 @@ def test_the_registrys_revocation_word_decides_when_the_list_expired(
 ) -> None:
     row = active(reg, carrier="paper")
     record = store.lookup_enp(row["enp"])
-    assert record is not None
+    assert record is not None and record.enp == row["enp"]  # the register holds this person
     for word, outcome in [
         (passed("revocation", "registry: not revoked"), Outcome.VALID),
         (failed("revocation", Reason.DOCUMENT_REVOKED, "registry: lost"), Outcome.INVALID),
@@ -227,7 +227,7 @@ def test_a_revocation_on_the_fresh_list_stands_over_a_registry_that_says_nothing
 ) -> None:
     row = active(reg, carrier="paper")
     record = store.lookup_enp(row["enp"])
-    assert record is not None
+    assert record is not None and record.enp == row["enp"]  # the register holds this person
     online_ok = passed("revocation", "registry: not revoked")
     status = FallbackStatusChecker(SnapshotStatusChecker(store), OnlineStub(record, online_ok))
     v = pipeline(store, reg, FRESH, status=status).verify(paper(row))
@@ -283,7 +283,7 @@ def test_an_empty_given_name_is_compared_as_empty(reg: Register, store: Snapshot
     row = active(reg)
     genuine = dataclasses.replace(recognize_card(card(row)), given_name="")
     record = store.lookup_enp(row["enp"])
-    assert record is not None
+    assert record is not None and record.enp == row["enp"]  # the register holds this person
     from cache.name_hash import name_hash
 
     no_given = dataclasses.replace(

@@ -40,7 +40,7 @@ def _answer(lab: Lab, kind: AliasKind | None) -> tuple[bytes, str]:
         p = lab.person()
         query, alias, asked = protocol.Query.enp(p.enp), None, p.enp
     record = lab.store.lookup_enp(p.enp)
-    assert record is not None
+    assert record is not None and record.enp == p.enp  # the register holds this person
     fields = {
         "nonce": protocol.new_nonce(),
         "query": query,

@@ -87,7 +87,7 @@ class Deployment:
 def _deploy(lab: Lab, tmp: Path, key: PrivateKey, **key_fields: Any) -> Iterator[Deployment]:
     p = lab.person()
     record = lab.store.lookup_enp(p.enp)
-    assert record is not None
+    assert record is not None and record.enp == p.enp  # the register holds this person
     trust = tmp / "trust"
     write_key(trust, "registry", "snapshot", key.public_key().to_pem(), **key_fields)
     with HostileRegistry(KeyHolderRegistry(key, {p.enp: record})) as h:
