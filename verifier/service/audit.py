@@ -218,8 +218,14 @@ def _row(verdict: Verdict, who: str, channel: str, count: int | None = None) -> 
         verdict.source,
         verdict.answered_at.isoformat() if verdict.answered_at else None,
         verdict.snapshot.sequence if verdict.snapshot else None,
-        mask_proof(verdict.proof) if verdict.proof is not None else None,
+        verdict.proof,  # masked by _masked before it is written (on the writer thread)
     )
+
+
+def _masked(row: _Row) -> _Row:
+    """The row as stored: the registry's answer with every personal number masked."""
+    proof = row[-1]
+    return row if proof is None else (*row[:-1], mask_proof(proof))
 
 
 class AuditLog:
@@ -265,7 +271,7 @@ class AuditLog:
         daemon's verifications go through :meth:`submit` (group commit)."""
         self.flush(5.0)  # ids stay in submission order
         with self._lock:
-            cur = self._db.execute(_INSERT, _row(verdict, who, channel))
+            cur = self._db.execute(_INSERT, _masked(_row(verdict, who, channel)))
             return int(cur.lastrowid or 0)
 
     def submit(self, verdict: Verdict, *, who: str, channel: str, count: int | None = None) -> None:
@@ -324,15 +330,16 @@ class AuditLog:
                     self._cond.wait(left)
                 group, self._pending = self._pending, []
             try:
+                rows = [_masked(r) for r in group]  # off the request path
                 with self._lock:
                     self._db.execute("BEGIN")
                     try:
-                        self._db.executemany(_INSERT, group)
+                        self._db.executemany(_INSERT, rows)
                         self._db.execute("COMMIT")
                     except BaseException:
                         self._db.execute("ROLLBACK")
                         raise
-            except sqlite3.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad group
                 self.write_failures += 1
                 log.error("audit rows not written; retrying", rows=len(group), error=str(exc))
                 with self._cond:

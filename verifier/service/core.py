@@ -48,6 +48,9 @@ from verifier.verdict import AnswerSource, Outcome, Reason, Verdict, action_ru, 
 
 log = get_logger("oms.service")
 
+# Offline lookups of a typed ENP run on the event loop, not the pool (see Service.verify);
+# False sends every verification to the pool.
+INLINE_OFFLINE_ENP = True
 BATCH_MAX = 1000  # items in one POST /v1/policies:batch
 BATCH_CONCURRENCY = 8  # online lookups of one batch in flight at once
 _NO_INPUT = CredentialInput(b"", source="batch")
@@ -129,11 +132,18 @@ class Service:
         pipeline = self.parts.pipeline
         t0 = time.perf_counter()
         try:
-            # One hop to the pool: the audit row is queued for the group-commit writer
-            # (AuditLog.submit) on the loop afterwards, not a second trip to the pool.
-            verdict = await asyncio.get_running_loop().run_in_executor(
-                self.executor, functools.partial(pipeline.verify, item, mode=mode, fresh=fresh)
-            )
+            if INLINE_OFFLINE_ENP and mode is LookupMode.OFFLINE and _typed_enp(item):
+                # A typed ENP, snapshot only: recognition and one indexed read of the local
+                # SQLite (a WAL reader: never waits for the sync's writes), ~0.1 ms, cheaper
+                # here than the trip to the pool and back, and no GIL convoy with the pool's
+                # threads under load (bench/api_bench.py: +75% req/s at 32 connections).
+                verdict = pipeline.verify(item, mode=mode, fresh=fresh)
+            else:
+                # At most one hop to the pool: the audit row is queued for the group-commit
+                # writer (AuditLog.submit) on the loop afterwards, not a second trip.
+                verdict = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, functools.partial(pipeline.verify, item, mode=mode, fresh=fresh)
+                )
         except RecognitionError as exc:
             self.counters.unrecognized += 1
             if not publish or item.manual:
@@ -173,7 +183,6 @@ class Service:
         registry), and whatever has not started when the registry budget runs out is answered
         ``unknown``/``registry_unavailable``. One audit row stands for the batch."""
         pipeline = self.parts.pipeline
-        t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
 
         def one(entry: CredentialInput | InputError, m: LookupMode) -> Verdict:
@@ -190,7 +199,7 @@ class Service:
             )
         else:
             verdicts = await self._batch_online(items, mode, one)
-        self.verify_latency.observe(time.perf_counter() - t0)
+        # Not in verify_latency: one batch is not one verification's latency.
         for v in verdicts:
             self.counters.count(v)
             if Reason.UNRECOGNIZED in v.reasons:
@@ -562,6 +571,12 @@ def _nobody(result: SearchResult) -> Verdict:
         checked_at=now,
         input_source="search",
     )
+
+
+def _typed_enp(item: CredentialInput) -> bool:
+    """Exactly a typed 16-digit ENP: nothing to decode, no signature, no document."""
+    p = item.payload
+    return item.manual and len(p) == 16 and p.isdigit() and p.isascii()
 
 
 def _out_of_budget(entry: CredentialInput | InputError) -> Verdict:
