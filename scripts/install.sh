@@ -39,6 +39,7 @@ DEV_PACKAGES=(
   qpdf img2pdf ghostscript enscript poppler-utils  # test PDFs made by independent tools
   xmlsec1  # independent XML canonicalisation for the XMLDSig tests
   dpkg-dev binutils lintian adduser init-system-helpers  # build, lint and install the .deb
+  libzbar0 wrk  # benches: pyzbar as a decode baseline, wrk as the HTTP load generator
 )
 DEB_PACKAGES=("${RUNTIME_PACKAGES[@]}")
 if [ "$RUNTIME" = 0 ]; then DEB_PACKAGES+=("${DEV_PACKAGES[@]}"); fi
