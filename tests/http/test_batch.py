@@ -36,7 +36,7 @@ def _post(c: httpx.Client, body: Any) -> httpx.Response:
 
 def _service(server: Server) -> Any:
     service = server.live.daemon.service
-    assert service is not None
+    assert service is not None and service.ready  # the daemon under test is up
     return service
 
 

@@ -145,7 +145,7 @@ def test_typed_entry_that_is_no_credential_is_a_specific_422(locked: Server) -> 
     """The desk form publishes; a typed СНИЛС or a short number is the 422 with its own code
     and a Russian detail, nothing is published (the form keeps the entry)."""
     service = locked.live.daemon.service
-    assert service is not None
+    assert service is not None and service.ready  # the daemon under test is up
     before = service.bus.published
     with locked.client(DESK_TOKEN) as desk:
         cases = {"112-233-445 95": "snils_not_policy", "5047 0008 2900": "bad_length"}

@@ -25,13 +25,13 @@ READS = ["/v1/policies/" + ENP, "/v1/scans", "/v1/status", "/metrics", "/healthz
 
 def port(server: Server) -> int:
     p = urlsplit(server.url).port
-    assert p is not None
+    assert p is not None and p > 0  # the server bound a real port
     return p
 
 
 def published(server: Server) -> int:
     service = server.live.daemon.service
-    assert service is not None
+    assert service is not None and service.ready  # the daemon under test is up
     return service.bus.published
 
 

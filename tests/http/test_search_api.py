@@ -63,7 +63,7 @@ def test_nobody_found_is_an_empty_list_and_an_audit_row(
 ) -> None:
     row = _person(demo_state)
     service = api.live.daemon.service
-    assert service is not None
+    assert service is not None and service.ready  # the daemon under test is up
     with api.client(DESK_TOKEN) as desk:
         r = desk.post("/v1/search", json=_body(row, mode="offline", birth_date="1901-01-01"))
     assert r.status_code == 200
