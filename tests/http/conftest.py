@@ -114,7 +114,7 @@ class Server:
     def device_read(self, item: CredentialInput, device: str = HALL_DEVICE) -> None:
         """What a driver does with a read (Service.on_credential), on the daemon's own loop."""
         service = self.live.daemon.service
-        assert service is not None
+        assert service is not None and service.ready  # the daemon under test is up
         read = dataclasses.replace(item, source=device, manual=False)
         asyncio.run_coroutine_threadsafe(service.on_credential(read), self.live.loop).result(20)
 
