@@ -75,7 +75,7 @@ def test_clinic_by_code(store: Directories) -> None:
 
 def test_dataclasses_are_frozen(store: Directories) -> None:
     c = store.clinic("508940")
-    assert c is not None
+    assert c is not None and c.code == "508940"
     with pytest.raises(AttributeError):
         c.name = "x"  # type: ignore[misc]
 

@@ -74,7 +74,7 @@ class Served:
         threading.Thread(target=self._read, daemon=True).start()
         banner = self.wait_for(lambda line: BANNER.match(line) is not None)
         m = BANNER.match(banner)
-        assert m is not None
+        assert m is not None and m.group(2).isdigit()
         self.port = int(m.group(2))
 
     def _read(self) -> None:
