@@ -103,6 +103,20 @@ class Tally:
     per_angle: dict[float, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
 
+def rotated_photos(sets: Any, angles: tuple[float, ...]) -> list[Item]:
+    """Every real photo of ``sets`` turned to every angle, with its expected content."""
+    return [
+        Item(
+            f"{p.name}@{a:g}",
+            cm.rotate_photo(p.image, a),
+            a,
+            lambda b, s, p=p: cm.matches(p, b, s),
+        )
+        for p in cm.real_photos(sets)
+        for a in angles
+    ]
+
+
 def run(items: list[Item], decoders: dict[str, Decoder | None]) -> dict[str, Tally | None]:
     out: dict[str, Tally | None] = {}
     for name, dec in decoders.items():
@@ -216,32 +230,12 @@ def main() -> None:
             f"Compact PDF417 (rules' symbol), 1280x720, {len(items)} frames", run(items, pdf)
         )
     if "real" in sets:
-        photos = cm.real_photos(cm.PDF417_PHOTO_SETS)
-        items = [
-            Item(
-                f"{p.name}@{a:g}",
-                cm.rotate_photo(p.image, a),
-                a,
-                lambda b, s, p=p: cm.matches(p, b, s),
-            )
-            for p in photos
-            for a in angles
-        ]
+        items = rotated_photos(cm.PDF417_PHOTO_SETS, angles)
         out["real_pdf417"] = report(
             f"real PDF417 photos x {len(angles)} angles, {len(items)} frames", run(items, pdf)
         )
     if "qr" in sets:
-        photos = cm.real_photos(cm.QR_PHOTO_SETS)
-        items = [
-            Item(
-                f"{p.name}@{a:g}",
-                cm.rotate_photo(p.image, a),
-                a,
-                lambda b, s, p=p: cm.matches(p, b, s),
-            )
-            for p in photos
-            for a in angles
-        ]
+        items = rotated_photos(cm.QR_PHOTO_SETS, angles)
         out["real_qr"] = report(
             f"real QR photos x {len(angles)} angles, {len(items)} frames", run(items, qr)
         )

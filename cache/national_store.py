@@ -68,6 +68,7 @@ from cache.snapshot_store import (
     SnapshotRefused,
     StoreInfo,
     open_snapshot_file,
+    part_meta,
     read_document_revocation,
 )
 from verifier.errors import OmsError
@@ -873,17 +874,7 @@ class NationalStore:
             db.close()
 
     def _meta(self, head: Any, records: int) -> list[tuple[str, str]]:
-        return [
-            ("region", head.region),
-            ("sequence", str(head.sequence)),
-            ("created_at", head.created_at.isoformat()),
-            ("register_valid_until", head.register_valid_until.isoformat()),
-            ("revocations_valid_until", head.revocations_valid_until.isoformat()),
-            ("imported_at", self._clock().isoformat()),
-            ("records", str(records)),
-            ("key_id", head.key_id),
-            ("name_key_id", head.name_key_id),
-        ]
+        return part_meta(head, records, self._clock())
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")

@@ -119,6 +119,21 @@ def _create(name: str, base: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {name} ({_TABLES[base]}){tail}"
 
 
+def part_meta(head: Any, records: int, imported_at: datetime) -> list[tuple[str, str]]:
+    """The meta rows an imported part is described by (regional store and national parts)."""
+    return [
+        ("region", head.region),
+        ("sequence", str(head.sequence)),
+        ("created_at", head.created_at.isoformat()),
+        ("register_valid_until", head.register_valid_until.isoformat()),
+        ("revocations_valid_until", head.revocations_valid_until.isoformat()),
+        ("imported_at", imported_at.isoformat()),
+        ("records", str(records)),
+        ("key_id", head.key_id),
+        ("name_key_id", head.name_key_id),
+    ]
+
+
 def open_snapshot_file(path: str | Path) -> IO[bytes]:
     """A snapshot file opened for import; an unreadable one is a typed refusal."""
     try:
@@ -495,16 +510,8 @@ class SnapshotStore:
 
     def _new_meta(self, head: SnapshotHeader, records: int) -> list[tuple[str, str]]:
         return [
-            ("region", head.region),
-            ("sequence", str(head.sequence)),
-            ("created_at", head.created_at.isoformat()),
-            ("register_valid_until", head.register_valid_until.isoformat()),
-            ("revocations_valid_until", head.revocations_valid_until.isoformat()),
-            ("imported_at", self._clock().isoformat()),
-            ("records", str(records)),
-            ("key_id", head.key_id),
+            *part_meta(head, records, self._clock()),
             ("name_hash", head.name_hash),
-            ("name_key_id", head.name_key_id),
         ]
 
     def _switch_full(self, db: sqlite3.Connection, head: SnapshotHeader, staged: int) -> None:

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-
-def _assemble(objects: list[bytes], root: int = 1) -> bytes:
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        root,
-        xref,
-    )
-    return bytes(out)
+from verifier.devkit.documents import assemble_pdf as _assemble
 
 
 def _stream(dict_extra: bytes, data: bytes) -> bytes:

@@ -103,6 +103,11 @@ def pdf_extract(enp: str) -> bytes:
         + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return assemble_pdf(objects)
+
+
+def assemble_pdf(objects: list[bytes], root: int = 1) -> bytes:
+    """A classic PDF file: numbered objects, a cross-reference table, the trailer."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for i, body in enumerate(objects, start=1):
@@ -112,8 +117,9 @@ def pdf_extract(enp: str) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
         len(objects) + 1,
+        root,
         xref,
     )
     return bytes(out)
