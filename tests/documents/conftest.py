@@ -201,3 +201,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     crl = base / "ca.crl"
     openssl("ca", *common, "-gencrl", "-out", str(crl))
     return Pki(base, ca_pem, ca_key, load_certificate(ca_pem.read_bytes()), signers, crl, revoked)
+
+
+def qr_pdf(d: Path, enp: str, *, qdf: bool = False) -> bytes:
+    """A digital policy's QR on an A4 page, by independent tools: zint draws it, img2pdf makes
+    the page; ``qdf``: normalised by qpdf (classic cross-reference table, for signing)."""
+    url = f"https://www.gosuslugi.ru/oms?enp={enp}"
+    run(need("zint"), "-b", "58", "-d", url, "--scale=4", "-o", str(d / "qr.png"))
+    run(need("img2pdf"), "--pagesize", "A4", "-o", str(d / "qr.pdf"), str(d / "qr.png"))
+    if not qdf:
+        return (d / "qr.pdf").read_bytes()
+    run(need("qpdf"), "--qdf", "--object-streams=disable", str(d / "qr.pdf"), str(d / "q.pdf"))
+    return (d / "q.pdf").read_bytes()

@@ -25,7 +25,7 @@ from verifier.pipeline import Pipeline
 from verifier.trust import TrustStore
 from verifier.verdict import CheckStatus, Outcome, Reason
 
-from .conftest import Pki, need, run
+from .conftest import Pki, qr_pdf
 from .pdfsign import add_signature
 from .test_pdf import _openssl_signer
 from .test_xmldsig import POLICY
@@ -133,21 +133,8 @@ def test_xml_from_a_signer_under_another_root_is_unknown(
 
 @pytest.fixture(scope="module")
 def extract_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """An extract made by independent tools: zint draws the QR, img2pdf makes the page."""
-    d = tmp_path_factory.mktemp("extract")
-    run(
-        need("zint"),
-        "-b",
-        "58",
-        "-d",
-        f"https://www.gosuslugi.ru/oms?enp={ENP}",
-        "--scale=4",
-        "-o",
-        str(d / "qr.png"),
-    )
-    run(need("img2pdf"), "--pagesize", "A4", "-o", str(d / "e.pdf"), str(d / "qr.png"))
-    run(need("qpdf"), "--qdf", "--object-streams=disable", str(d / "e.pdf"), str(d / "q.pdf"))
-    return (d / "q.pdf").read_bytes()
+    """An extract made by independent tools (zint, img2pdf, qpdf)."""
+    return qr_pdf(tmp_path_factory.mktemp("extract"), ENP, qdf=True)
 
 
 def test_pdf_extract_unsigned_is_decided_by_the_register(

@@ -14,7 +14,7 @@ from verifier.crypto.cms import SignerTrust
 from verifier.formats.pdf_extract import PdfError, PdfLimits, analyze_pdf, find_enp_in_text
 
 from . import hostile
-from .conftest import Pki, need, openssl, run
+from .conftest import Pki, need, openssl, qr_pdf, run
 from .pdfsign import add_signature
 
 ENP = "5056410834001235"
@@ -38,19 +38,7 @@ def text_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 @pytest.fixture(scope="module")
 def barcode_pdf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """zint draws a QR code holding the ENP URL, img2pdf puts it on an A4 page."""
-    d = tmp_path_factory.mktemp("qrpdf")
-    run(
-        need("zint"),
-        "-b",
-        "58",
-        "-d",
-        f"https://www.gosuslugi.ru/oms?enp={ENP}",
-        "--scale=4",
-        "-o",
-        str(d / "qr.png"),
-    )
-    run(need("img2pdf"), "--pagesize", "A4", "-o", str(d / "qr.pdf"), str(d / "qr.png"))
-    return (d / "qr.pdf").read_bytes()
+    return qr_pdf(tmp_path_factory.mktemp("qrpdf"), ENP)
 
 
 def test_text_layer_enp(text_pdf: bytes) -> None:
