@@ -24,6 +24,19 @@ from verifier.service.api import Channel
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 SSE_HEARTBEAT_S = 15.0
+DEFAULT_SCANS = 50
+MAX_SCANS = 200
+
+
+def scan_limit(raw: str) -> int:
+    """``limit`` of ``/v1/scans``: an integer in 1..200, else ``400 bad_parameter``.
+
+    Strict rather than clamped, so an integrator's typo (``limit=0``, ``limit=5000``) is told
+    instead of silently answered with another count.
+    """
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_SCANS:
+        raise ApiError(400, "bad_parameter", f"limit: целое число от 1 до {MAX_SCANS}")
+    return int(raw)
 
 
 def routes(ctx: RouteContext) -> list[BaseRoute]:
@@ -31,10 +44,7 @@ def routes(ctx: RouteContext) -> list[BaseRoute]:
 
     @ctx.guard("read", frozenset({"limit", "screen"}))
     async def scans(request: Request) -> Response:
-        try:
-            limit = max(1, min(200, int(request.query_params.get("limit", "50"))))
-        except ValueError:
-            raise ApiError(400, "bad_parameter", "limit: целое число") from None
+        limit = scan_limit(request.query_params.get("limit", str(DEFAULT_SCANS)))
         caller = caller_of(request)
         channel, screen = viewer(request, caller)
         recent = service.recent_events(limit, channel=channel, screen=screen)
