@@ -15,7 +15,7 @@ from verifier.checks.ports import SignatureResult
 from verifier.credential import SignaturePurpose, SignedPart
 from verifier.crypto import hashes
 from verifier.crypto.cms import Crl
-from verifier.crypto.signatures import verify_digest
+from verifier.crypto.signatures import backend_for, verify_digest
 from verifier.crypto.x509 import load_certificate, validate_chain
 from verifier.errors import CryptoError
 from verifier.trust import KeyState, Purpose, TrustedKey, TrustError, TrustStore
@@ -63,6 +63,23 @@ class TrustSignatureChecker:
     def __init__(self, trust: TrustStore, crls: list[Crl] | None = None) -> None:
         self.trust = trust
         self.documents = DocumentSignatureChecker(trust, crls)
+        self._warm()
+
+    def _warm(self) -> None:
+        """At start, not at the first card: load the OpenSSL engine and run its known-answer
+        tests for the card roots' parameter sets, and check each root's self-signature (the
+        result is memoised by the certificate's exact bytes and the key, see x509.py). Nothing
+        is decided here: every card still checks its chain, dates and the root's state."""
+        for root in self.trust.roots(Purpose.CARD_INSURER_ROOT):
+            cert = root.certificate
+            if cert is None:
+                continue
+            try:
+                backend_for(cert.public_key)
+                if cert.is_self_issued:
+                    cert.is_signed_by(cert.public_key)
+            except CryptoError:
+                continue  # the card check reports it, with its code
 
     def check_signature(self, signed: SignedPart, ctx: CheckContext) -> SignatureResult:
         if signed.purpose in (SignaturePurpose.DOCUMENT_PDF, SignaturePurpose.DOCUMENT_XML):

@@ -28,6 +28,8 @@ Certificates (``verifier.crypto.x509``)
     ``load_certificate(pem_or_der) -> Certificate``; ``load_certificates(pem_bundle)``;
     ``validate_chain(leaf, intermediates, roots, at_time=None) -> list[Certificate]`` (the path
     leaf..root, or ``ChainError`` whose ``code`` says why); ``build_certificate(...)``.
+    Parses and certificate-signature checks are memoised by exact bytes (bounded);
+    ``x509.clear_caches()`` empties them. Dates, CA flags and trust are checked every call.
 
 Errors (all ``verifier.errors.CryptoError`` subclasses, stable ``code``):
     ``InvalidKeyError`` (bad_key), ``SignatureEncodingError`` (bad_signature_encoding),

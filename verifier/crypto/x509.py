@@ -12,6 +12,7 @@ signature algorithms 1.2.643.2.2.3 (34.11-94 + 34.10-2001), 1.2.643.7.1.1.3.2 / 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from typing import Any, Final
 
 from asn1crypto import core
 from asn1crypto import x509 as ax509
+from cachetools import LRUCache
 
 from . import hashes
 from .asn1 import ASN1_ERRORS, AlgorithmIdentifier
@@ -63,6 +65,28 @@ _ACCEPTED_CRITICAL: Final = frozenset(
 )
 # A card or trust-list certificate is a few KiB; anything far larger is hostile.
 MAX_CERTIFICATE_BYTES: Final = 64 * 1024
+
+# Memo caches (issue 17.3: a card verdict re-reads the same insurer certificate and re-checks
+# the same two certificate signatures on every card). Both hold only facts that depend on
+# nothing but their key's exact bytes, so no trust, revocation or time decision is ever cached:
+# - a parsed certificate, keyed by its exact DER (parsing is a pure function of the bytes);
+# - "certificate C's signature verifies under key K", keyed by (C's DER, K) (pure math).
+# Validity periods, CA flags, key usage, root membership and key state are re-checked on every
+# call. Only certificates up to PARSE_CACHE_MAX_DER bytes are kept, so hostile input cannot
+# fill memory: at most PARSE_CACHE_SIZE * (a few x 8 KiB) and SIGNED_BY_CACHE_SIZE entries.
+PARSE_CACHE_SIZE: Final = 256
+PARSE_CACHE_MAX_DER: Final = 8 * 1024
+SIGNED_BY_CACHE_SIZE: Final = 1024
+_cache_lock = threading.Lock()
+_parsed: LRUCache[bytes, Certificate] = LRUCache(PARSE_CACHE_SIZE)
+_signed_by: LRUCache[tuple[bytes, PublicKey], bool] = LRUCache(SIGNED_BY_CACHE_SIZE)
+
+
+def clear_caches() -> None:
+    """Forget memoised parses and signature checks (tests, benchmarks' first-use figures)."""
+    with _cache_lock:
+        _parsed.clear()
+        _signed_by.clear()
 
 
 class _Extension(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
@@ -169,7 +193,17 @@ class Certificate:
             return False
         if len(self.signature) != 2 * issuer_key.curve.size:
             return False
-        return verify(issuer_key, self.tbs_der, self.signature, hash_name=hash_name)
+        # self.der fixes tbs_der, the signature and its algorithm; the key is compared by value
+        memo_key = (self.der, issuer_key)
+        with _cache_lock:
+            known = _signed_by.get(memo_key)
+        if known is not None:
+            return known
+        ok = verify(issuer_key, self.tbs_der, self.signature, hash_name=hash_name)
+        if len(self.der) <= PARSE_CACHE_MAX_DER:
+            with _cache_lock:
+                _signed_by[memo_key] = ok
+        return ok
 
     def to_pem(self) -> bytes:
         from .keys import to_pem
@@ -260,6 +294,20 @@ def _parse(der: bytes) -> Certificate:
     """
     if len(der) > MAX_CERTIFICATE_BYTES:
         raise CertificateError(f"certificate larger than {MAX_CERTIFICATE_BYTES} bytes")
+    der = bytes(der)
+    with _cache_lock:
+        known = _parsed.get(der)
+    if known is not None:
+        return known
+    result = _parse_uncached(der)
+    if len(der) <= PARSE_CACHE_MAX_DER:
+        with _cache_lock:
+            _parsed[der] = result
+    return result
+
+
+def _parse_uncached(der: bytes) -> Certificate:
+    """The real parse behind :func:`_parse`'s memo (errors are never memoised)."""
     try:
         cert = _Certificate.load(der, strict=True)
         tbs = cert["tbs_certificate"]
