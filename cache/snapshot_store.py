@@ -13,8 +13,8 @@ import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +43,7 @@ from verifier.private_files import create_private
 # kind, number and ENP), and an index from name hash to ENP for the person search.
 SCHEMA_VERSION = 2
 COMMIT_EVERY = 200_000  # rows per staging transaction
+LOOKUP_CHUNK = 500  # ENPs per ``IN (...)`` of lookup_many: under any SQLite's variable limit
 
 # A verifier of the snapshot signature: (key_id, digest, signature) -> True/False; raises
 # OmsError for an unknown or unusable key.
@@ -72,6 +73,20 @@ class StoreInfo:
     @property
     def present(self) -> bool:
         return self.sequence is not None
+
+
+@dataclass(slots=True)
+class Prefetch:
+    """One batch's view of the store, read in one read transaction: the meta and the records
+    of the ENPs asked for (``None``: asked for and not in the store). ``changed`` is set when
+    the scope ends and another connection (an import, a sync, another process) committed
+    while it was open: the batch then saw the store as it was at its start, and a caller that
+    must not answer from that may verify again without the scope."""
+
+    info: StoreInfo
+    records: dict[str, RegisterRecord | None] = field(default_factory=dict)
+    version: int = 0
+    changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +262,15 @@ class SnapshotStore:
             db = self._connect()
             db.execute("PRAGMA query_only=ON")
             self._local.db = db
+            self._local.info = None  # (data_version, StoreInfo) read on this connection
         return db
+
+    @staticmethod
+    def _data_version(db: sqlite3.Connection) -> int:
+        """Changes whenever another connection — this process's writer, or another process
+        importing — commits to the file; never for this read-only connection's own reads."""
+        (version,) = db.execute("PRAGMA data_version").fetchone()
+        return int(version)
 
     class _Writer:
         def __init__(self, store: SnapshotStore) -> None:
@@ -284,6 +307,7 @@ class SnapshotStore:
         if db is not None:
             db.close()
             self._local.db = None
+            self._local.info = None
 
     # --- meta ----------------------------------------------------------------------------
 
@@ -291,6 +315,22 @@ class SnapshotStore:
         return dict(self._reader().execute("SELECT k, v FROM meta").fetchall())
 
     def info(self) -> StoreInfo:
+        """The meta of the held snapshot. Read once per change of the file: the parsed info
+        is kept per connection with ``PRAGMA data_version`` and read again as soon as any
+        other connection has committed (an import or sync here or in another process)."""
+        scope: Prefetch | None = getattr(self._local, "prefetch", None)
+        if scope is not None:
+            return scope.info
+        db = self._reader()
+        version = self._data_version(db)
+        held: tuple[int, StoreInfo] | None = self._local.info
+        if held is not None and held[0] == version:
+            return held[1]
+        info = self._read_info()
+        self._local.info = (version, info)
+        return info
+
+    def _read_info(self) -> StoreInfo:
         m = self._meta()
 
         def ts(key: str) -> datetime | None:
@@ -334,12 +374,59 @@ class SnapshotStore:
     )
 
     def lookup_enp(self, enp: str) -> RegisterRecord | None:
+        scope: Prefetch | None = getattr(self._local, "prefetch", None)
+        if scope is not None and enp in scope.records:
+            return scope.records[enp]
         try:
             key = int(enp)
         except ValueError:
             return None
         row = self._reader().execute(self._SELECT + " WHERE enp = ?", (key,)).fetchone()
         return RegisterRecord.from_row(row) if row else None
+
+    def lookup_many(self, enps: Iterable[str]) -> dict[str, RegisterRecord | None]:
+        """:meth:`lookup_enp` of many ENPs in a few queries (``IN`` of ``LOOKUP_CHUNK``):
+        every ENP asked for is a key, ``None`` when the store does not hold it. Only strings
+        of ASCII digits are looked up; anything else is left out (lookup_enp answers it)."""
+        keys: dict[int, list[str]] = {}
+        found: dict[str, RegisterRecord | None] = {}
+        for enp in enps:
+            if enp.isascii() and enp.isdigit() and len(enp) <= 18:
+                keys.setdefault(int(enp), []).append(enp)
+                found[enp] = None
+        db = self._reader()
+        ordered = list(keys)
+        for start in range(0, len(ordered), LOOKUP_CHUNK):
+            chunk = ordered[start : start + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(self._SELECT + f" WHERE enp IN ({marks})", chunk).fetchall()
+            for row in rows:
+                record = RegisterRecord.from_row(row)
+                for enp in keys[row[0]]:
+                    found[enp] = record
+        return found
+
+    @contextlib.contextmanager
+    def prefetched(self, enps: Iterable[str]) -> Iterator[Prefetch]:
+        """A batch scope on this thread: :meth:`info` answers the meta read at its start and
+        :meth:`lookup_enp` the records of ``enps``, both read in one read transaction (one
+        consistent state of the file). Other threads never see the scope; other lookups
+        (aliases, revocations) read the file as usual. See :class:`Prefetch` for ``changed``."""
+        if getattr(self._local, "prefetch", None) is not None:
+            raise RuntimeError("a prefetch scope is already open on this thread")
+        db = self._reader()
+        db.execute("BEGIN")
+        try:
+            version = self._data_version(db)
+            scope = Prefetch(self._read_info(), self.lookup_many(enps), version)
+        finally:
+            db.execute("COMMIT")
+        self._local.prefetch = scope
+        try:
+            yield scope
+        finally:
+            self._local.prefetch = None
+            scope.changed = self._data_version(db) != version
 
     def lookup_alias(self, kind: AliasKind, number: str) -> RegisterRecord | None:
         """The one person with this number; None when nobody or several hold it."""

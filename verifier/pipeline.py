@@ -16,9 +16,12 @@ between a forgery and a genuine document:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from cache.register_model import RegisterRecord
 from verifier import documents
@@ -73,6 +76,52 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class PrefetchScope(Protocol):
+    """What :meth:`Pipeline.verify_many` needs of a batch scope: did the store change
+    (another connection committed) while the scope was open?"""
+
+    @property
+    def changed(self) -> bool: ...
+
+
+class BatchSource(Protocol):
+    """A register store that can read a batch's records at once (``SnapshotStore``): inside
+    ``prefetched(enps)`` its ``info`` and ``lookup_enp`` answer from one read on this thread."""
+
+    def prefetched(
+        self, enps: Iterable[str]
+    ) -> contextlib.AbstractContextManager[PrefetchScope]: ...
+
+
+class _MemoNames:
+    """One batch's name book: each insurer or clinic code asked once of the directories.
+    Names are informational (never a verdict's outcome); a batch sees one state of them."""
+
+    def __init__(self, names: NameBook) -> None:
+        self.names = names
+        self._insurers: dict[tuple[str, str | None], str | None] = {}
+        self._clinics: dict[str, str | None] = {}
+
+    def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
+        key = (ogrn, okato)
+        if key not in self._insurers:
+            self._insurers[key] = self.names.insurer_name(ogrn, okato)
+        return self._insurers[key]
+
+    def clinic_name(self, code: str) -> str | None:
+        if code not in self._clinics:
+            self._clinics[code] = self.names.clinic_name(code)
+        return self._clinics[code]
+
+
+def typed_enp(item: CredentialInput) -> str | None:
+    """The ENP of exactly a typed 16-digit number (nothing to decode, no document), else None."""
+    p = item.payload
+    if item.manual and len(p) == 16 and p.isdigit() and p.isascii():
+        return p.decode("ascii")
+    return None
+
+
 @dataclass
 class Pipeline:
     signature: SignatureChecker = field(default_factory=NoSignatureChecker)
@@ -99,6 +148,45 @@ class Pipeline:
         except InputError as exc:  # claims a known format but is broken inside
             return self._undecodable(item, exc)
         return self.verify_credential(credential, input_source=item.source, mode=mode, fresh=fresh)
+
+    def verify_many(
+        self,
+        items: Sequence[CredentialInput],
+        *,
+        mode: LookupMode = LookupMode.AUTO,
+        register: object | None = None,
+    ) -> list[Verdict | RecognitionError]:
+        """:meth:`verify` of every item, in order, each answer exactly what :meth:`verify`
+        gives (a :class:`RecognitionError` in the place of an input that is no credential).
+
+        The same checks run per item; what a batch shares is the reading: with a
+        ``register`` that can prefetch (:class:`BatchSource`), the snapshot's meta is read
+        once and the typed ENPs' records in a few queries, in one read transaction, and the
+        directory names are asked once per code. When another connection committed while
+        the batch ran (an import, a sync), the batch is verified again item by item against
+        the store as it is now; a store without ``prefetched`` is read item by item."""
+        batch = dataclasses.replace(self, names=_MemoNames(self.names))
+        prefetch = getattr(register, "prefetched", None)
+        if prefetch is None:
+            return batch._each(items, mode)
+        enps = [e for e in map(typed_enp, items) if e is not None]
+        source: BatchSource = register  # type: ignore[assignment]  # has prefetched, above
+        with source.prefetched(enps) as scope:
+            answers = batch._each(items, mode)
+        if scope.changed:
+            return dataclasses.replace(self, names=_MemoNames(self.names))._each(items, mode)
+        return answers
+
+    def _each(
+        self, items: Sequence[CredentialInput], mode: LookupMode
+    ) -> list[Verdict | RecognitionError]:
+        out: list[Verdict | RecognitionError] = []
+        for item in items:
+            try:
+                out.append(self.verify(item, mode=mode))
+            except RecognitionError as exc:
+                out.append(exc)
+        return out
 
     def verify_credential(
         self,
@@ -147,15 +235,9 @@ class Pipeline:
             ]
         return self._verdict(ctx.now, credential, tuple(checks), input_source, status)
 
-    def _facts(self, checks: tuple[CheckResult, ...], status: StatusResult | None) -> MessageFacts:
-        record = status.record if status else None
-        now = None
-        if record is not None and record.smo_ogrn:
-            now = self.describe_insurer(record.smo_ogrn, record.okato)
-        return _facts_of(checks, record, now)
-
-    def _insurer_info(self, status: StatusResult | None) -> InsurerInfo | None:
-        record = status.record if status else None
+    def _insurer_info(self, record: RegisterRecord | None) -> InsurerInfo | None:
+        """The register's insurer with its directory name (asked once per verdict: the
+        message's "сейчас …" and the ``insurer`` object name the same)."""
         if record is None or not record.smo_ogrn:
             return None
         name = self.names.insurer_name(record.smo_ogrn, record.okato)
@@ -169,8 +251,7 @@ class Pipeline:
         return AttachmentInfo(record.clinic, self.names.clinic_name(record.clinic), mine)
 
     def describe_insurer(self, ogrn: str, okato: str | None) -> str:
-        name = self.names.insurer_name(ogrn, okato)
-        return f"{name} (ОГРН {ogrn})" if name else f"СМО с ОГРН {ogrn}"
+        return _describe(ogrn, self.names.insurer_name(ogrn, okato))
 
     def _insurer(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
         """Informational: the document names an insurer the register no longer has."""
@@ -202,12 +283,15 @@ class Pipeline:
             reasons = (*reasons, Reason.HOLDER_DATA_UNVERIFIED)
         if credential is not None and credential.kind is CredentialKind.SIGNED_DOCUMENT:
             reasons = (*reasons, Reason.FORMAT_ASSUMED)
+        record = status.record if status else None
+        insurer = self._insurer_info(record)
+        insurer_now = None if insurer is None else _describe(insurer.ogrn, insurer.name)
         return Verdict(
             outcome=outcome,
             reasons=reasons,
-            message=message_ru(outcome, reasons, self._facts(checks, status)),
+            message=message_ru(outcome, reasons, _facts_of(checks, record, insurer_now)),
             action=action_ru(outcome, reasons),
-            insurer=self._insurer_info(status),
+            insurer=insurer,
             attachment=self._attachment(status),
             credential=credential,
             checks=checks,
@@ -222,6 +306,10 @@ class Pipeline:
             registry_error=status.registry_error if status else None,
             disagreement=status.disagreement if status else None,
         )
+
+
+def _describe(ogrn: str, name: str | None) -> str:
+    return f"{name} (ОГРН {ogrn})" if name else f"СМО с ОГРН {ogrn}"
 
 
 def _facts_of(

@@ -8,6 +8,7 @@ in labels: outcomes, states, route templates, methods, status codes, driver name
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -73,16 +74,43 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-class RequestTimer:
-    """ASGI middleware timing every HTTP request into :class:`HttpMetrics`, gate refusals
-    and unknown paths too (as route ``unmatched``)."""
+class RouteTable:
+    """Which route template answers a path, without asking every route in turn: exact paths
+    from a dict, templated paths by their own compiled regexes, the first in the app's order
+    winning — what walking ``route.matches`` gives (tests/http/test_metrics.py compares the
+    two). A route of any other kind, or a ``root_path``, falls back to the walk."""
 
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics, routes: Sequence[BaseRoute]) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.routes = routes
+        self.static: dict[str, tuple[int, str]] = {}
+        self.templated: list[tuple[int, re.Pattern[str], str]] = []
+        self.walk_only = False
+        for i, route in enumerate(routes):
+            if isinstance(route, Mount):
+                self.templated.append((i, route.path_regex, route.path + "/{path}"))
+            elif isinstance(route, Route):
+                if "{" in route.path:
+                    self.templated.append((i, route.path_regex, route.path))
+                else:
+                    self.static.setdefault(route.path, (i, route.path))
+            else:
+                self.walk_only = True
 
     def route_of(self, scope: Scope) -> str:
         """The template of the route that will answer (``/v1/policies/{enp}``), never the
         path itself; a method mismatch (405) still names its route."""
+        if self.walk_only or scope.get("root_path") or scope["type"] != "http":
+            return self.walk(scope)
+        path: str = scope["path"]
+        index, template = self.static.get(path, (len(self.routes), UNMATCHED))
+        for i, regex, name in self.templated:
+            if i >= index:
+                break
+            if regex.match(path):
+                return name
+        return template
+
+    def walk(self, scope: Scope) -> str:
         for route in self.routes:
             found, _ = route.matches(scope)
             if found is Match.NONE:
@@ -92,6 +120,19 @@ class RequestTimer:
             if isinstance(route, Route):
                 return route.path
         return UNMATCHED
+
+
+class RequestTimer:
+    """ASGI middleware timing every HTTP request into :class:`HttpMetrics`, gate refusals
+    and unknown paths too (as route ``unmatched``)."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
+        self.table = RouteTable(routes)
+
+    def route_of(self, scope: Scope) -> str:
+        """The template of the route that will answer, never the path (see RouteTable)."""
+        return self.table.route_of(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

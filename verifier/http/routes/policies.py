@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from verifier.credential import CredentialInput
 from verifier.http import inputs
 from verifier.http.context import RouteContext, caller_of, lookup_args
+from verifier.http.jsonbody import FastJSONResponse
 
 
 def routes(ctx: RouteContext) -> list[BaseRoute]:
@@ -21,6 +22,6 @@ def routes(ctx: RouteContext) -> list[BaseRoute]:
         verdict = await ctx.service.verify(
             item, who=caller.name, channel="api", mode=mode, fresh=fresh
         )
-        return JSONResponse(verdict.to_dict(masked=caller.is_kiosk))
+        return FastJSONResponse(verdict.to_dict(masked=caller.is_kiosk))
 
     return [Route("/v1/policies/{enp}", policy)]

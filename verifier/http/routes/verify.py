@@ -8,13 +8,14 @@ document file: the register extract as a PDF, the policy as a signed XML documen
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from verifier.credential import CredentialInput, ReadSymbology
 from verifier.errors import ImageError
 from verifier.http import inputs
 from verifier.http.context import RouteContext, caller_of, flag, lookup_args
+from verifier.http.jsonbody import FastJSONResponse
 from verifier.http.problems import ApiError
 from verifier.messages_ru import exception_ru
 from verifier.service.api import ImageBusy
@@ -75,6 +76,6 @@ def routes(ctx: RouteContext) -> list[BaseRoute]:
         verdict = await ctx.service.verify(
             item, who=caller.name, channel=channel, mode=mode, fresh=fresh, publish=publish
         )
-        return JSONResponse(verdict.to_dict(masked=caller.is_kiosk))
+        return FastJSONResponse(verdict.to_dict(masked=caller.is_kiosk))
 
     return [Route("/v1/verify", verify, methods=["POST"])]
