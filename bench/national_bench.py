@@ -26,6 +26,7 @@ import threading
 import time
 from bisect import bisect_left
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,9 +90,155 @@ def raw_copy(files: list[Path], dest: Path) -> tuple[float, float]:
     return copy_s, time.perf_counter() - t0
 
 
+def evict(store_dir: Path) -> None:
+    """Drop these part files' pages from the page cache (only ours: no global drop)."""
+    for f in store_dir.glob("*.omsnat"):
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+COLD_SRC = """
+import json, os, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from bench.national_bench import evict, pct
+from cache.national_store import NationalStore
+store_dir = Path({store!r})
+queries = json.loads(Path({qfile!r}).read_text())
+pc = time.perf_counter_ns
+def run(s):
+    out = []
+    for q in queries:
+        t0 = pc(); s.lookup_enp(q); out.append(pc() - t0)
+    return out
+res = {{}}
+import gc
+for rnd in (1, 2):  # both orders' worth: a first pass of a fresh process is not the issue
+    for pf in (False, True):
+        gc.collect()
+        evict(store_dir)
+        t0 = time.perf_counter()
+        s = NationalStore(store_dir, prefault_maps=pf)
+        s.wait_prefault()
+        ready = time.perf_counter() - t0
+        t = run(s)
+        total = time.perf_counter() - t0
+        s.close(); del s
+        key = ("prefault" if pf else "no_prefault") + f"_{{rnd}}"
+        res[key] = {{"p50": round(pct(t, 0.5) / 1000, 2), "p99": round(pct(t, 0.99) / 1000, 2),
+                     "open_s": round(ready, 2), "open_and_pass_s": round(total, 2)}}
+res["lookups"] = len(queries)
+print(json.dumps(res))
+"""
+
+
+def cold_cache(store_dir: Path, queries: list[str], work: Path) -> dict[str, object]:
+    """First passes with the part files out of the page cache (a desk after a reboot), in a
+    fresh process holding no mapping of them: without, then after, the prefault."""
+    qfile = work / "cold_queries.json"
+    qfile.write_text(json.dumps(queries))
+    root = str(Path(__file__).resolve().parents[1])
+    out, _, _ = child(COLD_SRC.format(root=root, store=str(store_dir), qfile=str(qfile)))
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def lookups(
+    store: NationalStore, store_dir: Path, n_lookups: int
+) -> tuple[list[str], dict[str, object]]:
+    # 4. lookups: random existing ENPs across regions weighted by size, plus misses
+    rng = random.Random(5)
+    plist = list(store._parts.values())
+    weights = [p.n for p in plist]
+    queries = []
+    for p in rng.choices(plist, weights, k=n_lookups):
+        queries.append(p.row_enp(rng.randrange(p.n)))
+    pc = time.perf_counter_ns
+
+    def timed(fn: Any, qs: list[str]) -> tuple[list[int], int]:
+        out, hit = [], 0
+        for q in qs:
+            t0 = pc()
+            r = fn(q)
+            out.append(pc() - t0)
+            hit += r is not None
+        return out, hit
+
+    # Same run, each on its own fresh mapping (page tables start empty every time): the
+    # previous lookup code (two methods per lookup), the current one without and with the
+    # background prefault (MADV_POPULATE_READ) of the lookup columns.
+    old_store = NationalStore(store_dir)
+
+    def old_lookup(enp: str) -> object:
+        p = old_store._parts.get(enp[:2])
+        if p is None:
+            return None
+        e = int(enp)
+        if e in p.side_keys:
+            return old_store._side_record(p, e)
+        j = p.base_row(e - p.prefix)
+        return None if j < 0 else p.decode(j, enp)
+
+    old_times, _ = timed(old_lookup, queries)
+    old_store.close()
+    nopf = NationalStore(store_dir)
+    nopf_times, _ = timed(nopf.lookup_enp, queries)
+    nopf.close()
+    t0 = time.perf_counter()
+    pf_store = NationalStore(store_dir, prefault_maps=True)
+    pf_store.wait_prefault()
+    prefault_s = time.perf_counter() - t0
+    times, found = timed(pf_store.lookup_enp, queries)
+    warm_times, _ = timed(pf_store.lookup_enp, queries)
+    pf_store.close()
+    np_times, bi_times = [], []
+    for q in queries[: min(50_000, len(queries))]:
+        p = store._parts[q[:2]]
+        v = int(q) - p.prefix
+        hi, low = v >> nf.ENP_SHIFT, (v & ((1 << nf.ENP_SHIFT) - 1)) << nf.KEY_ATTACH_BITS
+        arr = np.frombuffer(p.keys, dtype=np.uint32)
+        darr = np.frombuffer(p.dhi, dtype=np.uint32)
+        t0 = pc()
+        i = int(np.searchsorted(darr, hi))
+        j = int(np.searchsorted(arr[p.dst[i] : p.dst[i + 1]], low))
+        np_times.append(pc() - t0)
+        t0 = pc()
+        i = bisect_left(p.dhi, hi)
+        j = bisect_left(p.keys, low, p.dst[i], p.dst[i + 1])
+        bi_times.append(pc() - t0)
+    assert j >= 0
+    miss = [q[:-1] + str((int(q[-1]) + 5) % 10) for q in queries[:20_000]]
+    mt = []
+    for q in miss:
+        t0 = pc()
+        store.lookup_enp(q)
+        mt.append(pc() - t0)
+    return queries, {
+        "p50": round(pct(times, 0.5) / 1000, 2),
+        "p99": round(pct(times, 0.99) / 1000, 2),
+        "mean": round(statistics.fmean(times) / 1000, 2),
+        "found": f"{found}/{len(queries)}",
+        "prefault_s": round(prefault_s, 2),
+        "second_pass_p50": round(pct(warm_times, 0.5) / 1000, 2),
+        "second_pass_p99": round(pct(warm_times, 0.99) / 1000, 2),
+        "no_prefault_first_pass_p50": round(pct(nopf_times, 0.5) / 1000, 2),
+        "no_prefault_first_pass_p99": round(pct(nopf_times, 0.99) / 1000, 2),
+        "baseline_previous_code_first_pass_p50": round(pct(old_times, 0.5) / 1000, 2),
+        "baseline_previous_code_first_pass_p99": round(pct(old_times, 0.99) / 1000, 2),
+        "miss_p50": round(pct(mt, 0.5) / 1000, 2),
+        "miss_p99": round(pct(mt, 0.99) / 1000, 2),
+        "baseline_numpy_searchsorted_p50": round(pct(np_times, 0.5) / 1000, 2),
+        "baseline_numpy_searchsorted_p99": round(pct(np_times, 0.99) / 1000, 2),
+        "baseline_bare_bisect_p50": round(pct(bi_times, 0.5) / 1000, 2),
+        "baseline_bare_bisect_p99": round(pct(bi_times, 0.99) / 1000, 2),
+    }
 
 
 def main() -> None:
@@ -169,55 +316,9 @@ def main() -> None:
         "baseline_regional_record_44B_plus_sqlite_main_50_1": 50.1,
     }
 
-    # 4. lookups: random existing ENPs across regions weighted by size, plus misses
-    rng = random.Random(5)
-    plist = list(store._parts.values())
-    weights = [p.n for p in plist]
-    queries = []
-    for p in rng.choices(plist, weights, k=args.lookups):
-        queries.append(p.row_enp(rng.randrange(p.n)))
-    times = []
+    # 4. lookups
+    queries, res["lookup_us"] = lookups(store, store_dir, args.lookups)
     pc = time.perf_counter_ns
-    found = 0
-    for q in queries:
-        t0 = pc()
-        r = store.lookup_enp(q)
-        times.append(pc() - t0)
-        found += r is not None
-    np_times, bi_times = [], []
-    for q in queries[: min(50_000, len(queries))]:
-        p = store._parts[q[:2]]
-        v = int(q) - p.prefix
-        hi, low = v >> nf.ENP_SHIFT, (v & ((1 << nf.ENP_SHIFT) - 1)) << nf.KEY_ATTACH_BITS
-        arr = np.frombuffer(p.keys, dtype=np.uint32)
-        darr = np.frombuffer(p.dhi, dtype=np.uint32)
-        t0 = pc()
-        i = int(np.searchsorted(darr, hi))
-        j = int(np.searchsorted(arr[p.dst[i] : p.dst[i + 1]], low))
-        np_times.append(pc() - t0)
-        t0 = pc()
-        i = bisect_left(p.dhi, hi)
-        j = bisect_left(p.keys, low, p.dst[i], p.dst[i + 1])
-        bi_times.append(pc() - t0)
-    assert j >= 0
-    miss = [q[:-1] + str((int(q[-1]) + 5) % 10) for q in queries[:20_000]]
-    mt = []
-    for q in miss:
-        t0 = pc()
-        store.lookup_enp(q)
-        mt.append(pc() - t0)
-    res["lookup_us"] = {
-        "p50": round(pct(times, 0.5) / 1000, 2),
-        "p99": round(pct(times, 0.99) / 1000, 2),
-        "mean": round(statistics.fmean(times) / 1000, 2),
-        "found": f"{found}/{len(queries)}",
-        "miss_p50": round(pct(mt, 0.5) / 1000, 2),
-        "miss_p99": round(pct(mt, 0.99) / 1000, 2),
-        "baseline_numpy_searchsorted_p50": round(pct(np_times, 0.5) / 1000, 2),
-        "baseline_numpy_searchsorted_p99": round(pct(np_times, 0.99) / 1000, 2),
-        "baseline_bare_bisect_p50": round(pct(bi_times, 0.5) / 1000, 2),
-        "baseline_bare_bisect_p99": round(pct(bi_times, 0.99) / 1000, 2),
-    }
 
     # 5. deltas with a thread looking up all the while
     pub = demo_signing_key(SEED).public_key()
@@ -228,16 +329,16 @@ def main() -> None:
     stop = threading.Event()
     during: list[int] = []
 
-    def looker() -> None:
+    def looker(lookup: Any) -> None:
         i = 0
         while not stop.is_set():
             q = queries[i % len(queries)]
             t0 = pc()
-            store.lookup_enp(q)
+            lookup(q)
             during.append(pc() - t0)
             i += 1
 
-    th = threading.Thread(target=looker)
+    th = threading.Thread(target=looker, args=(store.lookup_enp,))
     th.start()
     t0 = time.perf_counter()
     deltas = sorted(gen_dir.glob("delta-*.omssnap"))
@@ -247,6 +348,7 @@ def main() -> None:
     delta_s = time.perf_counter() - t0
     stop.set()
     th.join()
+    del th
     db = sqlite3.connect(work / "raw.sqlite3", isolation_level=None)
     db.execute("CREATE TABLE r (enp INTEGER PRIMARY KEY, a,b,c,d,e,f,g,h,i,j,k)")
     rows = [(i, 1, 1, 1, 1, 1, 1, 1, 1, b"12345678", 0, 1) for i in range(applied)]
@@ -267,8 +369,13 @@ def main() -> None:
         "lookups_during_p99_us": round(pct(during, 0.99) / 1000, 2) if during else None,
     }
     res["bench_process_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(json.dumps(res, indent=1))
     store.close()
+    del store
+    import gc
+
+    gc.collect()  # no mapping left in this process: eviction can drop every page
+    res["cold_page_cache_lookup_us"] = cold_cache(store_dir, queries[:50_000], work)
+    print(json.dumps(res, indent=1))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

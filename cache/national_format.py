@@ -18,11 +18,16 @@ whole file size is known before a byte of data is read (a longer or shorter file
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any, Final
+
+import numpy as np
+import numpy.typing as npt
 
 from cache.snapshot_format import (
     HASH_NAME,
@@ -356,6 +361,144 @@ class PartWriter:
 
 def var_records(records: list[bytes]) -> bytes:
     return b"".join(_U16.pack(len(r)) + r for r in records)
+
+
+@dataclass
+class PartColumns:
+    """One region's records as column arrays in ascending ENP order, ready to be written.
+
+    ``v`` is ENP mod 10^14; dates are :func:`date_code` values (0 = none); ``attach`` indexes
+    ``attach_table`` ((ОГРН, ОКАТО, clinic) as integers); ``nhash`` is the big-endian value of
+    each 8-byte name hash; ``alias_codes`` are ``alias_code << ROW_BITS | row``. Records that do
+    not fit the columns go to ``exceptions`` (the snapshot record encoding), aliases without a
+    code to ``var_aliases``. Shared by the registry's exporter and the synthetic generator.
+    """
+
+    v: npt.NDArray[np.int64]
+    ptype: npt.NDArray[np.uint8]
+    status: npt.NDArray[np.uint8]
+    since: npt.NDArray[np.uint64]
+    start: npt.NDArray[np.uint64]
+    end: npt.NDArray[np.uint64]
+    attach: npt.NDArray[np.int64]
+    nhash: npt.NDArray[np.uint64]
+    attach_table: list[tuple[int, int, int]]
+    alias_codes: npt.NDArray[np.uint64]
+    exceptions: list[bytes] = field(default_factory=list)
+    var_aliases: list[bytes] = field(default_factory=list)
+    revoked_docs: bytes = b""
+    revoked_keys: list[bytes] = field(default_factory=list)
+
+
+def write_part_file(
+    path: Path,
+    region: str,
+    cols: PartColumns,
+    *,
+    sequence: int,
+    created: datetime,
+    register_valid_until: datetime,
+    revocations_valid_until: datetime,
+    key_id: str,
+    name_key_id: str,
+    sign: Callable[[bytes], bytes],
+    opener: Callable[[str, int], int] | None = None,
+) -> None:
+    """Build the sections of one region's part from ``cols`` and write it signed, atomically
+    (a temp file renamed over ``path``): the one writer of the format."""
+    n = len(cols.v)
+    if n > MAX_ROWS:
+        raise SnapshotFormatError(f"a national part holds at most {MAX_ROWS} records")
+    if len(cols.attach_table) > MAX_ATTACH:
+        raise SnapshotFormatError("too many attachment combinations for one part")
+    if n > 1 and bool(np.any(np.diff(cols.v) <= 0)):
+        raise SnapshotFormatError("national part records must be in strictly ascending ENP order")
+    attach = cols.attach.astype(np.uint64)
+    low = (cols.v & ((1 << ENP_SHIFT) - 1)).astype(np.uint64)
+    keycol = ((low << np.uint64(KEY_ATTACH_BITS)) | (attach & np.uint64(511))).astype("<u4")
+    pay = (
+        (attach >> np.uint64(9))
+        | cols.ptype.astype(np.uint64) << np.uint64(5)
+        | cols.status.astype(np.uint64) << np.uint64(8)
+        | cols.since.astype(np.uint64) << np.uint64(11)
+        | cols.start.astype(np.uint64) << np.uint64(26)
+        | cols.end.astype(np.uint64) << np.uint64(41)
+    ).astype("<u8")
+    pay7 = pay.view(np.uint8).reshape(n, 8)[:, :7]
+    high = (cols.v >> ENP_SHIFT).astype(np.int64)
+    uniq, first = np.unique(high, return_index=True)
+    dir_start = np.append(first, n).astype("<u4")
+    nhash = cols.nhash.astype(np.uint64)
+    hashes_be = nhash.astype(">u8")
+    order = np.argsort(nhash, kind="stable")
+    name_bits = (
+        max(0, math.ceil(math.log2(max(n, 1) / NAME_BUCKET_ROWS))) if n > NAME_BUCKET_ROWS else 0
+    )
+    if name_bits:
+        buckets = (nhash[order] >> np.uint64(64 - name_bits)).astype(np.int64)
+        ndir = np.searchsorted(buckets, np.arange((1 << name_bits) + 1), side="left").astype("<u4")
+    else:
+        ndir = np.array([0, n], dtype="<u4")
+    width = 3 if n <= 1 << 24 else 4
+    idx = order.astype("<u4").view(np.uint8).reshape(n, 4)[:, :width]
+    alias_col = np.sort(cols.alias_codes.astype(np.uint64)).astype("<u8")
+    att = b"".join(ATTACH.pack(o, k, c, 0) for o, k, c in cols.attach_table)
+    counts = {
+        "NATT": len(cols.attach_table),
+        "NDHI": len(uniq),
+        "NDST": len(uniq) + 1,
+        "NKEY": n,
+        "NPAY": n,
+        "NHSH": n,
+        "NNDR": len(ndir),
+        "NNIX": n,
+        "NALI": len(alias_col),
+        "RECS": len(cols.exceptions),
+        "ALIA": len(var_records(cols.var_aliases)),
+        "REVP": len(cols.revoked_docs) // REVOKED_DOC.size,
+        "REVK": len(var_records(cols.revoked_keys)),
+    }
+    head = PartHeader(
+        region=region,
+        sequence=sequence,
+        created_at=created,
+        register_valid_until=register_valid_until,
+        revocations_valid_until=revocations_valid_until,
+        counts=counts,
+        key_id=key_id,
+        name_key_id=name_key_id,
+        name_bits=name_bits,
+        index_width=width,
+        records=n,
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb", opener=opener) as f:
+        w = PartWriter(f, head)
+        w.section("NATT", att)
+        w.section("NDHI", uniq.astype("<u4").tobytes())
+        w.section("NDST", dir_start.tobytes())
+        w.section("NKEY", keycol)
+        _chunked(w, "NPAY", pay7)
+        w.section("NHSH", hashes_be)
+        w.section("NNDR", ndir)
+        _chunked(w, "NNIX", idx)
+        w.section("NALI", alias_col)
+        w.section("RECS", b"".join(cols.exceptions))
+        w.section("ALIA", var_records(cols.var_aliases))
+        w.section("REVP", cols.revoked_docs)
+        w.section("REVK", var_records(cols.revoked_keys))
+        w.finish(sign)
+        f.flush()
+    tmp.replace(path)
+
+
+def _chunked(w: PartWriter, tag: str, arr: npt.NDArray[np.uint8]) -> None:
+    """A strided (n, k) byte view written without one big copy."""
+    w.begin(tag)
+    step = 1 << 20
+    for i in range(0, len(arr), step):
+        w.data(np.ascontiguousarray(arr[i : i + step]).tobytes())
+    w.end_section()
 
 
 # --- reading the frame -------------------------------------------------------------------------

@@ -80,6 +80,7 @@ COPY_CHUNK = 4 << 20
 CHECK_ROWS = 1 << 20
 MAX_DELTA_ROWS = 5_000_000
 REFRESH_S = 0.5
+_monotonic = time.monotonic
 _PART_RE = re.compile(r"^part-(\d\d)-(\d{6,19})\.(omsnat|sqlite3)$")
 _LOW_MASK = (1 << nf.ENP_SHIFT) - 1
 _ROW_MASK = (1 << nf.ROW_BITS) - 1
@@ -138,6 +139,57 @@ def _record_builder() -> Callable[..., RegisterRecord]:
 
 
 _build_record = _record_builder()
+
+
+_MADV_POPULATE_READ = 22  # Linux 5.14+; not in the mmap module of Python 3.11
+_PREFAULT_CHUNK = 64 << 20
+_LOOKUP_COLUMNS = ("NDHI", "NDST", "NKEY", "NPAY", "NHSH", "NALI")
+
+
+def _libc_madvise() -> Callable[[int, int, int], int] | None:
+    """libc ``madvise`` through ctypes, which releases the GIL while the kernel works (the
+    mmap module's ``madvise`` holds it: lookups would stall behind a populate)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return,unused-ignore]
+
+
+def prefault(parts: list[_Part]) -> int:
+    """Map the lookup columns' pages into this process ahead of the first lookups.
+
+    A fresh mapping pays a page fault on the first touch of every page (the first pass
+    over 146 M records had a p99 of 38 µs, mostly minor faults). ``MADV_WILLNEED`` starts
+    reading a file that is not in the page cache; ``MADV_POPULATE_READ`` then fills the page
+    tables, in 64 MB steps. Run in a background thread: lookups proceed meanwhile. Returns the
+    bytes populated (0 where the kernel lacks it: lookups still work, just fault as before).
+    """
+    madvise = _libc_madvise()
+    done = 0
+    for part in parts:
+        with contextlib.suppress(ValueError, OSError):
+            part.mm.madvise(mmap.MADV_WILLNEED)
+        if madvise is None:
+            continue
+        base = np.frombuffer(part.mm, np.uint8)  # holds the map open while we work
+        addr = int(base.ctypes.data)
+        lay = part.head.layout()
+        for tag in _LOOKUP_COLUMNS:
+            off, length = lay[tag]
+            start = off & ~(mmap.PAGESIZE - 1)
+            end = off + length
+            for a in range(start, end, _PREFAULT_CHUNK):
+                n = min(_PREFAULT_CHUNK, end - a)
+                if madvise(addr + a, n, _MADV_POPULATE_READ) != 0:
+                    break  # EINVAL before Linux 5.14: nothing more to gain here
+                done += n
+    return done
 
 
 class NationalStoreError(SnapshotRefused):
@@ -240,6 +292,68 @@ class _Part:
         self.side_keys, self.side_alias, self.meta, self.revoked_keys = keys, alias, meta, rk
         self.version = v
 
+    def make_finder(
+        self, side: Callable[[_Part, int], RegisterRecord | None]
+    ) -> Callable[[str], RegisterRecord | None]:
+        """The lookup of a 16-digit ENP of this region as one closure over local names.
+
+        Two method calls fewer than ``base_row`` + ``decode``; every column, table and constant
+        is a closure cell and the record is built straight through the slot descriptors.
+        (Measured: within noise of the method version on Python 3.11 — a random lookup is
+        dominated by the three cache/TLB misses into the key, payload and hash columns.)
+        ``side_keys`` is read from the part each call (a reload swaps it in one assignment).
+        """
+        part = self
+        dhi, dst, keys, mm = self.dhi, self.dst, self.keys, self.mm
+        n_dir, prefix, attach = self.n_dir, self.prefix, self.attach
+        pay_off, hsh_off = self.pay_off, self.hsh_off
+        width = nf.PAYLOAD_WIDTH
+        shift, abits = nf.ENP_SHIFT, nf.KEY_ATTACH_BITS
+        low_mask = _LOW_MASK
+        dates, types, statuses = nf._DATES, _TYPES, _STATUSES
+        from_bytes = int.from_bytes
+        new = object.__new__
+        cls = RegisterRecord
+        s_enp, s_t, s_st, s_since, s_ogrn, s_okato, s_start, s_end, s_clinic, s_hash = (
+            getattr(RegisterRecord, f).__set__ for f in RegisterRecord.__slots__
+        )
+
+        def find(enp: str) -> RegisterRecord | None:
+            e = int(enp)
+            if e in part.side_keys:
+                return side(part, e)
+            v = e - prefix
+            hi = v >> shift
+            i = bisect_left(dhi, hi)
+            if i == n_dir or dhi[i] != hi:
+                return None
+            up = dst[i + 1]
+            low = v & low_mask
+            j = bisect_left(keys, low << abits, dst[i], up)
+            if j == up:
+                return None
+            k = keys[j]
+            if k >> abits != low:
+                return None
+            o = pay_off + j * width
+            p = from_bytes(mm[o : o + width], "little")
+            ogrn, okato, clinic = attach[(p & 31) << 9 | (k & 511)]
+            h = hsh_off + (j << 3)
+            r: RegisterRecord = new(cls)
+            s_enp(r, enp)
+            s_t(r, types[p >> 5 & 7])  # validated at import: never None
+            s_st(r, statuses[p >> 8 & 7])
+            s_since(r, dates[p >> 11 & 0x7FFF])
+            s_ogrn(r, ogrn)
+            s_okato(r, okato)
+            s_start(r, dates[p >> 26 & 0x7FFF])
+            s_end(r, dates[p >> 41 & 0x7FFF])
+            s_clinic(r, clinic)
+            s_hash(r, mm[h : h + 8])
+            return r
+
+        return find
+
     # --- base columns --------------------------------------------------------------------
 
     def base_row(self, v: int) -> int:
@@ -317,7 +431,10 @@ class PartStatus:
 
 class NationalStore:
     """Thread-safe reads (mapped columns, per-thread side connections); imports serialise on
-    an flock shared by every process using the directory."""
+    an flock shared by every process using the directory.
+
+    ``prefault_maps``: populate each newly mapped part's lookup columns in a background
+    thread (:func:`prefault`) — for processes that serve lookups, not for importers."""
 
     def __init__(
         self,
@@ -325,12 +442,16 @@ class NationalStore:
         *,
         clock: Callable[[], datetime] | None = None,
         refresh_s: float = REFRESH_S,
+        prefault_maps: bool = False,
     ) -> None:
         self.root = Path(root)
+        self._prefault = prefault_maps
+        self._prefaulting: list[threading.Thread] = []
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._refresh_s = refresh_s
         self._parts: dict[str, _Part] = {}
+        self._finders: dict[str, Callable[[str], RegisterRecord | None]] = {}
         self._manifest_stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
         self._refresh_lock = threading.Lock()
@@ -370,13 +491,22 @@ class NationalStore:
             if force or stamp != self._manifest_stamp:
                 doc = self._read_manifest()
                 parts: dict[str, _Part] = {}
+                fresh: list[_Part] = []
                 for region, entry in doc["parts"].items():
                     old = self._parts.get(region)
                     if old is not None and old.file == entry.get("file"):
                         parts[region] = old
                     else:
                         parts[region] = _Part(self.root, region, entry)
+                        fresh.append(parts[region])
+                if fresh and self._prefault:
+                    th = threading.Thread(
+                        target=prefault, args=(fresh,), name="national-prefault", daemon=True
+                    )
+                    th.start()
+                    self._prefaulting.append(th)
                 self._parts = parts
+                self._finders = {r: p.make_finder(self._side_record) for r, p in parts.items()}
                 self._manifest_stamp = stamp
                 self._generation = int(doc.get("generation", 0))
             for p in self._parts.values():
@@ -384,6 +514,14 @@ class NationalStore:
                     p.reload_side()
         finally:
             self._refresh_lock.release()
+
+    def wait_prefault(self, timeout: float | None = None) -> bool:
+        """Wait for the background prefault of newly mapped parts (bench, tests); True when
+        none is running any more."""
+        for th in list(self._prefaulting):
+            th.join(timeout)
+        self._prefaulting = [t for t in self._prefaulting if t.is_alive()]
+        return not self._prefaulting
 
     def _fresh_parts(self) -> dict[str, _Part]:
         if time.monotonic() >= self._next_check:
@@ -413,17 +551,14 @@ class NationalStore:
     )
 
     def lookup_enp(self, enp: str) -> RegisterRecord | None:
-        """ENP → record: the overlay first, then a bisect over the region's mapped columns."""
-        if time.monotonic() >= self._next_check:
+        """ENP → record: the overlay first, then a bisect over the region's mapped columns
+        (one per-region closure, :meth:`_Part.make_finder`)."""
+        if _monotonic() >= self._next_check:
             self._refresh()
-        p = self._parts.get(enp[:2])
-        if p is None or len(enp) != 16 or not enp.isdigit():
+        find = self._finders.get(enp[:2])
+        if find is None or len(enp) != 16 or not enp.isdigit() or not enp.isascii():
             return None
-        e = int(enp)
-        if e in p.side_keys:
-            return self._side_record(p, e)
-        j = p.base_row(e - p.prefix)
-        return None if j < 0 else p.decode(j, enp)
+        return find(enp)
 
     def _side_record(self, p: _Part, e: int) -> RegisterRecord | None:
         row = self._side(p).execute(self._SELECT, (e,)).fetchone()

@@ -140,9 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--valid-hours", type=float, default=72.0)
     gen.add_argument("--out", required=True)
     gen.set_defaults(func=cmd_registry_generate)
-    from verifier.registry.server.cli import add_serve_parser
+    from verifier.registry.server.cli import add_export_parser, add_serve_parser
 
     add_serve_parser(rgsub)
+    add_export_parser(rgsub)
 
     tr = sub.add_parser("trust", help="the trust store: keys by purpose and id")
     trsub = tr.add_subparsers(dest="trust_command", required=True, metavar="ACTION")
@@ -527,13 +528,13 @@ def cmd_snapshot_update(args: argparse.Namespace) -> int:
             "OMS_VERIFIER_REGISTRY_URL or --registry-url",
             code="no_registry",
         )
-    if not isinstance(parts.store, SnapshotStore):
-        parts.close()
-        raise InputError(
-            "this state holds a national store: import its parts with `snapshot import DIR`",
-            code="national_sync_unsupported",
-        )
-    sync = SnapshotSync(parts.client, parts.store, parts.trust, region=args.cfg.register.region)
+    sync: SnapshotSync
+    if isinstance(parts.store, SnapshotStore):
+        sync = SnapshotSync(parts.client, parts.store, parts.trust, region=args.cfg.register.region)
+    else:  # the national store: the registry's national manifest, resumable downloads
+        from verifier.service.national_sync_loop import NationalSync
+
+        sync = NationalSync(parts.client, parts.store, parts.trust, download_dir=args.cfg.state_dir)
     try:
         results = parts.loop.call(sync.run_once, 3600.0)
     finally:

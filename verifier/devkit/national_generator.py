@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -331,37 +330,7 @@ def write_part(
     key: PrivateKey,
     match_key: bytes,
 ) -> None:
-    n = d.n
-    attach = d.attach().astype(np.uint64)
-    low = (d.v & ((1 << nf.ENP_SHIFT) - 1)).astype(np.uint64)
-    keycol = ((low << np.uint64(nf.KEY_ATTACH_BITS)) | (attach & np.uint64(511))).astype("<u4")
-    pay = (
-        (attach >> np.uint64(9))
-        | d.ptype.astype(np.uint64) << np.uint64(5)
-        | d.status.astype(np.uint64) << np.uint64(8)
-        | _nf_dates(d.since) << np.uint64(11)
-        | _nf_dates(d.start) << np.uint64(26)
-        | _nf_dates(d.end) << np.uint64(41)
-    ).astype("<u8")
-    pay7 = pay.view(np.uint8).reshape(n, 8)[:, :7]
-    high = (d.v >> nf.ENP_SHIFT).astype(np.int64)
-    uniq, first = np.unique(high, return_index=True)
-    dir_start = np.append(first, n).astype("<u4")
-    hashes_be = d.nhash.astype(">u8")
-    order = np.argsort(d.nhash, kind="stable")
-    name_bits = (
-        max(0, math.ceil(math.log2(max(n, 1) / nf.NAME_BUCKET_ROWS)))
-        if n > nf.NAME_BUCKET_ROWS
-        else 0
-    )
-    sorted_h = d.nhash[order]
-    if name_bits:
-        buckets = (sorted_h >> np.uint64(64 - name_bits)).astype(np.int64)
-        ndir = np.searchsorted(buckets, np.arange((1 << name_bits) + 1), side="left").astype("<u4")
-    else:
-        ndir = np.array([0, n], dtype="<u4")
-    width = 3 if n <= 1 << 24 else 4
-    idx = order.astype("<u4").view(np.uint8).reshape(n, 4)[:, :width]
+    """The region's columns handed to the format's one writer (cache/national_format.py)."""
     alias_rows = np.nonzero((d.ptype == PolicyType.OLD) | (d.ptype == PolicyType.TEMPORARY))[0]
     codes = []
     for i, num_old, num_tmp in zip(
@@ -371,7 +340,6 @@ def write_part(
         code = nf.alias_code(kind, num)
         assert code is not None  # noqa: S101 - the generator writes only the usual alias shapes
         codes.append(code << nf.ROW_BITS | int(i))
-    alias_col = np.sort(np.array(codes, dtype=np.uint64)).astype("<u8")
     rev_rows = np.nonzero(d.revoked)[0]
     revp = b"".join(
         pack_revoked_doc(
@@ -384,65 +352,36 @@ def write_part(
         )
         for i in rev_rows
     )
-    att = b"".join(
-        nf.ATTACH.pack(d.insurers[a // len(d.clinics)], d.okato, d.clinics[a % len(d.clinics)], 0)
+    table = [
+        (d.insurers[a // len(d.clinics)], d.okato, d.clinics[a % len(d.clinics)])
         for a in range(len(d.insurers) * len(d.clinics))
+    ]
+    cols = nf.PartColumns(
+        v=d.v,
+        ptype=d.ptype,
+        status=d.status,
+        since=_nf_dates(d.since),
+        start=_nf_dates(d.start),
+        end=_nf_dates(d.end),
+        attach=d.attach(),
+        nhash=d.nhash,
+        attach_table=table,
+        alias_codes=np.array(codes, dtype=np.uint64),
+        revoked_docs=revp,
     )
-    counts = {
-        "NATT": len(d.insurers) * len(d.clinics),
-        "NDHI": len(uniq),
-        "NDST": len(uniq) + 1,
-        "NKEY": n,
-        "NPAY": n,
-        "NHSH": n,
-        "NNDR": len(ndir),
-        "NNIX": n,
-        "NALI": len(alias_col),
-        "RECS": 0,
-        "ALIA": 0,
-        "REVP": len(rev_rows),
-        "REVK": 0,
-    }
-    head = nf.PartHeader(
-        region=d.region,
+    nf.write_part_file(
+        path,
+        d.region,
+        cols,
         sequence=sequence,
-        created_at=created,
+        created=created,
         register_valid_until=created + timedelta(hours=valid_hours),
         revocations_valid_until=created + timedelta(hours=valid_hours),
-        counts=counts,
         key_id=key.public_key().key_id(),
         name_key_id=name_hash.key_id(match_key),
-        name_bits=name_bits,
-        index_width=width,
-        records=n,
+        sign=lambda dg: sign_digest(key, dg),
+        opener=private_opener,
     )
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb", opener=private_opener) as f:
-        w = nf.PartWriter(f, head)
-        w.section("NATT", att)
-        w.section("NDHI", uniq.astype("<u4").tobytes())
-        w.section("NDST", dir_start.tobytes())
-        w.section("NKEY", keycol)
-        _chunked(w, "NPAY", pay7)
-        w.section("NHSH", hashes_be)
-        w.section("NNDR", ndir)
-        _chunked(w, "NNIX", idx)
-        w.section("NALI", alias_col)
-        w.section("RECS", b"")
-        w.section("ALIA", b"")
-        w.section("REVP", revp)
-        w.section("REVK", b"")
-        w.finish(lambda dg: sign_digest(key, dg))
-    tmp.replace(path)
-
-
-def _chunked(w: nf.PartWriter, tag: str, arr: npt.NDArray[np.uint8]) -> None:
-    """A strided (n, k) byte view written without one big copy."""
-    w.begin(tag)
-    step = 1 << 20
-    for i in range(0, len(arr), step):
-        w.data(np.ascontiguousarray(arr[i : i + step]).tobytes())
-    w.end_section()
 
 
 @dataclass

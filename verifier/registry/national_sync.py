@@ -57,7 +57,9 @@ def download_resumable(
             else:
                 raise DownloadError(f"download of {dest.name}: HTTP {r.status_code}")
             with open(partial, mode, opener=private_opener) as out:
-                for chunk in r.iter_bytes(1 << 20):
+                # As the bytes arrive (no re-chunking): a fixed chunk size buffers up to a
+                # chunk that a dropped connection loses, and a resume would start before it.
+                for chunk in r.iter_bytes():
                     have += len(chunk)
                     if have > max_bytes:
                         raise DownloadError(f"{dest.name} is larger than {max_bytes} bytes")

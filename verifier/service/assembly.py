@@ -90,7 +90,7 @@ def load_trust(cfg: Config, store: RegisterStore | None = None) -> TrustStore:
 
 def open_store(cfg: Config) -> RegisterStore:
     if has_national(cfg):
-        return NationalStore(national_dir(cfg))
+        return NationalStore(national_dir(cfg), prefault_maps=True)
     return SnapshotStore(cfg.register_db)
 
 

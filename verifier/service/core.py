@@ -28,7 +28,7 @@ from verifier.config import Config
 from verifier.credential import CredentialInput, ReadSymbology
 from verifier.errors import InputError, OmsError, RecognitionError
 from verifier.log import get_logger
-from verifier.pipeline import unrecognized_verdict
+from verifier.pipeline import Pipeline, unrecognized_verdict
 from verifier.registry.client import RegistryAdapter
 from verifier.service.assembly import Assembly, assemble, store_status
 from verifier.service.audit import AuditLog
@@ -96,11 +96,18 @@ class Service:
         self.ready = False
 
     def _make_sync(self, parts: Assembly, client: RegistryAdapter) -> SnapshotSync | None:
-        """Delta sync of the regional store; a national store is fed by ``snapshot import``
-        of its parts (docs/national.md) until its resumable sync is wired in."""
+        """Delta sync of the regional store; for a national store, the national manifest
+        with resumable part/delta downloads (verifier/service/national_sync_loop.py)."""
         if not isinstance(parts.store, SnapshotStore):
-            log.warning("national store: snapshot sync from the registry is not wired yet")
-            return None
+            from verifier.service.national_sync_loop import NationalSync
+
+            return NationalSync(
+                client,
+                parts.store,
+                parts.trust,
+                interval_s=self.cfg.registry.sync_interval_s,
+                download_dir=self.cfg.state_dir,
+            )
         return SnapshotSync(
             client,
             parts.store,
@@ -195,7 +202,7 @@ class Service:
 
         if mode is LookupMode.OFFLINE:
             verdicts = await loop.run_in_executor(
-                self.executor, lambda: [one(e, mode) for e in items]
+                self.executor, self._batch_offline, pipeline, self.parts.store, items
             )
         else:
             verdicts = await self._batch_online(items, mode, one)
@@ -207,6 +214,25 @@ class Service:
         self.audit.submit(_batch_row(verdicts, mode), who=who, channel=channel, count=len(items))
         log.info("verified batch", channel=channel, who=who, mode=mode.value, n=len(items))
         return verdicts
+
+    @staticmethod
+    def _batch_offline(
+        pipeline: Pipeline, store: object, items: Sequence[CredentialInput | InputError]
+    ) -> list[Verdict]:
+        """An offline batch in one pass (Pipeline.verify_many: one read of the snapshot's
+        meta and the typed ENPs' records for the whole batch, the same checks per item)."""
+        inputs = [e for e in items if isinstance(e, CredentialInput)]
+        answers = iter(pipeline.verify_many(inputs, mode=LookupMode.OFFLINE, register=store))
+        out: list[Verdict] = []
+        for entry in items:
+            if isinstance(entry, InputError):
+                out.append(unrecognized_verdict(_NO_INPUT, entry, datetime.now(UTC)))
+                continue
+            answer = next(answers)
+            if isinstance(answer, RecognitionError):
+                answer = unrecognized_verdict(entry, answer, datetime.now(UTC))
+            out.append(answer)
+        return out
 
     async def _batch_online(
         self,

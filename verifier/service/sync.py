@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cache.national_store import NationalStore
 from cache.snapshot_chain import Link
 from cache.snapshot_chain import plan as chain_plan
 from cache.snapshot_store import ImportResult, SnapshotRefused, SnapshotStore
@@ -114,7 +115,7 @@ class SnapshotSync:
     def __init__(
         self,
         client: RegistryAdapter,
-        store: SnapshotStore,
+        store: SnapshotStore | NationalStore,
         trust: TrustStore,
         *,
         region: str | None = None,

@@ -55,6 +55,95 @@ def add_serve_parser(
     p.set_defaults(func=cmd_registry_serve)
 
 
+def add_export_parser(
+    registry_subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """``registry export-national``: national parts or deltas from the registry's tables."""
+    p = registry_subparsers.add_parser(
+        "export-national",
+        help="write signed national parts (or deltas since an export) from the register tables",
+    )
+    p.add_argument("--data", required=True, help="register directory (its key signs the files)")
+    p.add_argument(
+        "--out", help="output directory (default: DATA/national, what /v1/national serves)"
+    )
+    p.add_argument("--store", choices=["sqlite", "postgresql"], default="postgresql")
+    p.add_argument("--dsn", help="PostgreSQL connection string (--store postgresql)")
+    p.add_argument(
+        "--since-sequence",
+        type=int,
+        help="write per-region deltas of the records changed since that export (PostgreSQL)",
+    )
+    p.add_argument("--valid-hours", type=float, default=72.0)
+    p.add_argument("--region", action="append", default=None, help="only this region (repeatable)")
+    p.set_defaults(func=cmd_registry_export_national)
+
+
+def cmd_registry_export_national(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+    import tempfile
+
+    from .data import build_snapshot_store, load_registry_data
+    from .national_export import (
+        ExportResult,
+        PostgresSource,
+        RegisterSource,
+        SqliteSource,
+        export_national,
+        name_key_id_for,
+    )
+
+    try:
+        data_dir = Path(args.data)
+        data = load_registry_data(data_dir)
+        out = Path(args.out) if args.out else data_dir / "national"
+        nk = name_key_id_for(data_dir)
+
+        def run(src: RegisterSource) -> ExportResult:
+            return export_national(
+                src,
+                out,
+                data.signing_key,
+                nk,
+                since=args.since_sequence,
+                valid_hours=args.valid_hours,
+                regions=args.region,
+            )
+
+        if args.store == "postgresql":
+            if not args.dsn:
+                raise ServerSetupError("--store postgresql needs --dsn", code="bad_argument")
+            with PostgresSource.open(args.dsn) as pg:
+                result = run(pg)
+        else:
+            work = Path(tempfile.mkdtemp(prefix="oms-export-"))  # 0700: the store holds hashes
+            try:
+                store = build_snapshot_store(data, work / "register.sqlite")
+                seq = store.info().sequence or 0
+                store.close()
+                src = SqliteSource(work / "register.sqlite", seq)
+                try:
+                    result = run(src)
+                finally:
+                    src.close()
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    except OmsError as exc:
+        print(f"oms-verifier: error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        json.dumps(
+            {
+                "sequence": result.sequence,
+                "out": str(result.out_dir),
+                "files": [f.to_json() for f in result.files],
+            }
+        )
+    )
+    return EXIT_OK
+
+
 def config_from_args(
     args: argparse.Namespace, environ: dict[str, str] | None = None
 ) -> ServerConfig:

@@ -8,7 +8,9 @@ headers and part of a body, then the connection is closed (the client sees a tra
 error); with ``garbage_rate`` gets 200 ``application/json`` random bytes; with
 ``wrong_signature_rate`` a person answer is signed over different bytes; with
 ``answer_clock_offset_s`` every signed answer is dated that many seconds off the service's
-clock (a registry with a wrong clock, or a key holder back-dating answers). Each rate is drawn from
+clock (a registry with a wrong clock, or a key holder back-dating answers); with
+``cut_after_bytes`` only that many bytes of the real body are sent, then the connection
+closes (a dropped download). Each rate is drawn from
 one RNG seeded by ``seed`` (re-seeded on every PUT/DELETE), so a sequential test is reproducible.
 """
 
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verifier.registry.protocol import PROBLEM_TYPE, problem
 
@@ -44,6 +46,7 @@ class FaultSettings:
     garbage_rate: float = 0.0
     wrong_signature_rate: float = 0.0
     answer_clock_offset_s: int = 0
+    cut_after_bytes: int = 0
     paths: str = "/v1/"
     seed: int = 0
 
@@ -56,7 +59,14 @@ class FaultSettings:
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
         out = cls(**doc)
-        for name in ("latency_ms", "jitter_ms", "error_status", "seed", "answer_clock_offset_s"):
+        for name in (
+            "latency_ms",
+            "jitter_ms",
+            "error_status",
+            "seed",
+            "answer_clock_offset_s",
+            "cut_after_bytes",
+        ):
             v = getattr(out, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise ValueError(f"{name} must be an integer")
@@ -64,6 +74,8 @@ class FaultSettings:
             raise ValueError("latency_ms and jitter_ms must be within 0..60000")
         if abs(out.answer_clock_offset_s) > _MAX_OFFSET_S:
             raise ValueError(f"answer_clock_offset_s must be within ±{_MAX_OFFSET_S}")
+        if out.cut_after_bytes < 0:
+            raise ValueError("cut_after_bytes must not be negative")
         if not 500 <= out.error_status <= 599:
             raise ValueError("error_status must be a 5xx status")
         for name in ("error_rate", "reset_rate", "garbage_rate", "wrong_signature_rate"):
@@ -195,6 +207,8 @@ class FaultInjector:
             scope.setdefault("state", {})[WRONG_SIGNATURE] = True
         if s.answer_clock_offset_s:
             scope.setdefault("state", {})[CLOCK_OFFSET] = s.answer_clock_offset_s
+        if s.cut_after_bytes:
+            send = _cut_after(send, s.cut_after_bytes)
         await self.app(scope, receive, send)
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,3 +239,26 @@ class FaultInjector:
             return
         self.configure(settings)
         await _send_json(send, 200, settings.to_json(), "application/json")
+
+
+def _cut_after(send: Send, limit: int) -> Send:
+    """Forward the real response's first ``limit`` body bytes, then nothing: the connection
+    closes with the body incomplete (a download dropped mid-file)."""
+    left = limit
+
+    async def cut(message: Message) -> None:
+        nonlocal left
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        if left <= 0:
+            return
+        body = message.get("body", b"")
+        if len(body) <= left:  # not at the cut yet
+            left -= len(body)
+            await send(message)
+            return
+        await send({"type": "http.response.body", "body": body[:left], "more_body": True})
+        left = 0
+
+    return cut
