@@ -68,6 +68,9 @@ class RegisterConfig:
     stale_grace_hours: float = 24.0
     hard_offline_limit_hours: float = 168.0
     max_clock_skew_s: float = 300.0
+    # The national store (all regions, docs/national.md) even before its first import, so
+    # the very first sync fills it; without it, a state directory holding one still opens it.
+    national: bool = False
 
 
 @dataclass(frozen=True)
@@ -578,6 +581,7 @@ _REGISTER_KEYS: dict[str, Kind] = {
     "stale_grace_hours": NUMBER,
     "hard_offline_limit_hours": NUMBER,
     "max_clock_skew_s": NUMBER,
+    "national": BOOLEAN,
 }
 
 
@@ -602,6 +606,7 @@ def _register(sec: dict[str, Any]) -> RegisterConfig:
         stale_grace_hours=num("stale_grace_hours", 24.0),
         hard_offline_limit_hours=num("hard_offline_limit_hours", 168.0),
         max_clock_skew_s=num("max_clock_skew_s", 300.0),
+        national=bool(sec.get("national", False)),
     )
 
 

@@ -7,7 +7,6 @@ never rename old ones. Russian texts live here and nowhere else.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum

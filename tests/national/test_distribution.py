@@ -83,3 +83,37 @@ def test_download_resumes_and_imports(server: str, small: NationalRegister, tmp_
     enps = [r["enp"] for r in sample(small.out_dir) if r["enp"][:2] == "50" and not r["deleted"]]
     assert all(store.lookup_enp(e) is not None for e in enps)
     store.close()
+
+
+def test_public_national_opens_only_the_national_files(
+    small: NationalRegister, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``public_national``: a CDN may fetch the files without a token; nothing else opens."""
+    data = tmp_path_factory.mktemp("regdata-public")
+    generate(data, persons=50, region="50", seed=1, deltas=0)
+    shutil.copytree(small.out_dir, data / "national")
+    raw = part(small.out_dir, "50").read_bytes()
+    url = "/v1/national/part-50-000001.omsnat"
+    for public in (False, True):
+        cfg = ServerConfig(
+            data_dir=data,
+            port=0,
+            tokens=(TOKEN,),
+            public_national=public,
+            state_dir=tmp_path_factory.mktemp("regstate-public"),
+            log_level="warning",
+        )
+        with ThreadedServer(create_app(cfg), cfg) as srv, httpx.Client(base_url=srv.url) as c:
+            r = c.get(url)
+            if public:
+                assert r.status_code == 200 and r.content == raw
+                assert "public" in r.headers["cache-control"]
+                assert c.head(url).status_code == 200
+            else:
+                assert r.status_code == 401
+            # Everything else keeps its token, public or not.
+            assert c.get("/v1/national/sub/part-50-000001.omsnat").status_code == 401
+            assert c.get("/v1/national/").status_code == 401
+            assert c.post(url).status_code == 401
+            assert c.get(f"/v1/policies/{sample(small.out_dir)[0]['enp']}").status_code == 401
+            assert c.get("/v1/snapshot/manifest").status_code == 401

@@ -274,3 +274,27 @@ def test_snapshot_update_cli_and_daemon_use_the_national_sync(
     store = NationalStore(national_dir(cfg))
     assert_final_state(store, reg3)
     store.close()
+
+
+def test_national_switch_lets_the_first_sync_create_the_store(
+    reg3: NationalRegister, registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A brand-new desk with ``[register] national = true``: no import first, the sync fills it."""
+    state = tmp_path / "state"
+    desk_cfg(state, reg3, registry.server.url)  # the trusted registry key only
+    conf = tmp_path / "desk.toml"
+    conf.write_text("[register]\nnational = true\n", encoding="utf-8")
+    base = ["--config", str(conf), "--state-dir", str(state)]
+    cfg = config.load(str(conf), str(state), registry_url=registry.server.url)
+    assert cfg.register.national and not (national_dir(cfg) / "MANIFEST.json").exists()
+    argv = [*base, "--registry-url", registry.server.url, "--registry-token", TOKEN,
+            "snapshot", "update", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["last_error"] is None and len(out["imported"]) == 3 * 3  # 3 regions, part + 2
+    store = NationalStore(national_dir(cfg))
+    assert_final_state(store, reg3)
+    store.close()
+    # Without the switch, the same empty state is a regional desk (nothing national to sync).
+    conf.write_text("[register]\n", encoding="utf-8")
+    assert not config.load(str(conf), str(tmp_path / "other")).register.national

@@ -50,7 +50,9 @@ def national_dir(cfg: Config) -> Path:
 
 
 def has_national(cfg: Config) -> bool:
-    return bool((national_dir(cfg) / MANIFEST).is_file())
+    """The state holds a national store, or ``[register] national = true`` asks for one (an
+    empty store answers every ENP ``absent`` until the first sync or import fills it)."""
+    return cfg.register.national or (national_dir(cfg) / MANIFEST).is_file()
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,16 +110,34 @@ class Authorizer:
         )
 
 
-class BearerAuth:
-    """ASGI middleware: everything under /v1 needs ``Authorization: Bearer <token>``."""
+def is_public_national(scope: Scope) -> bool:
+    """A GET/HEAD of one national file (``/v1/national/NAME``, no further slash): the route a
+    deployment may open to a CDN with ``public_national`` — the files are signed and immutable,
+    and the desk trusts them only after the signature check."""
+    path = scope["path"]
+    prefix = API_PREFIX + "/national/"
+    return (
+        scope.get("method") in ("GET", "HEAD")
+        and path.startswith(prefix)
+        and "/" not in path[len(prefix) :]
+        and len(path) > len(prefix)
+    )
 
-    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
+
+class BearerAuth:
+    """ASGI middleware: everything under /v1 needs ``Authorization: Bearer <token>`` (the
+    national files too, unless ``public_national``)."""
+
+    def __init__(self, app: ASGIApp, authorizer: Authorizer, public_national: bool = False) -> None:
         self.app = app
         self.authorizer = authorizer
+        self.public_national = public_national
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
-            scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/")
+        if (
+            scope["type"] == "http"
+            and (scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/"))
+            and not (self.public_national and is_public_national(scope))
         ):
             denied = self.authorizer.deny(scope)
             if denied is not None:
@@ -422,7 +440,9 @@ def create_app(
         Route(f"{p}/openapi.yaml", reg.openapi_yaml, methods=["GET"]),
     ]
     authorizer = Authorizer(config.tokens)
-    middleware = [Middleware(BearerAuth, authorizer=authorizer)]
+    middleware = [
+        Middleware(BearerAuth, authorizer=authorizer, public_national=config.public_national)
+    ]
     if config.faults:  # outermost: faults hit before auth, like a flaky network would
         middleware.insert(0, Middleware(FaultInjector, authorize=authorizer.deny))
     app = Starlette(

@@ -32,6 +32,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--insecure-no-auth", action="store_true", help="serve without any token (tests only)"
     )
+    p.add_argument(
+        "--public-national",
+        action="store_true",
+        help="serve /v1/national/* (signed parts, deltas, manifest) without a token, for a CDN",
+    )
     p.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--dsn", help="PostgreSQL connection string for --store postgresql")
     p.add_argument(
@@ -163,6 +168,7 @@ def config_from_args(
         port=args.port,
         tokens=tuple(dict.fromkeys(tokens)),
         insecure_no_auth=args.insecure_no_auth,
+        public_national=args.public_national,
         store=args.store,
         dsn=args.dsn or None,
         state_dir=Path(args.work_dir) if args.work_dir else None,

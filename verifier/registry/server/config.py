@@ -18,6 +18,8 @@ class ServerConfig:
     ``tokens`` are the accepted Bearer tokens; with none, ``create_app`` refuses unless
     ``insecure_no_auth``. ``state_dir`` is where the SQLite store is built (a fresh temporary
     directory inside it, removed at shutdown; the system temp dir when None).
+    ``public_national`` serves the national files (signed parts, deltas, manifest) without a
+    token, so a CDN or any shared cache can front them; every other route keeps its token.
     """
 
     data_dir: Path
@@ -25,6 +27,7 @@ class ServerConfig:
     port: int = DEFAULT_PORT
     tokens: tuple[str, ...] = ()
     insecure_no_auth: bool = False
+    public_national: bool = False  # /v1/national/NAME without a token (a CDN in front)
     store: StoreKind = "sqlite"
     dsn: str | None = None
     state_dir: Path | None = None
