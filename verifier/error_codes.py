@@ -106,6 +106,7 @@ class ErrorCode(StrEnum):
     DIRECTORY_TOO_LARGE = "directory_too_large"
     DIRECTORY_TOO_MANY = "directory_too_many"
     DIRECTORY_XML = "directory_xml"
+    DOWNLOAD_ENCODING = "download_encoding"
     DOWNLOAD_FAILED = "download_failed"
     DOWNLOAD_RANGE = "download_range"
     EMPTY = "empty"

@@ -39,14 +39,29 @@ def download_resumable(
             etag = loads_object(meta.read_bytes(), max_bytes=4096, what="download state").get(
                 "etag"
             )
-    headers = {}
+    headers = {"Accept-Encoding": "identity"}  # byte offsets must be the file's own
     if have and isinstance(etag, str):
-        headers = {"Range": f"bytes={have}-", "If-Range": etag}
+        headers |= {"Range": f"bytes={have}-", "If-Range": etag}
     try:
         with client.stream("GET", url, headers=headers) as r:
+            encoding = r.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                _forget(partial, meta)
+                raise DownloadError(
+                    f"{dest.name} came {encoding}-encoded", code="download_encoding"
+                )
+            if r.status_code == 416 and have:
+                # Everything was already here (a crash between the last byte and the rename):
+                # the server says so with "bytes */N". Anything else: start over next time.
+                if r.headers.get("content-range", "") == f"bytes */{have}":
+                    partial.replace(dest)
+                    return dest
+                _forget(partial, meta)
+                raise DownloadError("server refused the resume offset", code="download_range")
             if r.status_code == 206:
                 m = _RANGE.match(r.headers.get("content-range", ""))
                 if m is None or int(m.group(1)) != have:
+                    _forget(partial, meta)
                     raise DownloadError("server resumed at another offset", code="download_range")
                 mode = "ab"
             elif r.status_code == 200:
@@ -56,10 +71,14 @@ def download_resumable(
                     json.dump({"etag": tag}, f)
             else:
                 raise DownloadError(f"download of {dest.name}: HTTP {r.status_code}")
+            length = r.headers.get("content-length", "")
+            if length.isascii() and length.isdigit() and have + int(length) > max_bytes:
+                raise DownloadError(f"{dest.name} is larger than {max_bytes} bytes")
             with open(partial, mode, opener=private_opener) as out:
-                # As the bytes arrive (no re-chunking): a fixed chunk size buffers up to a
-                # chunk that a dropped connection loses, and a resume would start before it.
-                for chunk in r.iter_bytes():
+                # As the bytes arrive (no re-chunking, no decoding): a fixed chunk size
+                # buffers up to a chunk that a dropped connection loses, and a resume would
+                # start before it.
+                for chunk in r.iter_raw():
                     have += len(chunk)
                     if have > max_bytes:
                         raise DownloadError(f"{dest.name} is larger than {max_bytes} bytes")
@@ -69,3 +88,9 @@ def download_resumable(
     partial.replace(dest)
     meta.unlink(missing_ok=True)
     return dest
+
+
+def _forget(partial: Path, meta: Path) -> None:
+    """Drop a partial file that cannot be continued, so the next round fetches it whole."""
+    partial.unlink(missing_ok=True)
+    meta.unlink(missing_ok=True)

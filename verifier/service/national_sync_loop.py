@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ log = get_logger("oms.sync.national")
 
 MANIFEST_URL = "/v1/national/manifest.json"
 MAX_MANIFEST = 4 << 20
+MANIFEST_DEADLINE_S = 60.0
 MAX_FILE = 16 << 30
 DOWNLOAD_DIR = "national-download"
 _NAME = re.compile(r"^(part|delta)-(\d\d)-(\d{6,19})\.(omsnat|omssnap)$")
@@ -184,12 +186,7 @@ class NationalSync(SnapshotSync):
         failure: OmsError | OSError | None = None
         make = self._http or _client_factory(self.client)
         with make() as http:
-            r = http.get(MANIFEST_URL)
-            if r.status_code != 200:
-                raise NationalManifestError(f"national manifest: HTTP {r.status_code}")
-            if len(r.content) > MAX_MANIFEST:
-                raise NationalManifestError("national manifest too large")
-            files = parse_manifest(r.content)
+            files = parse_manifest(read_manifest(http))
             by_region: dict[str, list[NationalFile]] = {}
             for f in files:
                 by_region.setdefault(f.region, []).append(f)
@@ -240,3 +237,28 @@ class NationalSync(SnapshotSync):
 
 def _code(exc: BaseException) -> str:
     return exc.code if isinstance(exc, OmsError) else type(exc).__name__
+
+
+def read_manifest(http: httpx.Client, *, deadline_s: float = MANIFEST_DEADLINE_S) -> bytes:
+    """The manifest's bytes, bounded before they are held: it is not signed (the files it
+    names are), so a cache or CDN in front of the registry can send anything. Refused: any
+    status but 200, a declared or actual size over MAX_MANIFEST, a content coding (a gzip
+    bomb inflates far past its wire size), and a body still dripping in after the deadline."""
+    stop = time.monotonic() + deadline_s
+    with http.stream("GET", MANIFEST_URL, headers={"Accept-Encoding": "identity"}) as r:
+        if r.status_code != 200:
+            raise NationalManifestError(f"national manifest: HTTP {r.status_code}")
+        encoding = r.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise NationalManifestError(f"national manifest came {encoding}-encoded")
+        length = r.headers.get("content-length", "")
+        if length.isascii() and length.isdigit() and int(length) > MAX_MANIFEST:
+            raise NationalManifestError("national manifest too large")
+        body = bytearray()
+        for chunk in r.iter_raw():
+            body += chunk
+            if len(body) > MAX_MANIFEST:
+                raise NationalManifestError("national manifest too large")
+            if time.monotonic() > stop:
+                raise NationalManifestError("national manifest: too slow")
+    return bytes(body)

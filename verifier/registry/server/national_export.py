@@ -488,6 +488,9 @@ def export_national(
     regions: list[str] | None = None,
 ) -> ExportResult:
     """Full parts (``since`` None) or deltas since export ``since``, and the manifest."""
+    for region in regions or ():
+        if not (len(region) == 2 and region.isascii() and region.isdigit()):
+            raise ExportError(f"region {region!r}: two ASCII digits", code="bad_argument")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
