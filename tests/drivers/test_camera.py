@@ -151,13 +151,18 @@ def test_slow_decoder_drops_frames_instead_of_lagging(tmp_path: Path) -> None:
     shots = [videos.Shot(videos.qr(f"frame {i // 10}"), x=30 + i) for i in range(60)]
     path = videos.write_video(tmp_path / "fast.avi", shots, 60.0)
     driver = CameraDriver(str(path), video=True, loop=False, realtime=True, hold_off=0.0)
-    real = driver.processor.decode
+    real_quick, real_full = driver.processor.decode_quick, driver.processor.decode_full
 
-    def slow_decode(image: np.ndarray) -> list[DecodedBarcode]:
+    def slow_quick(image: np.ndarray) -> list[DecodedBarcode]:
         time.sleep(0.05)  # a 20 fps decoder behind a 60 fps camera
-        return real(image)
+        return real_quick(image)
 
-    driver.processor.decode = slow_decode  # type: ignore[method-assign]
+    def slow_full(image: np.ndarray) -> list[DecodedBarcode]:
+        time.sleep(0.05)
+        return real_full(image)
+
+    driver.processor.decode_quick = slow_quick  # type: ignore[method-assign]
+    driver.processor.decode_full = slow_full  # type: ignore[method-assign]
     asyncio.run(_play(driver))
     stats = driver.stats()
     assert stats["frames_captured"] == 60

@@ -74,16 +74,16 @@ def pdf_photos() -> list[cm.Photo]:
 
 
 def test_real_pdf417_photos_at_any_angle(pdf_photos: list[cm.Photo]) -> None:
-    """30 real PDF417 images at 0° and five odd angles (every 15° in the bench).  Measured
-    93-94 % over all angles: the goal of 95 % is not reached (pdf417-3/19 and some tiny
-    1-px-row images of pdf417-1 stay unread when turned)."""
+    """30 real PDF417 images at 0° and five odd angles (every 15° in the bench).  Goal 95 %:
+    measured 97.2 % (was 93.6 % before the rescue crops for tiny 1-px-row images); only
+    pdf417-3/19 (1 px modules, 7 % EC) stays unread when turned."""
     assert len(pdf_photos) == 30
     angles = (0, 35, 110, 165, 250, 320)
     frames = [(p, cm.rotate_photo(p.image, a)) for p in pdf_photos for a in angles]
     reads = [_ours(img, PDF) for _, img in frames]
     hits, wrong = _score(reads, lambda i, p, t: cm.matches(frames[i][0], p, t))
     assert wrong == 0
-    assert hits / len(frames) >= 0.92, hits
+    assert hits / len(frames) >= 0.95, hits
     upright = list(range(0, len(frames), len(angles)))
     assert all(any(cm.matches(frames[i][0], p, t) for p, t in reads[i]) for i in upright)
 

@@ -19,6 +19,9 @@ Method (all over numpy arrays, no global state, no hardware):
    the output size of the crop, so the cost is proportional to the crop, not the frame).
    Small crops are upscaled so a module stays at least ~2 px wide.
 5. The crop's affine transform is kept so decoded corner points can be mapped back.
+6. When none of those reads (small symbols whose rows are 1-2 px, where the gradient angle is
+   2-4° off but zxing-cpp needs it within ~0.5°; a symbol split into several blobs), the
+   blob's min-area rectangle angle, the merged blobs and a projection-profile refinement.
 
 Angles follow OpenCV's convention: positive = counter-clockwise on screen.
 """
@@ -48,6 +51,7 @@ class BarRegion:
     coherence: float  # 0..1, how parallel the gradients in the region are
     area: float  # blob area in full-resolution pixels
     paper: int = 255  # light tone around the bars, used to fill outside the image
+    box_angle: float | None = None  # long side of the blob's min-area rectangle, if elongated
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,18 @@ def _surround_tone(
     return int(np.median(tones)) if tones.size else 255
 
 
+def long_side_angle(rect: Any) -> float:
+    """Angle (cv2 rotation convention) that turns the long side of a min-area rectangle
+    horizontal.  A PDF417 is a rectangle whose rows run along its long side, and the blob's
+    outline does not depend on how sharp its modules are: on 1-2 px modules, where the
+    gradient measures lose the bars, it stays within a fraction of a degree."""
+    box = cv2.boxPoints(rect)
+    e1, e2 = box[1] - box[0], box[2] - box[1]
+    long1 = math.hypot(float(e1[0]), float(e1[1])) >= math.hypot(float(e2[0]), float(e2[1]))
+    e = e1 if long1 else e2
+    return _normalize_angle(math.degrees(math.atan2(float(e[1]), float(e[0]))))
+
+
 def find_bar_regions(
     gray: Gray,
     *,
@@ -200,7 +216,8 @@ def find_bar_regions(
         angle2, coh2, angle, coh4 = _orientation(
             gx[y : y + bh, x : x + bw], gy[y : y + bh, x : x + bw], sel
         )
-        (_, _), (rw, rh), _ = cv2.minAreaRect(c)
+        min_rect = cv2.minAreaRect(c)
+        (_, _), (rw, rh), _ = min_rect
         # elongated like a symbol, but thicker than a line of text
         elongated = max(rw, rh) >= 1.4 * max(1.0, min(rw, rh)) and min(rw, rh) >= 24
         # Bars: parallel edges (tensor coherence), or edges on two perpendicular axes in an
@@ -214,6 +231,9 @@ def find_bar_regions(
             # pixel-grid directions (atan 1/2) on sharp, clean edges
             angle = angle2
         paper = _surround_tone(small, mask, c)
+        box_angle = (
+            long_side_angle(min_rect) if max(rw, rh) >= 1.4 * max(1.0, min(rw, rh)) else None
+        )
         # Extent of the blob in the bar-aligned frame.
         pts = c.reshape(-1, 2).astype(np.float64) / scale
         ca, sa = math.cos(math.radians(angle)), math.sin(math.radians(angle))
@@ -229,6 +249,7 @@ def find_bar_regions(
                 coherence=coherence,
                 area=float(cv2.contourArea(c)) / (scale * scale),
                 paper=paper,
+                box_angle=box_angle,
             )
         )
     regions.sort(key=lambda r: r.area * r.coherence, reverse=True)
@@ -305,6 +326,96 @@ def refined_crop(gray: Gray, region: BarRegion, *, tolerance: float = 0.4) -> Up
     return upright_crop(gray, region, region.angle + residual)
 
 
+def _profile_sharpness(gray: Gray, region: BarRegion, angle: float, work: int) -> float:
+    """How sharp the column profile of the region is when cut out at ``angle``.
+
+    Every PDF417 codeword starts with a bar and ends with a space, and the start/stop
+    patterns run the full height: when the bars are exactly vertical, the column means of the
+    crop keep those edges (large differences between neighbouring columns); a fraction of a
+    degree off and they smear over a few columns.  Computed on a crop of at most ``work``
+    pixels on its long side, so the cost does not grow with the frame.
+    """
+    c = upright_crop(gray, region, angle, margin=0.0, min_height=0, max_side=work)
+    im = c.image.astype(np.float32)
+    h, w = im.shape
+    band = im[h // 10 : h - h // 10, w // 20 : w - w // 20]
+    if band.shape[0] < 2 or band.shape[1] < 3:
+        return 0.0
+    return float(np.square(np.diff(band.mean(axis=0))).mean())
+
+
+def profile_angle(
+    gray: Gray,
+    region: BarRegion,
+    angle: float,
+    *,
+    span: float = 2.0,
+    step: float = 0.25,
+    fine: float = 0.05,
+    work: int = 480,
+) -> float:
+    """Refine ``angle`` to the one that makes the region's bars most nearly vertical.
+
+    On the tiny pdf417-1 images (rows of 1-2 px, 20-30 columns) zxing-cpp reads a crop only
+    within about 0.5° of the true angle, which the gradient measures miss by 2-4°.  The
+    blob's min-area rectangle is usually that close already; this search (coarse over
+    ±``span``, then fine around the best step) is the last resort when the outline is ragged,
+    and comes back within 0.5° from 2° off (tested).
+    """
+    best_a, best_s = angle, _profile_sharpness(gray, region, angle, work)
+    for d in np.arange(-span, span + 1e-9, step):
+        if abs(d) > 1e-9:
+            s = _profile_sharpness(gray, region, angle + float(d), work)
+            if s > best_s:
+                best_a, best_s = angle + float(d), s
+    center = best_a
+    for d in np.arange(-step + fine, step - 1e-9, fine):
+        if abs(d) > 1e-9:
+            s = _profile_sharpness(gray, region, center + float(d), work)
+            if s > best_s:
+                best_a, best_s = center + float(d), s
+    return best_a
+
+
+def merge_collinear(base: BarRegion, others: list[BarRegion]) -> BarRegion:
+    """``base`` grown by the regions that continue it along its rows.
+
+    A symbol with wide gaps between the start pattern, the data columns and the stop pattern
+    (large modules on a small image, pdf417-1/08) falls apart into three blobs; the crop of
+    the largest one cuts both patterns off.  A region joins when its bars are parallel
+    (±4°) and its centre lies within the base's row band.
+    """
+    a = base.angle
+    ca, sa = math.cos(math.radians(a)), math.sin(math.radians(a))
+
+    def frame(r: BarRegion) -> tuple[float, float, float, float]:
+        u = r.center[0] * ca + r.center[1] * sa
+        v = -r.center[0] * sa + r.center[1] * ca
+        return u - r.size[0] / 2, u + r.size[0] / 2, v - r.size[1] / 2, v + r.size[1] / 2
+
+    u0, u1, v0, v1 = frame(base)
+    grown = False
+    for r in others:
+        if r is base or abs(_normalize_angle(r.angle - a)) > 4.0:
+            continue
+        ru0, ru1, rv0, rv1 = frame(r)
+        if v0 <= (rv0 + rv1) / 2 <= v1 and ru1 - ru0 < 2 * (u1 - u0):
+            u0, u1, v0, v1 = min(u0, ru0), max(u1, ru1), min(v0, rv0), max(v1, rv1)
+            grown = True
+    if not grown:
+        return base
+    uc, vc = (u0 + u1) / 2, (v0 + v1) / 2
+    return BarRegion(
+        center=(ca * uc - sa * vc, sa * uc + ca * vc),
+        size=(u1 - u0, v1 - v0),
+        angle=a,
+        coherence=base.coherence,
+        area=base.area,
+        paper=base.paper,
+        box_angle=None,
+    )
+
+
 def candidate_crops(
     gray: Gray,
     *,
@@ -317,7 +428,8 @@ def candidate_crops(
     region the angle ±1.5° and ±3° (a tilted page's rows are not quite parallel, and zxing-cpp
     reads PDF417 only within about ±3°), and the perpendicular branch (the mod-90 estimate's
     other choice; zxing-cpp's own 90° turn does not always rescue it).  180° turns need no
-    candidates: zxing-cpp's PDF417 detector reads upside-down symbols itself.
+    candidates: zxing-cpp's PDF417 detector reads upside-down symbols itself.  Last, the
+    rescue crops of :func:`_rescue_crops` (small symbols with 1-2 px rows, split blobs).
     """
     regions = find_bar_regions(gray, max_regions=max_regions)
     first: UprightCrop | None = None
@@ -328,5 +440,33 @@ def candidate_crops(
         yield crop
     if extra_angles and first is not None:
         a = first.angle
+        tried = [first.angle, a + 1.5, a - 1.5, a + 3.0, a - 3.0]
         for cand in (a + 1.5, a - 1.5, a + 90.0, a + 3.0, a - 3.0):
             yield upright_crop(gray, first.region, cand)
+        yield from _rescue_crops(gray, first.region, regions, tried)
+
+
+def _rescue_crops(
+    gray: Gray, region: BarRegion, regions: list[BarRegion], tried: list[float]
+) -> Iterator[UprightCrop]:
+    """After the usual candidates failed (so only frames that hold a bar region and gave no
+    read pay for these), lazily: the blob's min-area rectangle angle, the region grown by the
+    blobs that continue its rows, and the rectangle angle refined by the projection profile.
+    Measured on the real-photo set (720 frames): the rectangle angle read 18 frames, the
+    merged region 8, which nothing before them read."""
+
+    def new(a: float) -> bool:
+        if any(abs(_normalize_angle(a - t)) <= 0.2 for t in tried):
+            return False
+        tried.append(a)
+        return True
+
+    if region.box_angle is not None and new(region.box_angle):
+        yield upright_crop(gray, region, region.box_angle)
+    merged = merge_collinear(region, regions)
+    if merged is not region:
+        yield upright_crop(gray, merged, merged.angle)
+    start = region.box_angle if region.box_angle is not None else region.angle
+    refined = profile_angle(gray, region, start, span=1.0)
+    if new(refined):
+        yield upright_crop(gray, region, refined)

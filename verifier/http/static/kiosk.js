@@ -34,7 +34,14 @@ function show(verdict) {
 window.addEventListener("DOMContentLoaded", () => {
   const query = { screen: screenName };
   if (kioskToken) query.access_token = kioskToken;
-  connectFeed(query, (e) => show(e.verdict), (hello) => {
+  connectFeed(query, (e) => {
+    // Timestamps for the scan-to-screen bench (no personal data): when the event arrived on
+    // the page's clock, and when the service checked it (its verdict's checked_at).
+    const box = el("verdict");
+    box.dataset.arrived = String(performance.timeOrigin + performance.now());
+    box.dataset.checkedAt = (e.verdict && e.verdict.checked_at) || "";
+    show(e.verdict);
+  }, (hello) => {
     if (typeof hello.kiosk_reset_s === "number" && hello.kiosk_reset_s > 0) resetAfterS = hello.kiosk_reset_s;
   });
 });
