@@ -71,6 +71,19 @@ class Section(StrEnum):
     END = "END "
 
 
+def section_counts(
+    *, records: int, aliases: int, deletions: int = 0, revoked_docs: int = 0, revoked_keys: int = 0
+) -> dict[str, int]:
+    """The header's ``counts``: every section named, so a writer cannot forget one."""
+    return {
+        Section.RECORDS.value: records,
+        Section.ALIASES.value: aliases,
+        Section.DELETIONS.value: deletions,
+        Section.REVOKED_DOCS.value: revoked_docs,
+        Section.REVOKED_KEYS.value: revoked_keys,
+    }
+
+
 _FIXED_SIZE = {
     Section.RECORDS: RECORD.size,
     Section.DELETIONS: DELETION.size,

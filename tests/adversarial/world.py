@@ -38,6 +38,7 @@ from cache.snapshot_format import (
     pack_alias,
     pack_record,
     pack_revoked_doc,
+    section_counts,
 )
 from drivers.smartcard.goznak import read_card
 from tests.trust_helpers import write_key
@@ -443,13 +444,9 @@ def write_snapshot(
         created_at=created,
         register_valid_until=register_valid_until,
         revocations_valid_until=revocations_valid_until,
-        counts={
-            Section.RECORDS.value: len(recs),
-            Section.ALIASES.value: len(alia),
-            Section.DELETIONS.value: 0,
-            Section.REVOKED_DOCS.value: len(revp),
-            Section.REVOKED_KEYS.value: len(revk),
-        },
+        counts=section_counts(
+            records=len(recs), aliases=len(alia), revoked_docs=len(revp), revoked_keys=len(revk)
+        ),
         key_id=key.public_key().key_id(),
         name_key_id=name_hash.key_id(match_key),
     )

@@ -38,6 +38,7 @@ from cache.snapshot_format import (
     pack_alias,
     pack_record,
     pack_revoked_doc,
+    section_counts,
 )
 from verifier.crypto import hashes
 from verifier.crypto.keys import Algorithm, PrivateKey
@@ -512,13 +513,13 @@ def _write(
         created_at=created,
         register_valid_until=valid_until,
         revocations_valid_until=valid_until,
-        counts={
-            Section.RECORDS.value: len(records),
-            Section.ALIASES.value: len(aliases),
-            Section.DELETIONS.value: len(dels),
-            Section.REVOKED_DOCS.value: len(revoked),
-            Section.REVOKED_KEYS.value: len(rkeys),
-        },
+        counts=section_counts(
+            records=len(records),
+            aliases=len(aliases),
+            deletions=len(dels),
+            revoked_docs=len(revoked),
+            revoked_keys=len(rkeys),
+        ),
         key_id=key.public_key().key_id(),
         name_key_id=name_hash.key_id(match_key),
     )

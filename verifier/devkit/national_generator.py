@@ -44,6 +44,7 @@ from cache.snapshot_format import (
     SnapshotWriter,
     pack_alias,
     pack_revoked_doc,
+    section_counts,
 )
 from verifier.crypto.keys import PrivateKey
 from verifier.crypto.signatures import sign_digest
@@ -481,13 +482,7 @@ def write_delta(
         created_at=stamp,
         register_valid_until=valid,
         revocations_valid_until=valid,
-        counts={
-            Section.RECORDS.value: len(records),
-            Section.ALIASES.value: len(aliases),
-            Section.DELETIONS.value: len(dels),
-            Section.REVOKED_DOCS.value: 0,
-            Section.REVOKED_KEYS.value: 0,
-        },
+        counts=section_counts(records=len(records), aliases=len(aliases), deletions=len(dels)),
         key_id=key.public_key().key_id(),
         name_key_id=name_hash.key_id(match_key),
     )

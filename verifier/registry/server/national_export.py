@@ -54,6 +54,7 @@ from cache.snapshot_format import (
     pack_alias,
     pack_record,
     pack_revoked_doc,
+    section_counts,
 )
 from verifier.crypto.keys import PrivateKey
 from verifier.crypto.signatures import sign_digest
@@ -583,13 +584,12 @@ def _write_delta(
         created_at=created,
         register_valid_until=valid,
         revocations_valid_until=valid,
-        counts={
-            Section.RECORDS.value: len(records),
-            Section.ALIASES.value: len(aliases),
-            Section.DELETIONS.value: len(dels),
-            Section.REVOKED_DOCS.value: len(rev_rows),
-            Section.REVOKED_KEYS.value: 0,
-        },
+        counts=section_counts(
+            records=len(records),
+            aliases=len(aliases),
+            deletions=len(dels),
+            revoked_docs=len(rev_rows),
+        ),
         key_id=key_id,
         name_key_id=name_key_id,
     )
