@@ -45,3 +45,25 @@ def test_configured_logger_writes_masked_json(capsys: pytest.CaptureFixture[str]
     assert rec["outcome"] == "valid" and rec["level"] == "info"
     assert enp not in line and "Петрова" not in line
     structlog.reset_defaults()
+
+
+def test_short_values_under_personal_keys_are_still_masked() -> None:
+    """Short strings skip the regex pass, never the masking by key."""
+    out = log.mask_personal_data(
+        None, "info", {"event": "x", "name": "Ян", "Surname": "Ли", "dob": "1990", "who": "desk"}
+    )
+    assert (out["name"], out["Surname"], out["dob"], out["who"]) == (
+        "***",
+        "***",
+        "****-**-**",
+        "desk",
+    )
+
+
+def test_orjson_lines_read_as_json_dumps_would_write_them() -> None:
+    """The renderer's line parses to what json.dumps(default=repr) gave: dates and other
+    objects as their repr, integer keys as text, an integer past 64 bits exact."""
+    doc = {"event": "e", 7: "seven", "big": 2**70, "day": date(2024, 1, 2), "text": "ёлка"}
+    line = log.render_json(dict(doc))
+    assert json.loads(line) == json.loads(json.dumps(doc, default=repr, ensure_ascii=False))
+    assert "ёлка" in log.render_json({"text": "ёлка"})  # UTF-8, not \u escapes

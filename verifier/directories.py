@@ -15,8 +15,9 @@ the store is touched and replaces the previous directory of its kind in one tran
 bad file never leaves a half-loaded directory.
 
 The store is an SQLite file in the state directory (public data, but created owner-only like
-every other state file). Lookups read it per call: an import from the CLI is seen by a running
-daemon at once.
+every other state file). Lookups read it per call, and :meth:`Directories.data_version` says
+when it changed (an import here or by the CLI in another process), so a cache of names keyed
+on it sees an import from the CLI on the running daemon's next verdict.
 """
 
 from __future__ import annotations
@@ -550,6 +551,7 @@ class Directories:
             tighten(Path(f"{path}{suffix}"))
         self.path = path
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by this connection's own imports (see data_version)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -564,6 +566,15 @@ class Directories:
             ) from exc
 
     # lookups
+
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever the stored directories may have: SQLite's ``PRAGMA data_version``
+        (bumped when another connection, e.g. ``directory import`` in another process,
+        commits) paired with this connection's own import count (the pragma does not move
+        for this connection's own commits). Equal values: the lookups answer as before."""
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            return int(version), self._generation
 
     def insurer(self, ogrn: str, okato: str | None) -> Insurer | None:
         """The insurer branch for ОГРН and region (ОКАТО); with no branch in that region (or no
@@ -676,7 +687,10 @@ class Directories:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            try:
+                db.execute("COMMIT")
+            finally:
+                self._generation += 1  # even a failed COMMIT: nothing cached is trusted
         return [s for s in self.status() if s.kind in kinds]
 
     def import_files(self, paths: Sequence[str | Path]) -> list[DirectoryStatus]:

@@ -7,12 +7,14 @@ masks known personal fields by name and any ENP- or СНИЛС-shaped number ins
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 from verifier.identifiers import mask_enp
@@ -22,11 +24,18 @@ _PERSONAL_NAME_KEYS = frozenset(
 )
 _PERSONAL_DATE_KEYS = frozenset({"birth_date", "birthdate", "dob"})
 _ENP_KEYS = frozenset({"enp", "policy", "policy_number"})
+_MASKED_KEYS = _PERSONAL_NAME_KEYS | _PERSONAL_DATE_KEYS | _ENP_KEYS | {"snils"}
+_UNMASKED_KEYS = frozenset({"timestamp", "level", "logger"})
 _ENP_RUN = re.compile(r"(?<!\d)(\d{2})\d{10}(\d{4})(?!\d)")
 _SNILS_RUN = re.compile(r"(?<!\d)\d{3}-?\d{3}-?\d{3}[ -]?\d{2}(?!\d)")
 
 
+_SHORTEST_RUN = 11  # neither pattern matches fewer characters (СНИЛС undashed: 11 digits)
+
+
 def _mask_text(text: str) -> str:
+    if len(text) < _SHORTEST_RUN:
+        return text  # most values are codes ("api", "valid"): no regex pass for them
     text = _ENP_RUN.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
     return _SNILS_RUN.sub("***-***-*** **", text)
 
@@ -56,10 +65,12 @@ def mask_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask ENPs, names, birth dates and СНИЛС everywhere."""
-    for key in list(event_dict):
-        if key in ("timestamp", "level", "logger"):
+    for key, value in list(event_dict.items()):
+        if key in _UNMASKED_KEYS:
             continue
-        event_dict[key] = _mask_value(key, event_dict[key])
+        if type(value) is str and len(value) < _SHORTEST_RUN and key.lower() not in _MASKED_KEYS:
+            continue  # a short code under an ordinary key: what _mask_value returns as is
+        event_dict[key] = _mask_value(key, value)
     return event_dict
 
 
@@ -78,13 +89,35 @@ class _Stderr:
             sys.stderr.flush()
 
 
+def _fallback(obj: Any) -> Any:
+    """What structlog's own JSON renderer does with a value JSON has no form for."""
+    structlog_form = getattr(obj, "__structlog__", None)
+    return structlog_form() if structlog_form is not None else repr(obj)
+
+
+# Dates and dataclasses go through _fallback (their repr), as with json.dumps: orjson would
+# otherwise spell them its own way.
+_ORJSON_OPTS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def render_json(obj: Any, **_kw: Any) -> str:
+    """A log line's JSON, made by orjson (UTF-8 text, not ``\\u`` escapes, as
+    ``ensure_ascii=False`` gave): several times faster than ``json.dumps`` for the line every
+    verification writes. What orjson refuses (an integer past 64 bits) goes to json.dumps."""
+    try:
+        return orjson.dumps(obj, default=_fallback, option=_ORJSON_OPTS).decode()
+    except TypeError:
+        return json.dumps(obj, default=_fallback, ensure_ascii=False)
+
+
 def configure(*, json: bool | None = None, level: str = "INFO") -> None:
     """Call once at process start; ``json=None`` picks JSON unless stderr is a terminal."""
-    if json is None:
-        json = not sys.stderr.isatty()
+    as_json = not sys.stderr.isatty() if json is None else json
     renderer: Any = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json
+        structlog.processors.JSONRenderer(serializer=render_json)
+        if as_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
@@ -99,7 +132,8 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        # One write and one flush per line (print() makes two writes of it).
+        logger_factory=structlog.WriteLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -165,7 +165,7 @@ class Pipeline:
         directory names are asked once per code. When another connection committed while
         the batch ran (an import, a sync), the batch is verified again item by item against
         the store as it is now; a store without ``prefetched`` is read item by item."""
-        batch = dataclasses.replace(self, names=_MemoNames(self.names))
+        batch = dataclasses.replace(self, names=_MemoNames(self._book()))
         prefetch = getattr(register, "prefetched", None)
         if prefetch is None:
             return batch._each(items, mode)
@@ -174,7 +174,7 @@ class Pipeline:
         with source.prefetched(enps) as scope:
             answers = batch._each(items, mode)
         if scope.changed:
-            return dataclasses.replace(self, names=_MemoNames(self.names))._each(items, mode)
+            return dataclasses.replace(self, names=_MemoNames(self._book()))._each(items, mode)
         return answers
 
     def _each(
@@ -226,34 +226,46 @@ class Pipeline:
         else:
             revocation = self.revocation.check_revocation(ctx)
             status = self.status.check_status(ctx)
+            # One view of the directories for the whole verdict (one change check, not one
+            # per name), and none at all when the register gave no record to name.
+            names = self._book() if status.record is not None else self.names
             checks += [
                 _revocation(credential, revocation, status),
                 status.check,
                 *status.notes,
                 self.holder.check_holder(credential, status.record),
-                self._insurer(credential, status.record),
+                self._insurer(credential, status.record, names),
             ]
+            return self._verdict(ctx.now, credential, tuple(checks), input_source, status, names)
         return self._verdict(ctx.now, credential, tuple(checks), input_source, status)
 
-    def _insurer_info(self, record: RegisterRecord | None) -> InsurerInfo | None:
+    def _book(self) -> NameBook:
+        """The name book as of now: a book with ``current()`` (DirectoryNames: names cached
+        per state of the directories) gives a view checked for changes once."""
+        current = getattr(self.names, "current", None)
+        return self.names if current is None else current()
+
+    def _insurer_info(self, record: RegisterRecord | None, names: NameBook) -> InsurerInfo | None:
         """The register's insurer with its directory name (asked once per verdict: the
         message's "сейчас …" and the ``insurer`` object name the same)."""
         if record is None or not record.smo_ogrn:
             return None
-        name = self.names.insurer_name(record.smo_ogrn, record.okato)
+        name = names.insurer_name(record.smo_ogrn, record.okato)
         return InsurerInfo(record.smo_ogrn, name, record.okato or None)
 
-    def _attachment(self, status: StatusResult | None) -> AttachmentInfo | None:
+    def _attachment(self, status: StatusResult | None, names: NameBook) -> AttachmentInfo | None:
         record = status.record if status else None
         if record is None or not record.clinic:
             return None
         mine = None if self.this_clinic is None else record.clinic == self.this_clinic
-        return AttachmentInfo(record.clinic, self.names.clinic_name(record.clinic), mine)
+        return AttachmentInfo(record.clinic, names.clinic_name(record.clinic), mine)
 
     def describe_insurer(self, ogrn: str, okato: str | None) -> str:
         return _describe(ogrn, self.names.insurer_name(ogrn, okato))
 
-    def _insurer(self, c: Credential, record: RegisterRecord | None) -> CheckResult:
+    def _insurer(
+        self, c: Credential, record: RegisterRecord | None, names: NameBook
+    ) -> CheckResult:
         """Informational: the document names an insurer the register no longer has."""
         if record is None or not c.smo_ogrn or not record.smo_ogrn:
             return skipped(CheckName.INSURER, "нечего сравнивать")
@@ -262,7 +274,7 @@ class Pipeline:
         return skipped(
             CheckName.INSURER,
             f"в документе ОГРН {c.smo_ogrn}, в реестре "
-            f"{self.describe_insurer(record.smo_ogrn, record.okato)}",
+            f"{_describe(record.smo_ogrn, names.insurer_name(record.smo_ogrn, record.okato))}",
             Reason.INSURER_CHANGED,
         )
 
@@ -277,6 +289,7 @@ class Pipeline:
         checks: tuple[CheckResult, ...],
         input_source: str,
         status: StatusResult | None,
+        names: NameBook | None = None,
     ) -> Verdict:
         outcome, reasons = decide(checks)
         if credential is not None and credential.kind is CredentialKind.CARD:
@@ -284,7 +297,8 @@ class Pipeline:
         if credential is not None and credential.kind is CredentialKind.SIGNED_DOCUMENT:
             reasons = (*reasons, Reason.FORMAT_ASSUMED)
         record = status.record if status else None
-        insurer = self._insurer_info(record)
+        book = self.names if names is None else names
+        insurer = self._insurer_info(record, book)
         insurer_now = None if insurer is None else _describe(insurer.ogrn, insurer.name)
         return Verdict(
             outcome=outcome,
@@ -292,7 +306,7 @@ class Pipeline:
             message=message_ru(outcome, reasons, _facts_of(checks, record, insurer_now)),
             action=action_ru(outcome, reasons),
             insurer=insurer,
-            attachment=self._attachment(status),
+            attachment=self._attachment(status, book),
             credential=credential,
             checks=checks,
             source=status.source if status else AnswerSource.NONE,
@@ -358,7 +372,10 @@ def _revocation(credential: Credential, local: CheckResult, status: StatusResult
 
 
 def _proven_invalid(checks: list[CheckResult]) -> bool:
-    outcome, _ = decide(tuple(c for c in checks if c.status is CheckStatus.FAIL))
+    fails = tuple(c for c in checks if c.status is CheckStatus.FAIL)
+    if not fails:
+        return False  # what decide(()) says (unknown: no register answer), without the fold
+    outcome, _ = decide(fails)
     return outcome is _HARD_FAIL
 
 

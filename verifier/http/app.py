@@ -11,7 +11,9 @@ The routes live in :mod:`verifier.http.routes`, one module per resource, and cal
 service only through :class:`verifier.service.api.HttpService`. Every request passes the
 Host/Origin gate first (:mod:`verifier.http.gate`) and is timed for ``/metrics``
 (:mod:`verifier.http.metrics`). The OpenAPI document (``openapi.yaml`` beside this file,
-copied to docs/api-openapi.yaml) is served at ``/v1/openapi.yaml``.
+copied to docs/api-openapi.yaml) is served at ``/v1/openapi.yaml``. The MIS's
+``GET /v1/policies/{enp}`` is answered before routing when well-formed
+(:mod:`verifier.http.fastpath`), with the same checks and the same answer.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from starlette.routing import BaseRoute
 
 from verifier.errors import OmsError
 from verifier.http.context import RouteContext
+from verifier.http.fastpath import FastPathStats, PolicyFastPath
 from verifier.http.gate import BrowserGate, allowed_hosts, gate_refusal
 from verifier.http.metrics import HttpMetrics, RequestTimer
 from verifier.http.problems import method_not_allowed, not_found, server_error
@@ -38,7 +41,9 @@ from verifier.http.routes import (
 from verifier.service.api import HttpService
 
 
-def create_app(service: HttpService) -> Starlette:
+def create_app(service: HttpService, *, fast_path: bool = True) -> Starlette:
+    """The app; ``fast_path=False`` leaves ``GET /v1/policies/{enp}`` to Starlette's routing
+    too (tests/http/test_fastpath.py compares the two)."""
     ctx = RouteContext(service)
     metrics = HttpMetrics(service)
     routes: list[BaseRoute] = [
@@ -51,14 +56,22 @@ def create_app(service: HttpService) -> Starlette:
         *search.routes(ctx),
         *snapshot.routes(ctx),
     ]
-    return Starlette(
+    middleware = [
+        Middleware(RequestTimer, metrics=metrics, routes=routes),
+        Middleware(BrowserGate, cfg=ctx.cfg),
+    ]
+    stats = FastPathStats()
+    if fast_path:
+        # Innermost: timed and gated like every request; what it does not answer itself
+        # goes on to the routes below unchanged.
+        middleware.append(Middleware(PolicyFastPath, ctx=ctx, stats=stats))
+    app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(RequestTimer, metrics=metrics, routes=routes),
-            Middleware(BrowserGate, cfg=ctx.cfg),
-        ],
+        middleware=middleware,
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )
+    app.state.policy_fast_path = stats
+    return app
 
 
 __all__ = ["OmsError", "allowed_hosts", "create_app", "gate_refusal"]

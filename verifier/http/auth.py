@@ -11,8 +11,10 @@ Host/Origin gate, is that caller, so some routes (snapshot refresh) want a token
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -46,7 +48,9 @@ class Caller:
         return self.role == "kiosk"
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str | None) -> bool:
+    """Memoised: a desk's few client addresses are asked once each, not parsed per request."""
     if not host:
         return False
     try:
@@ -56,17 +60,34 @@ def is_loopback(host: str | None) -> bool:
 
 
 def identify(conn: HTTPConnection, cfg: HttpConfig) -> Caller:
-    header = conn.headers.get("authorization")
+    # The raw path (what routing matched), not conn.url: that builds and splits a URL.
+    path: str = conn.scope["path"]
+    return identify_parts(
+        conn.headers.get("authorization"),
+        lambda: conn.query_params.get("access_token") if path == "/v1/events" else None,
+        conn.client.host if conn.client else None,
+        cfg,
+    )
+
+
+def identify_parts(
+    header: str | None,
+    url_token: Callable[[], str | None],
+    client: str | None,
+    cfg: HttpConfig,
+) -> Caller:
+    """:func:`identify` from the request's parts: the ``Authorization`` header (the first
+    one, as Starlette's ``Headers.get`` gives it), the token in the URL (asked only without
+    a header; only ``/v1/events`` has one) and the client's address."""
+    token: str | None
     if header is not None:
         # Any Authorization header must carry a valid bearer token: a malformed or foreign
         # scheme is a wrong credential (401), never a fall-back to the loopback role.
-        token: str | None = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    elif conn.url.path == "/v1/events":
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    else:
         # EventSource cannot set headers; only the event stream takes the token in its URL,
         # because URLs end up in logs and browser history.
-        token = conn.query_params.get("access_token")
-    else:
-        token = None
+        token = url_token()
     if token is not None:
         found: ApiToken | None = None
         for t in cfg.tokens:  # no early exit: the time taken does not say which token matched
@@ -75,7 +96,6 @@ def identify(conn: HTTPConnection, cfg: HttpConfig) -> Caller:
         if found is not None:
             return Caller(found.name, found.role, by_token=True)
         return Caller("invalid-token", None)
-    client = conn.client.host if conn.client else None
     if is_loopback(client) and cfg.loopback_role is not None:
         return Caller("loopback", cfg.loopback_role)
     return Caller(client or "unknown", None)

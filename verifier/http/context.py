@@ -77,12 +77,8 @@ class RouteContext:
                 request.state.caller = caller
                 try:
                     return await fn(request)
-                except ApiError as exc:
-                    return problem(exc.status, exc.code, exc.detail, exc.headers)
-                except RecognitionError as exc:
-                    return problem(422, exc.code, exception_ru(exc))
-                except InputError as exc:
-                    return problem(400, exc.code, exception_ru(exc))
+                except (ApiError, InputError) as exc:
+                    return typed_error_problem(exc)
                 except ClientDisconnect:
                     # The client left mid-body: nobody to answer, nothing to trace.
                     n = throttle.hit("client_disconnect")
@@ -135,6 +131,16 @@ class RouteContext:
                 {"Retry-After": str(retry)},
             )
         return caller
+
+
+def typed_error_problem(exc: ApiError | InputError) -> Response:
+    """The problem a route answers for a typed error: an :class:`ApiError` as it says, an
+    input that is no credential 422, any other bad input 400."""
+    if isinstance(exc, ApiError):
+        return problem(exc.status, exc.code, exc.detail, exc.headers)
+    if isinstance(exc, RecognitionError):
+        return problem(422, exc.code, exception_ru(exc))
+    return problem(400, exc.code, exception_ru(exc))
 
 
 def caller_of(request: Request) -> Caller:

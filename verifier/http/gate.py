@@ -38,8 +38,22 @@ def _split_host(value: str) -> tuple[str, int | None] | None:
     return name, int(rest[1:]) if rest else None
 
 
+_last_hosts: tuple[HttpConfig, frozenset[str]] | None = None
+
+
 def allowed_hosts(cfg: HttpConfig) -> frozenset[str]:
-    """Loopback names, the bound address itself, and the configured names."""
+    """Loopback names, the bound address itself, and the configured names. Remembered for
+    the last configuration object (asked on every request; a reload brings a new one)."""
+    global _last_hosts
+    last = _last_hosts
+    if last is not None and last[0] is cfg:
+        return last[1]
+    names = _allowed_hosts(cfg)
+    _last_hosts = (cfg, names)
+    return names
+
+
+def _allowed_hosts(cfg: HttpConfig) -> frozenset[str]:
     names = set(LOOPBACK_HOSTS) | set(cfg.allowed_hosts)
     bound = cfg.host.lower()
     if bound not in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, never bound: a wildcard address is no host name

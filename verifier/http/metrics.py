@@ -64,11 +64,19 @@ class HttpMetrics:
             buckets=HTTP_BUCKETS,
             registry=self.registry,
         )
+        # The labelled series, found once each (labels() checks and locks on every call).
+        self._children: dict[tuple[str, str, str], Histogram] = {}
         self.registry.register(ServiceCollector(service))
         ProcessCollector(registry=self.registry)
 
     def observe(self, route: str, method: str, code: str, seconds: float) -> None:
-        self.requests.labels(route=route, method=method, code=code).observe(seconds)
+        key = (route, method, code)  # templates, methods, codes: a bounded set of series
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(
+                route=route, method=method, code=code
+            )
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

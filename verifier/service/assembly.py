@@ -6,9 +6,13 @@ Kept apart from the CLI and the daemon so both assemble exactly the same pipelin
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cachetools import LRUCache
 
 from cache.freshness import FreshnessPolicy, PartFreshness, assess, clock_skewed
 from cache.national_store import MANIFEST, NationalStore
@@ -29,6 +33,8 @@ from verifier.registry.blocking import LoopThread
 from verifier.registry.client import ClientConfig, HttpRegistryClient
 from verifier.registry.protocol import PersonAnswer
 from verifier.trust import KeyState, Purpose, TrustStore
+
+NAME_CACHE_SIZE = 4096  # insurer branches and clinics of a region: a few hundred
 
 
 def freshness_policy(cfg: Config) -> FreshnessPolicy:
@@ -159,18 +165,62 @@ class Assembly:
 
 
 class DirectoryNames:
-    """The loaded ФОМС directories as the pipeline's name book (empty until imported)."""
+    """The loaded ФОМС directories as the pipeline's name book (empty until imported).
 
-    def __init__(self, directories: Directories) -> None:
+    Names are cached, keyed on the directories' :meth:`~Directories.data_version` as well as
+    the code, so an import (by this daemon or by ``directory import`` in another process) is
+    seen on the next verdict: the change check is one ``PRAGMA`` per verdict
+    (:meth:`current`), where the lookups were two queries. Bounded (LRU), shared by the
+    pool's threads under a lock. An entry made under one version holds what the store said
+    after that version was read, so never an older name than its key says."""
+
+    def __init__(self, directories: Directories, maxsize: int = NAME_CACHE_SIZE) -> None:
         self.directories = directories
+        self._cache: LRUCache[tuple[object, ...], str | None] = LRUCache(maxsize=maxsize)
+        self._lock = threading.Lock()
+
+    def current(self) -> DirectoryNamesAt:
+        """The names as the directories hold them now (one change check)."""
+        return DirectoryNamesAt(self, self.directories.data_version())
 
     def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
-        found = self.directories.insurer(ogrn, okato)
-        return found.name if found else None
+        return self.current().insurer_name(ogrn, okato)
 
     def clinic_name(self, code: str) -> str | None:
-        found = self.directories.clinic(code)
-        return found.name if found else None
+        return self.current().clinic_name(code)
+
+    def _cached(self, key: tuple[object, ...], ask: Callable[[], str | None]) -> str | None:
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        name = ask()  # outside the lock: a query must not hold up the other threads' hits
+        with self._lock:
+            self._cache[key] = name
+        return name
+
+
+class DirectoryNamesAt:
+    """:class:`DirectoryNames` at one version of the directories: a name book for one
+    verdict."""
+
+    __slots__ = ("book", "version")
+
+    def __init__(self, book: DirectoryNames, version: tuple[int, int]) -> None:
+        self.book, self.version = book, version
+
+    def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
+        def ask() -> str | None:
+            found = self.book.directories.insurer(ogrn, okato)
+            return found.name if found else None
+
+        return self.book._cached((self.version, "insurer", ogrn, okato), ask)
+
+    def clinic_name(self, code: str) -> str | None:
+        def ask() -> str | None:
+            found = self.book.directories.clinic(code)
+            return found.name if found else None
+
+        return self.book._cached((self.version, "clinic", code), ask)
 
 
 def load_match_key(cfg: Config) -> MatchKey | None:

@@ -9,6 +9,7 @@ certificate or an old policy number in clear — see :func:`mask_proof` for the 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 import sqlite3
@@ -201,11 +202,17 @@ _INSERT: Final = (
 _Row = tuple[Any, ...]
 
 
+@functools.lru_cache(maxsize=512)
+def _reasons_json(reasons: tuple[str, ...]) -> str:
+    """The ``reasons`` column: a verdict's few reason codes come in a few combinations."""
+    return json.dumps(list(reasons))
+
+
 def _row(verdict: Verdict, who: str, channel: str, count: int | None = None) -> _Row:
     c = verdict.credential
-    reasons = [r.value for r in verdict.reasons]
+    reasons = tuple(r.value for r in verdict.reasons)
     if count is not None:
-        reasons.append(f"batch:{count:d}")  # one row for a whole batch: how many it checked
+        reasons += (f"batch:{count:d}",)  # one row for a whole batch: how many it checked
     return (
         # UTC always: the text is what --since/--until and prune compare against.
         verdict.checked_at.astimezone(UTC).isoformat(),
@@ -214,7 +221,7 @@ def _row(verdict: Verdict, who: str, channel: str, count: int | None = None) -> 
         c.kind.value if c else None,
         mask_enp(c.enp) if c and c.enp else None,
         verdict.outcome.value,
-        json.dumps(reasons),
+        _reasons_json(reasons),
         verdict.source,
         verdict.answered_at.isoformat() if verdict.answered_at else None,
         verdict.snapshot.sequence if verdict.snapshot else None,
