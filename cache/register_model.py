@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import IntEnum
@@ -105,18 +106,35 @@ class RegisterRecord:
         cls, row: tuple[int, int, int, int, int, int, int, int, int, bytes]
     ) -> RegisterRecord:
         enp, ptype, status, since, ogrn, okato, start, end, clinic, nhash = row
+        # Positional, with the enum and date conversions looked up: every verdict of an ENP
+        # reads one record, a batch a thousand.
         return cls(
-            enp=f"{enp:016d}",
-            policy_type=PolicyType(ptype),
-            status=PolicyStatus(status),
-            status_since=from_days(since),
-            smo_ogrn=str(ogrn) if ogrn else "",
-            okato=okato_text(okato),
-            start=from_days(start),
-            end=from_days(end),
-            clinic=f"{clinic:06d}" if clinic else None,
-            name_hash=bytes(nhash),
+            f"{enp:016d}",
+            _TYPES.get(ptype) or PolicyType(ptype),
+            _STATUSES.get(status) or PolicyStatus(status),
+            _date_of(since),
+            str(ogrn) if ogrn else "",
+            _okato_of(okato),
+            _date_of(start),
+            _date_of(end),
+            f"{clinic:06d}" if clinic else None,
+            nhash if type(nhash) is bytes else bytes(nhash),
         )
+
+
+_TYPES: dict[int, PolicyType] = {int(t): t for t in PolicyType}
+_STATUSES: dict[int, PolicyStatus] = {int(s): s for s in PolicyStatus}
+
+
+@functools.lru_cache(maxsize=8192)
+def _date_of(days: int) -> date | None:
+    """:func:`from_days`, memoised (dates are immutable; a register's dates repeat)."""
+    return from_days(days)
+
+
+@functools.lru_cache(maxsize=1024)
+def _okato_of(value: int) -> str:
+    return okato_text(value)
 
 
 @dataclass(frozen=True, slots=True)

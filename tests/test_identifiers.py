@@ -12,6 +12,8 @@ from verifier.identifiers import (
     Sex,
     decode_facet,
     encode_facet,
+    enp_checksum_ok,
+    facet_ok,
     luhn_check_digit,
     make_enp,
     mask_enp,
@@ -150,3 +152,37 @@ def test_era_boundary_dates_round_trip_around_1950_and_2000() -> None:
     for anchor in (date(1950, 12, 31), date(2000, 12, 31)):
         for d in (anchor, anchor + timedelta(days=1)):
             assert decode_facet(encode_facet(d, Sex.MALE)) == (d, Sex.MALE)
+
+
+@given(st.text(alphabet="0123456789", min_size=16, max_size=16))
+def test_checksum_by_table_is_luhn(enp: str) -> None:
+    """enp_checksum_ok's byte-table Luhn is luhn_check_digit's, digit for digit."""
+    assert enp_checksum_ok(enp) is (luhn_check_digit(enp[:-1]) == int(enp[-1]))
+
+
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8))
+def test_facet_ok_is_what_decode_facet_accepts(facet: str) -> None:
+    code = None
+    try:
+        decode_facet(facet)
+    except IdentifierError as exc:
+        code = exc.code
+    assert code in (None, "enp_facet")
+    assert facet_ok(facet) is (code is None)
+
+
+def test_a_memoised_facet_error_is_raised_afresh_each_time() -> None:
+    """The facet's decoding is memoised; the error is not: each caller gets its own."""
+    bad = "99999999"
+    with pytest.raises(IdentifierError) as first:
+        decode_facet(bad)
+    with pytest.raises(IdentifierError) as second:
+        decode_facet(bad)
+    assert first.value is not second.value
+    assert first.value.message == second.value.message
+
+
+def test_checksum_rejects_what_is_not_16_ascii_digits() -> None:
+    for value in ("505603409201001", "5056034092010017x", "５０５６０３４０９２０１００１７"):
+        with pytest.raises(IdentifierError):
+            enp_checksum_ok(value)

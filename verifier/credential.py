@@ -129,12 +129,12 @@ class Credential:
         if masked and enp:
             enp = mask_enp(enp)
         out: dict[str, Any] = {
-            "kind": self.kind.value,
+            "kind": self.kind._value_,
             "enp": enp,
             "surname": _mask_name(self.surname) if masked else self.surname,
             "given_name": _mask_name(self.given_name) if masked else self.given_name,
             "patronymic": _mask_name(self.patronymic) if masked else self.patronymic,
-            "sex": self.sex.value if self.sex else None,
+            "sex": self.sex._value_ if self.sex else None,
             "birth_date": None
             if masked or self.birth_date is None
             else self.birth_date.isoformat(),

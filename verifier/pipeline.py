@@ -41,8 +41,16 @@ from verifier.checks.ports import (
     StatusChecker,
     StatusResult,
 )
-from verifier.credential import ALWAYS_SIGNED, PHYSICAL, Credential, CredentialInput, CredentialKind
+from verifier.credential import (
+    ALWAYS_SIGNED,
+    PHYSICAL,
+    Credential,
+    CredentialInput,
+    CredentialKind,
+    ReadSymbology,
+)
 from verifier.errors import CryptoError, InputError, RecognitionError
+from verifier.identifiers import enp_checksum_ok, facet_ok
 from verifier.recognize import recognize
 from verifier.verdict import (
     AnswerSource,
@@ -70,6 +78,21 @@ _LOCAL_CHECKS: tuple[Callable[[CheckContext], CheckResult], ...] = (
     basic.check_enp_facet,
     basic.check_expiry,
 )
+
+
+_UNSIGNED = (
+    skipped(CheckName.SIGNATURE, "документ без подписи"),
+    skipped(CheckName.KEY_TRUSTED, "документ без подписи"),
+)
+_NOT_NEEDED = (
+    skipped(CheckName.REVOCATION, "документ уже недействителен"),
+    skipped(CheckName.REGISTER_STATUS, "документ уже недействителен"),
+    skipped(CheckName.HOLDER, "документ уже недействителен"),
+)
+_NO_FACTS = MessageFacts()
+# A typed ENP's local checks by (check digit right, date facet right): at most four entries,
+# each the general checks' own results (see Pipeline._verify_typed).
+_TYPED_LOCAL: dict[tuple[bool, bool], tuple[tuple[CheckResult, ...], bool]] = {}
 
 
 def _utcnow() -> datetime:
@@ -136,6 +159,10 @@ class Pipeline:
         self, item: CredentialInput, *, mode: LookupMode = LookupMode.AUTO, fresh: bool = False
     ) -> Verdict:
         """Verdict for one read; :class:`RecognitionError` for input that is no credential."""
+        enp = typed_enp(item)
+        if enp is not None and item.symbology is not ReadSymbology.CARD:
+            # What recognize() makes of it, without reading it as text, a label or a document.
+            return self._verify_typed(enp, item.source, mode, fresh)
         if _is_document(item):
             credential = _read_document(item)
             return self.verify_credential(
@@ -197,6 +224,12 @@ class Pipeline:
         fresh: bool = False,
     ) -> Verdict:
         ctx = CheckContext(credential=credential, now=self.clock(), mode=mode, fresh=fresh)
+        checks = self._local(ctx)
+        return self._finish(ctx, checks, _proven_invalid(checks), input_source)
+
+    def _local(self, ctx: CheckContext) -> list[CheckResult]:
+        """decode … key_trusted: what the credential says of itself, and its signature."""
+        credential = ctx.credential
         checks: list[CheckResult] = [passed(CheckName.DECODE, KIND_RU[credential.kind])]
         for check in _LOCAL_CHECKS:
             checks.append(check(ctx))
@@ -213,16 +246,33 @@ class Pipeline:
                 skipped(CheckName.KEY_TRUSTED, "нет подписи — нечего проверять по ключу"),
             ]
         else:
-            why = "документ без подписи"
-            checks += [skipped(CheckName.SIGNATURE, why), skipped(CheckName.KEY_TRUSTED, why)]
+            checks += _UNSIGNED
+        return checks
+
+    def _verify_typed(self, enp: str, source: str, mode: LookupMode, fresh: bool) -> Verdict:
+        """:meth:`verify_credential` of a typed ENP (16 ASCII digits). Its local checks
+        depend on nothing but whether the check digit and the date facet are right, so they
+        are the general checks' results for those two facts, made once and shared."""
+        credential = Credential(kind=CredentialKind.MANUAL, enp=enp)
+        ctx = CheckContext(credential=credential, now=self.clock(), mode=mode, fresh=fresh)
+        key = (enp_checksum_ok(enp), facet_ok(enp[2:10]))
+        local = _TYPED_LOCAL.get(key)
+        if local is None:
+            checks = self._local(ctx)
+            local = _TYPED_LOCAL[key] = (tuple(checks), _proven_invalid(checks))
+        return self._finish(ctx, list(local[0]), local[1], source)
+
+    def _finish(
+        self,
+        ctx: CheckContext,
+        checks: list[CheckResult],
+        proven_invalid: bool,
+        input_source: str,
+    ) -> Verdict:
+        credential = ctx.credential
         status: StatusResult | None = None
-        if _proven_invalid(checks):
-            why = "документ уже недействителен"
-            checks += [
-                skipped(CheckName.REVOCATION, why),
-                skipped(CheckName.REGISTER_STATUS, why),
-                skipped(CheckName.HOLDER, why),
-            ]
+        if proven_invalid:
+            checks += _NOT_NEEDED
         else:
             revocation = self.revocation.check_revocation(ctx)
             status = self.status.check_status(ctx)
@@ -329,7 +379,13 @@ def _describe(ogrn: str, name: str | None) -> str:
 def _facts_of(
     checks: tuple[CheckResult, ...], record: RegisterRecord | None, insurer_now: str | None
 ) -> MessageFacts:
-    signature = next((c for c in checks if c.name == "signature"), None)
+    signature = None
+    for c in checks:
+        if c.name == CheckName.SIGNATURE:
+            signature = c
+            break
+    if record is None and insurer_now is None and signature is None:
+        return _NO_FACTS
     return MessageFacts(
         status_since=record.status_since if record else None,
         end=record.end if record else None,

@@ -7,13 +7,14 @@ never rename old ones. Russian texts live here and nowhere else.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from cache.freshness import Freshness
 from verifier.credential import Credential
+from verifier.identifiers import mask_enp
 
 
 class Outcome(StrEnum):
@@ -205,18 +206,26 @@ class CheckResult:
     status: CheckStatus
     detail: str = ""
     reason: Reason | None = None
+    # The JSON form, made on first use: the result is immutable, and the fixed ones (skips,
+    # constant passes) are shared by every verdict, so each is rendered once, then copied.
+    _json: dict[str, Any] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     def to_dict(self) -> dict[str, Any]:
-        # ``_value_`` (a plain attribute) rather than ``.value`` (a Python-level descriptor):
-        # a batch of 1,000 verdicts renders 12,000 of these.
-        out: dict[str, Any] = {
-            "name": self.name._value_,
-            "status": self.status._value_,
-            "detail": self.detail,
-        }
-        if self.reason is not None:
-            out["reason"] = self.reason._value_
-        return out
+        out = self._json
+        if out is None:
+            # ``_value_`` (a plain attribute) rather than ``.value`` (a Python-level
+            # descriptor): a batch of 1,000 verdicts renders 12,000 of these.
+            out = {
+                "name": self.name._value_,
+                "status": self.status._value_,
+                "detail": self.detail,
+            }
+            if self.reason is not None:
+                out["reason"] = self.reason._value_
+            object.__setattr__(self, "_json", out)
+        return out.copy()
 
 
 def _check_name(name: CheckName | str) -> CheckName:
@@ -224,25 +233,37 @@ def _check_name(name: CheckName | str) -> CheckName:
     return name if type(name) is CheckName else CheckName(name)
 
 
+# Results are immutable: the same words give the same shared result (a verdict's fixed
+# passes and skips are built once, not per verdict). Only short details are memoised, so
+# per-item text (long, or many distinct values) never fills the memo with one-off entries.
+_MEMO_DETAIL = 200
+
+
+@functools.lru_cache(maxsize=2048)
+def _result(
+    name: CheckName, status: CheckStatus, detail: str, reason: Reason | None
+) -> CheckResult:
+    return CheckResult(name, status, detail, reason)
+
+
 def passed(name: CheckName, detail: str = "") -> CheckResult:
-    return CheckResult(_check_name(name), CheckStatus.PASS, detail)
+    if len(detail) > _MEMO_DETAIL:
+        return CheckResult(_check_name(name), CheckStatus.PASS, detail)
+    return _result(_check_name(name), CheckStatus.PASS, detail, None)
 
 
 def failed(name: CheckName, reason: Reason, detail: str = "") -> CheckResult:
-    return CheckResult(_check_name(name), CheckStatus.FAIL, detail, reason)
-
-
-@functools.lru_cache(maxsize=512)
-def _skipped(name: CheckName, detail: str, reason: Reason | None) -> CheckResult:
-    return CheckResult(name, CheckStatus.SKIP, detail, reason)
+    if len(detail) > _MEMO_DETAIL:
+        return CheckResult(_check_name(name), CheckStatus.FAIL, detail, reason)
+    return _result(_check_name(name), CheckStatus.FAIL, detail, reason)
 
 
 def skipped(name: CheckName, detail: str, reason: Reason | None = None) -> CheckResult:
     """A skip is the same immutable result every time for the same words: shared, not rebuilt
     (half of a typed ENP's checks are skips)."""
-    if len(detail) > 200:  # the memo holds short fixed phrases, never long per-item text
+    if len(detail) > _MEMO_DETAIL:
         return CheckResult(_check_name(name), CheckStatus.SKIP, detail, reason)
-    return _skipped(_check_name(name), detail, reason)
+    return _result(_check_name(name), CheckStatus.SKIP, detail, reason)
 
 
 class AnswerSource(StrEnum):
@@ -275,17 +296,16 @@ class RegisterSummary:
     clinic: str | None
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
-        from verifier.identifiers import mask_enp
-
+        since, start, end = self.status_since, self.start, self.end
         return {
             "enp": mask_enp(self.enp) if masked else self.enp,
             "policy_type": self.policy_type,
             "status": self.status,
-            "status_since": self.status_since.isoformat() if self.status_since else None,
+            "status_since": since.isoformat() if since else None,
             "smo_ogrn": self.smo_ogrn,
             "okato": self.okato,
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
             "clinic": self.clinic,
         }
 
@@ -348,28 +368,37 @@ class Verdict:
     attachment: AttachmentInfo | None = None
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
-        return {
+        insurer, attachment, credential = self.insurer, self.attachment, self.credential
+        snapshot, answered_at = self.snapshot, self.answered_at
+        out: dict[str, Any] = {
             "outcome": self.outcome._value_,
             "reasons": [r._value_ for r in self.reasons],
             "message": self.message,
             "action": self.action,
-            "insurer": self.insurer.to_dict() if self.insurer else None,
-            "attachment": self.attachment.to_dict() if self.attachment else None,
-            "credential": self.credential.to_dict(masked=masked) if self.credential else None,
+            "insurer": insurer.to_dict() if insurer else None,
+            "attachment": attachment.to_dict() if attachment else None,
+            "credential": credential.to_dict(masked=masked) if credential else None,
             "checks": [c.to_dict() for c in self.checks],
             "source": str(self.source),
-            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "answered_at": _isoformat(answered_at) if answered_at else None,
             "input_source": self.input_source,
             "checked_at": self.checked_at.isoformat(),
             "snapshot": None
-            if self.snapshot is None
+            if snapshot is None
             else {
-                "state": self.snapshot.state.value,
-                "sequence": self.snapshot.sequence,
-                "age_s": self.snapshot.age_s,
+                "state": snapshot.state._value_,
+                "sequence": snapshot.sequence,
+                "age_s": snapshot.age_s,
             },
-            **self._optional(masked),
         }
+        if (
+            self.register is not None
+            or self.candidates
+            or self.registry_error is not None
+            or self.disagreement is not None
+        ):
+            out.update(self._optional(masked))
+        return out
 
     def _optional(self, masked: bool) -> dict[str, Any]:
         """Keys present only when they say something (the JSON contract of earlier releases)."""
@@ -390,12 +419,38 @@ class Verdict:
         return self._optional(masked=False)
 
 
+# The last moment rendered: a batch's verdicts share the snapshot's ``answered_at`` (the
+# same object), and an aware datetime's isoformat costs more than the rest of its line.
+_last_iso: list[tuple[datetime | None, str]] = [(None, "")]
+
+
+def _isoformat(moment: datetime) -> str:
+    last = _last_iso[0]  # one read and one write of the slot: safe across threads
+    if last[0] is moment:  # identity: an equal moment in another zone writes differently
+        return last[1]
+    text = moment.isoformat()
+    _last_iso[0] = (moment, text)
+    return text
+
+
 def decide(checks: tuple[CheckResult, ...]) -> tuple[Outcome, tuple[Reason, ...]]:
     """Fold check results into one outcome. ``valid`` needs a passing register check."""
-    reasons = tuple(dict.fromkeys(c.reason for c in checks if c.reason is not None))
+    reasons = tuple(dict.fromkeys([c.reason for c in checks if c.reason is not None]))
+    register_passed = False
+    for c in checks:
+        if c.name == CheckName.REGISTER_STATUS and c.status is CheckStatus.PASS:
+            register_passed = True
+            break
+    return _decide(reasons, register_passed)
+
+
+@functools.lru_cache(maxsize=1024)
+def _decide(
+    reasons: tuple[Reason, ...], register_passed: bool
+) -> tuple[Outcome, tuple[Reason, ...]]:
+    """The fold by what it depends on (few distinct keys: memoised)."""
     implied = {REASON_OUTCOME[r] for r in reasons if r in REASON_OUTCOME}
-    register = [c for c in checks if c.name == CheckName.REGISTER_STATUS]
-    if not any(c.status is CheckStatus.PASS for c in register):
+    if not register_passed:
         implied.add(Outcome.UNKNOWN)  # never "valid" without a register answer
     implied.add(Outcome.VALID)
     outcome = next(o for o in OUTCOME_PRECEDENCE if o in implied)
@@ -437,7 +492,15 @@ def message_ru(
     outcome: Outcome, reasons: tuple[Reason, ...], facts: MessageFacts | None = None
 ) -> str:
     """One line for the clerk: the outcome, then the reasons that explain it, with dates."""
-    facts = facts or MessageFacts()
+    return _message_ru(outcome, tuple(reasons), facts or _NO_FACTS)
+
+
+_NO_FACTS = MessageFacts()
+
+
+@functools.lru_cache(maxsize=4096)
+def _message_ru(outcome: Outcome, reasons: tuple[Reason, ...], facts: MessageFacts) -> str:
+    """Memoised by everything the line says (outcome, reasons, facts): no clock, no store."""
     title = OUTCOME_TITLE_RU[outcome]
     if outcome is Outcome.VALID:
         extra = [_reason_ru(r, facts) for r in reasons]
@@ -522,6 +585,11 @@ ACTION_BY_REASON_RU: dict[Reason, str] = {
 
 def action_ru(outcome: Outcome, reasons: tuple[Reason, ...]) -> str:
     """What the clerk does next, in one sentence or two."""
+    return _action_ru(outcome, tuple(reasons))
+
+
+@functools.lru_cache(maxsize=1024)
+def _action_ru(outcome: Outcome, reasons: tuple[Reason, ...]) -> str:
     if outcome is Outcome.VALID:
         informational = [r for r in reasons if r in ACTION_BY_REASON_RU]
         return ACTION_BY_REASON_RU[informational[0]] if informational else ACTION_RU[outcome]

@@ -16,6 +16,7 @@ from cache.register_model import (
     Carrier,
     DocumentRevocation,
     PolicyStatus,
+    PolicyType,
     RegisterRecord,
     RevocationReason,
 )
@@ -147,18 +148,22 @@ def status_check(record: RegisterRecord, today: date, origin: str) -> CheckResul
     )
 
 
+_TYPE_NAME = {t: t.name.lower() for t in PolicyType}
+_STATUS_NAME = {s: s.name.lower() for s in PolicyStatus}
+
+
 def register_summary(record: RegisterRecord) -> RegisterSummary:
     """What the clerk may see of the register's record: no names, no birth date."""
     return RegisterSummary(
-        enp=record.enp,
-        policy_type=record.policy_type.name.lower(),
-        status=record.status.name.lower(),
-        status_since=record.status_since,
-        smo_ogrn=record.smo_ogrn or None,
-        okato=record.okato or None,
-        start=record.start,
-        end=record.end,
-        clinic=record.clinic,
+        record.enp,
+        _TYPE_NAME.get(record.policy_type) or record.policy_type.name.lower(),
+        _STATUS_NAME.get(record.status) or record.status.name.lower(),
+        record.status_since,
+        record.smo_ogrn or None,
+        record.okato or None,
+        record.start,
+        record.end,
+        record.clinic,
     )
 
 
