@@ -94,7 +94,7 @@ def desk(reg: Register, tmp_path: Path) -> Desk:
     records: list[RegisterRecord] = []
     for enp in victims[::2]:
         rec = store.lookup_enp(enp)
-        assert rec is not None
+        assert rec is not None and rec.enp == enp, enp
         records.append(dataclasses.replace(rec, status=PolicyStatus.ANNULLED))
     raw = snapshot_bytes(
         key=demo_key(SEED),

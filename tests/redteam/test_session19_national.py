@@ -448,7 +448,7 @@ def public_registry(nreg: NationalRegister, tmp_path: Path) -> Iterator[tuple[st
     )
     with ThreadedServer(create_app(cfg), cfg) as srv:
         port = httpx.URL(srv.url).port
-        assert port is not None
+        assert isinstance(port, int) and port > 0, srv.url
         yield srv.url, port, data
 
 
