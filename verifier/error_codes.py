@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     BAD_LENGTH = "bad_length"
     BAD_MATCH_KEY = "bad_match_key"
     BAD_MODE = "bad_mode"
+    BAD_PATH = "bad_path"
     BAD_NAME = "bad_name"
     BAD_NONCE = "bad_nonce"
     BAD_PARAMETER = "bad_parameter"

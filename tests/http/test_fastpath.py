@@ -10,6 +10,7 @@ own counter says which requests it answered, so the comparison is not between tw
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -214,10 +215,17 @@ def test_without_a_loopback_role_a_token_is_needed(pair: Pair) -> None:
 def test_a_fast_answer_is_audited_logged_and_timed(pair: Pair, states: dict[str, Any]) -> None:
     enp = _people(states["state_dir"], 1)[0]
     before = pair.service.audit.count()
-    with structlog.testing.capture_logs() as logs:
-        r = pair.run(
-            pair.ask(pair.fast_app, "GET", f"/v1/policies/{enp}?mode=offline", auth(MIS_TOKEN))
-        )
+    # An earlier test may have left the process's logging at WARNING (a daemon started in
+    # process with its own [log] level): capture at INFO here, then put it back.
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            r = pair.run(
+                pair.ask(pair.fast_app, "GET", f"/v1/policies/{enp}?mode=offline", auth(MIS_TOKEN))
+            )
+    finally:
+        structlog.configure(**saved)
     assert r.status_code == 200 and pair.served == 1
     rows = pair.service.audit.recent(1)
     assert pair.service.audit.count() == before + 1

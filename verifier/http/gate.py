@@ -18,6 +18,7 @@ from verifier.http.problems import problem
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 _PORT = re.compile(r":[0-9]{1,5}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _split_host(value: str) -> tuple[str, int | None] | None:
@@ -65,6 +66,10 @@ def gate_refusal(
     method: str, path: str, headers: dict[str, str], server_port: int | None, cfg: HttpConfig
 ) -> tuple[int, str, str] | None:
     """Why this request must not reach the app, as (status, code, detail), or ``None``."""
+    if _CONTROL.search(path):
+        # A decoded %0A, %00 ...: no route has one, and a route pattern's "$" matches before a
+        # final newline, so "/v1/events\n" would reach the stream route under another path.
+        return 400, "bad_path", "в пути запроса управляющий символ"
     names = allowed_hosts(cfg)
     host = _split_host(headers.get("host", ""))
     if host is None or host[0] not in names:

@@ -99,7 +99,9 @@ class EndStreamsOnStop:
 
     def __init__(self, app: ASGIApp, stream_paths: frozenset[str] = STREAM_PATHS) -> None:
         self.app = app
-        self.stream_paths = stream_paths
+        # Prefixes, not exact paths: whatever reaches a stream route must be watched (a
+        # route's "$" also matches before a final newline; the gate refuses those too).
+        self.stream_prefixes = tuple(stream_paths)
         self._stopped: asyncio.Future[None] | None = None
 
     def _stop_future(self) -> asyncio.Future[None]:
@@ -116,7 +118,7 @@ class EndStreamsOnStop:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Only the stream routes need their own task (~30 µs a request); any other request
         # is one that runs on and finishes within the grace period anyway.
-        if scope["type"] != "http" or scope["path"] not in self.stream_paths:
+        if scope["type"] != "http" or not scope["path"].startswith(self.stream_prefixes):
             await self.app(scope, receive, send)
             return
         stopped = self._stop_future()
