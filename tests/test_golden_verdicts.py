@@ -18,22 +18,19 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cache.snapshot_chain import chain_files
 from tests.test_pipeline_many import _inputs, _typed
 from verifier.checks.context import LookupMode
 from verifier.config import load
 from verifier.credential import CredentialInput
 from verifier.devkit import demo
-from verifier.devkit.generator import generate
 from verifier.errors import RecognitionError
-from verifier.service.assembly import Assembly, assemble, import_snapshot
+from verifier.service.assembly import Assembly, assemble
 from verifier.verdict import Verdict
 
 GOLDEN = Path(__file__).parent / "data" / "golden_verdicts" / "verdicts.jsonl"
@@ -47,38 +44,14 @@ CLOCKS: dict[str, datetime] = {
 
 
 def build_world(state_dir: Path) -> tuple[Assembly, list[dict[str, str]], demo.DemoState]:
-    """What :func:`demo.ensure_demo` makes, but from a register stamped ``CREATED`` (the demo
-    stamps it now, and its people's dates with it)."""
+    """The demo world from a register stamped ``CREATED`` (the demo stamps it now by default,
+    and its people's dates with it), so the recorded verdicts hold on any day."""
     import csv
 
-    dcfg = demo.demo_config(load(None, state_dir))
-    demo._claim(dcfg.state_dir)
-    reg = dcfg.state_dir / demo.REGISTER_SOURCE
-    trust_dir = dcfg.effective_trust_dir
-    trust_dir.mkdir(parents=True, exist_ok=True)
-    issuer = demo.demo_issuer(certs_dir=trust_dir)
-    generate(
-        reg,
-        persons=PERSONS,
-        region=demo.DEMO_REGION,
-        seed=demo.DEMO_SEED,
-        deltas=2,
-        created_at=CREATED,
-    )
-    demo.write_demo_trust(trust_dir, issuer, (reg / "registry-snapshot.pub.pem").read_bytes())
-    parts = assemble(dcfg)
-    try:
-        for path in chain_files(reg, parts.store.info().sequence):
-            import_snapshot(dcfg, parts.store, parts.trust, str(path))
-    finally:
-        parts.close()
-    demo._load_directories(dcfg, reg)
-    here = demo._first(demo._people(reg), status="active", policy_type="paper")["clinic"]
-    dcfg = replace(dcfg, clinic=replace(dcfg.clinic, mo_code=here or None))
-    state = demo.DemoState(reg, trust_dir, issuer, dcfg)
-    with (reg / "persons.csv").open(encoding="utf-8") as f:
+    state = demo.ensure_demo(load(None, state_dir), persons=PERSONS, created_at=CREATED)
+    with (state.registry_dir / "persons.csv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return assemble(dcfg), rows, state
+    return assemble(state.cfg), rows, state
 
 
 def strata(rows: list[dict[str, str]], per: int = 3) -> list[dict[str, str]]:

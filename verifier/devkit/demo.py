@@ -378,11 +378,15 @@ def write_demo_trust(trust_dir: Path, issuer: DemoIssuer, snapshot_public_pem: b
     )
 
 
-def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
+def ensure_demo(
+    cfg: Config, *, persons: int = DEMO_PERSONS, created_at: datetime | None = None
+) -> DemoState:
     """Idempotent; regenerates the demo register when its snapshot has expired.
 
     Writes only under ``<state_dir>/demo`` (see :func:`demo_config`); use the returned
-    ``DemoState.cfg`` to assemble a pipeline or a service over the demo."""
+    ``DemoState.cfg`` to assemble a pipeline or a service over the demo. ``created_at`` stamps
+    the register at a fixed moment (its people's dates with it) for recorded verdicts; the
+    register is then regenerated unless it already carries that stamp."""
     from verifier.devkit.generator import generate
     from verifier.service.assembly import assemble, import_snapshot
 
@@ -397,9 +401,19 @@ def ensure_demo(cfg: Config, *, persons: int = DEMO_PERSONS) -> DemoState:
     fresh = False
     if manifest.exists():
         created = datetime.fromisoformat(json.loads(manifest.read_text())["created_at"])
-        fresh = datetime.now(UTC) - created < timedelta(hours=48)
+        if created_at is None:
+            fresh = datetime.now(UTC) - created < timedelta(hours=48)
+        else:
+            fresh = created == created_at.astimezone(UTC).replace(microsecond=0)
     if not fresh:
-        generate(reg, persons=persons, region=DEMO_REGION, seed=DEMO_SEED, deltas=2)
+        generate(
+            reg,
+            persons=persons,
+            region=DEMO_REGION,
+            seed=DEMO_SEED,
+            deltas=2,
+            created_at=created_at,
+        )
         for suffix in ("", "-wal", "-shm"):  # the demo's own register db, never production's
             Path(f"{dcfg.register_db}{suffix}").unlink(missing_ok=True)
     write_demo_trust(trust_dir, issuer, (reg / "registry-snapshot.pub.pem").read_bytes())
