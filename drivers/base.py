@@ -96,27 +96,3 @@ class SourceSpec:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.target}" if self.target else self.kind
-
-
-@dataclass
-class Backoff:
-    """Reconnect delays: ``initial``, then ``factor`` times the last, up to ``maximum``.
-
-    One class for every driver: stateless callers pass the delay they waited last
-    (``next(current)``); stateful ones call ``next()`` and ``reset()`` after a success.
-    """
-
-    initial: float = 0.25
-    maximum: float = 5.0
-    factor: float = 2.0
-    _current: float = field(default=0.0, init=False, repr=False)
-
-    def next(self, current: float | None = None) -> float:
-        base = self._current if current is None else current
-        self._current = (
-            self.initial if base <= 0 else min(self.maximum, max(self.initial, base * self.factor))
-        )
-        return self._current
-
-    def reset(self) -> None:
-        self._current = 0.0

@@ -39,7 +39,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from drivers.base import Backoff, DriverHealth, DriverState, Emit
+from drivers.base import DriverHealth, DriverState, Emit
+from verifier.backoff import Backoff
 from verifier.credential import CredentialInput, ReadSymbology
 from verifier.imaging import DecodedBarcode, Symbology, try_decode_image
 

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.aim import AimId, AimMode, AimRead, parse_aim, split_aim, unescape_eci
-from drivers.base import Backoff
 from drivers.discovery import UsbId, find_hidraw
 from drivers.serial_scanner import StreamDriver, symbology_of
+from verifier.backoff import Backoff
 from verifier.credential import CredentialInput
 
 HID_POS_USAGE_PAGE = 0x8C

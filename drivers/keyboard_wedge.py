@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from drivers.aim import AimMode, split_aim
-from drivers.base import Backoff
 from drivers.discovery import UsbId, find_evdev
 from drivers.keymaps import (
     ENTER_KEYS,
@@ -34,6 +33,7 @@ from drivers.keymaps import (
     get_keymap,
 )
 from drivers.serial_scanner import StreamDriver
+from verifier.backoff import Backoff
 from verifier.credential import CredentialInput
 
 EV_SYN, EV_KEY, EV_MSC = 0x00, 0x01, 0x04

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drivers.aim import AimMode, AimRead, split_aim
-from drivers.base import Backoff, DriverHealth, DriverState, Emit, SourceSpecError
+from drivers.base import DriverHealth, DriverState, Emit, SourceSpecError
 from drivers.discovery import UsbId, find_tty
 from drivers.framing import Framer, FramingConfig
+from verifier.backoff import Backoff
 from verifier.credential import CredentialInput, ReadSymbology
 
 _READ_SIZE = 4096

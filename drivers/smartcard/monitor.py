@@ -27,9 +27,10 @@ from typing import Any
 
 import structlog
 
-from drivers.base import Backoff, DriverHealth, DriverState, Emit, SourceSpec
+from drivers.base import DriverHealth, DriverState, Emit, SourceSpec
 from drivers.smartcard import goznak
 from drivers.smartcard.apdu import CardError, CardRemoved
+from verifier.backoff import Backoff
 from verifier.credential import CredentialInput, ReadSymbology
 
 log = structlog.get_logger(__name__)

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.base import Backoff, DriverState
+from drivers.base import DriverState
 from drivers.camera import CameraDriver, CameraSource, Frame, HoldOff, LatestFrame
 from tests.drivers import videos
 from tests.drivers.helpers import Harness, signed_policy_with_crlf
 from tests.imaging import synth
+from verifier.backoff import Backoff
 from verifier.credential import CredentialInput, CredentialKind
 from verifier.imaging import DecodedBarcode, Symbology
 from verifier.pipeline import Pipeline

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import Backoff, DriverState
+from drivers.base import DriverState
 from drivers.hid_pos import (
     MICROSCAN_LAYOUT,
     POS_LAYOUT,
@@ -17,6 +17,7 @@ from drivers.hid_pos import (
     split_reports,
 )
 from tests.drivers.helpers import DATA, TRICKY_POLICY, FakeDevice, Harness
+from verifier.backoff import Backoff
 from verifier.devkit.encoders import build_reports
 from verifier.imaging import Symbology
 from verifier.pipeline import Pipeline

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import Backoff, DriverState
+from drivers.base import DriverState
 from drivers.keyboard_wedge import (
     EV_KEY,
     EV_SYN,
@@ -24,6 +24,7 @@ from drivers.keyboard_wedge import (
 )
 from drivers.keymaps import KEY_CAPSLOCK, get_keymap, keystrokes
 from tests.drivers.helpers import DATA, FakeDevice, Harness
+from verifier.backoff import Backoff
 from verifier.devkit.encoders import pack_events, type_events
 from verifier.pipeline import Pipeline
 

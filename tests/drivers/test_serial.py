@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import Backoff, DriverState
+from drivers.base import DriverState
 from drivers.serial_scanner import SerialScannerDriver
 from tests.drivers.helpers import TRICKY_POLICY, FakeDevice, Harness, signed_policy_with_crlf
+from verifier.backoff import Backoff
 from verifier.credential import CredentialKind
 from verifier.pipeline import Pipeline
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import httpx
 
 from cache.register_model import AliasKind
 from cache.snapshot_chain import SNAPSHOT_FILE
+from verifier.backoff import Backoff, Jitter
 from verifier.errors import OmsError
 from verifier.registry import protocol
 from verifier.registry.breaker import CircuitBreaker
@@ -128,6 +128,8 @@ class HttpRegistryClient:
         nonce: Callable[[], str] = protocol.new_nonce,
     ) -> None:
         self.cfg = cfg
+        # Full jitter, uncapped: the request's budget is what bounds the retries.
+        self._retry = Backoff(cfg.backoff_base_s, float("inf"), jitter=Jitter.FULL)
         self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._nonce = nonce
         self.breaker = breaker or CircuitBreaker(
@@ -211,7 +213,7 @@ class HttpRegistryClient:
                 last = f"{type(exc).__name__}"
                 self._failed()
             if attempt + 1 < attempts:
-                pause = random.uniform(0, self.cfg.backoff_base_s * 2**attempt)  # noqa: S311 - full jitter on retries, not a secret
+                pause = self._retry.delay(attempt)
                 if loop.time() + pause >= deadline:
                     break
                 self.stats["retries"] += 1

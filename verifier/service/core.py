@@ -22,6 +22,7 @@ from cache import name_hash
 from cache.freshness import PartFreshness
 from cache.snapshot_store import SnapshotStore, StoreInfo
 from drivers.base import Driver, DriverHealth, DriverState
+from verifier.backoff import Backoff
 from verifier.checks.context import LookupMode
 from verifier.checks.holder import HolderMatcher
 from verifier.config import Config
@@ -358,7 +359,7 @@ class Service:
         self.audit.close()
 
     async def _supervise(self, driver: Driver) -> None:
-        delay = 1.0
+        restarts = Backoff(1.0, 60.0)
         while not self._stop.is_set():
             try:
                 await driver.run(self.on_credential, self._stop)
@@ -366,9 +367,9 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                delay = restarts.next()
                 log.exception("driver crashed; restarting", driver=driver.name, in_s=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
 
     async def _sync_supervisor(self) -> None:
         """Keep the sync loop alive: if it ever dies, log one line and restart it with backoff.
@@ -376,7 +377,7 @@ class Service:
         Rounds catch their own errors (SnapshotSync.run_once); this is the second fence, for
         whatever escapes the loop itself, so a refresh request always has a loop to wake.
         """
-        delay = 1.0
+        restarts = Backoff(1.0, 300.0)
         while not self._stop.is_set():
             try:
                 await self._sync_loop()
@@ -384,6 +385,7 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the second fence: whatever escapes the loop is recorded and the loop restarted
+                delay = restarts.next()
                 if self.sync is not None:
                     st = self.sync.status
                     st.task_restarts += 1
@@ -395,7 +397,6 @@ class Service:
                 self._sync_now.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                delay = min(delay * 2, 300.0)
 
     async def _sync_loop(self) -> None:
         while not self._stop.is_set():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import re
 import tempfile
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from cache.national_store import NationalStore
 from cache.snapshot_chain import Link
 from cache.snapshot_chain import plan as chain_plan
 from cache.snapshot_store import ImportResult, SnapshotRefused, SnapshotStore
+from verifier.backoff import Backoff, Jitter
 from verifier.errors import OmsError
 from verifier.log import get_logger
 from verifier.registry.client import RegistryAdapter
@@ -111,6 +111,9 @@ def plan(index: SnapshotIndex, held: int | None) -> list[str]:
     return [link.name for link in chain_plan(full, deltas, held, index.latest_sequence)]
 
 
+SYNC_RETRY_S = 30.0  # the first retry after a failed round; doubling up to max_backoff_s
+
+
 class SnapshotSync:
     def __init__(
         self,
@@ -170,8 +173,8 @@ class SnapshotSync:
         self.status.consecutive_failures += 1
         self.status.failures_total += 1
         self.status.last_error = describe(exc)
-        delay = min(self.max_backoff_s, 30.0 * 2 ** min(self.status.consecutive_failures - 1, 30))
-        delay = random.uniform(delay / 2, delay)  # noqa: S311 - backoff jitter, not a secret
+        retry = Backoff(SYNC_RETRY_S, self.max_backoff_s, jitter=Jitter.EQUAL)
+        delay = retry.delay(self.status.consecutive_failures - 1)
         self.status.next_attempt = self.clock() + timedelta(seconds=delay)
         with contextlib.suppress(Exception):  # the store itself may be what failed
             self.status.sequence = self.store.info().sequence

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from drivers.base import Backoff, DriverState, SourceSpec
+from drivers.base import DriverState, SourceSpec
 from drivers.smartcard.monitor import (
     PNP_NOTIFICATION,
     InsertionTracker,
     PcscDriver,
     pick_reader,
 )
+from verifier.backoff import Backoff
 
 
 def test_backoff_grows_caps_and_resets() -> None:
