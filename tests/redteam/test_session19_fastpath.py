@@ -375,7 +375,7 @@ def test_a_fast_answer_leaves_no_full_number_in_the_audit(daemon: Server) -> Non
     r, fast = _get(daemon, f"/v1/policies/{encoded}?mode=offline", auth(MIS_TOKEN))
     assert fast and r.status_code == 200
     service = daemon.live.daemon.service
-    assert service is not None
+    assert service is not None and service.ready, "the daemon under test is serving"
     row = service.audit.recent(1)[0]
     assert (row.who, row.channel, row.enp_masked) == ("mis-main", "api", mask_enp(enp))
     assert row.enp_masked != enp
