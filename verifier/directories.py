@@ -576,6 +576,12 @@ class Directories:
             (version,) = self._db.execute("PRAGMA data_version").fetchone()
             return int(version), self._generation
 
+    @property
+    def generation(self) -> int:
+        """This connection's own import count (the second half of :meth:`data_version`):
+        read without a query."""
+        return self._generation
+
     def insurer(self, ogrn: str, okato: str | None) -> Insurer | None:
         """The insurer branch for ОГРН and region (ОКАТО); with no branch in that region (or no
         region), another branch of the ОГРН — head office first — with ``region_matched``

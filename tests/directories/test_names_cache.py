@@ -60,24 +60,60 @@ def test_data_version_moves_with_this_connections_own_import(
     assert daemon_side.data_version() != first
 
 
-def test_names_are_read_once_per_state_and_an_import_elsewhere_is_seen_next(
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_names_are_read_once_per_state_and_an_import_elsewhere_is_seen_within_a_second(
     tmp_path: Path, daemon_side: CountingDirectories
 ) -> None:
-    names = DirectoryNames(daemon_side)
+    clock = _Clock()
+    names = DirectoryNames(daemon_side, clock=clock)
     assert names.current().clinic_name(CLINIC) is None  # nothing loaded yet
     assert names.current().clinic_name(CLINIC) is None
     assert daemon_side.lookups == 1  # the second answer came from the cache
 
     proc = run_cli(tmp_path, "directory", "import", str(F003))  # a real second process
     assert proc.returncode == 0, proc.stderr
-    assert names.current().clinic_name(CLINIC) == CLINIC_NAME  # the very next verdict
+    clock.now += 0.5  # inside the recheck window: the change check has not run again
+    assert names.current().clinic_name(CLINIC) is None
+    clock.now += 0.6  # past NAME_RECHECK_S since the last check
+    assert names.current().clinic_name(CLINIC) == CLINIC_NAME
     assert names.clinic_name(CLINIC) == CLINIC_NAME
     assert daemon_side.lookups == 2
 
     proc = run_cli(tmp_path, "directory", "import", str(F032))  # F032 renames the clinic
     assert proc.returncode == 0, proc.stderr
+    clock.now += 1.0
     assert names.current().clinic_name(CLINIC) == 'ГБУЗ МО "Подольская ГКБ"'
     assert daemon_side.lookups == 3
+
+
+def test_the_change_check_runs_at_most_once_a_window(daemon_side: CountingDirectories) -> None:
+    clock = _Clock()
+    names = DirectoryNames(daemon_side, clock=clock)
+    checks = 0
+    real = daemon_side.data_version
+
+    def counted() -> tuple[int, int]:
+        nonlocal checks
+        checks += 1
+        return real()
+
+    daemon_side.data_version = counted  # type: ignore[method-assign]
+    for _ in range(50):
+        names.current()
+        clock.now += 0.01
+    assert checks == 1
+    clock.now += 1.0
+    names.current()
+    assert checks == 2
 
 
 def test_an_import_by_the_daemons_own_connection_is_seen_too(

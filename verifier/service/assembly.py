@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,8 @@ from verifier.registry.protocol import PersonAnswer
 from verifier.trust import KeyState, Purpose, TrustStore
 
 NAME_CACHE_SIZE = 4096  # insurer branches and clinics of a region: a few hundred
+# How long a directory change check stands (see DirectoryNames): names only, never outcomes.
+NAME_RECHECK_S = 1.0
 
 
 def freshness_policy(cfg: Config) -> FreshnessPolicy:
@@ -168,20 +171,44 @@ class DirectoryNames:
     """The loaded ФОМС directories as the pipeline's name book (empty until imported).
 
     Names are cached, keyed on the directories' :meth:`~Directories.data_version` as well as
-    the code, so an import (by this daemon or by ``directory import`` in another process) is
-    seen on the next verdict: the change check is one ``PRAGMA`` per verdict
-    (:meth:`current`), where the lookups were two queries. Bounded (LRU), shared by the
-    pool's threads under a lock. An entry made under one version holds what the store said
-    after that version was read, so never an older name than its key says."""
+    the code. This daemon's own import is seen on the next verdict; an import by
+    ``directory import`` in another process within ``recheck_s`` (1 s): the change check
+    (one ``PRAGMA``) runs at most once a second, not once per verdict. Names only label the
+    insurer and the clinic — no outcome depends on them — so a second's lag after an import
+    elsewhere costs nothing, and the check was a twentieth of a verdict's time. Bounded
+    (LRU), shared by the pool's threads under a lock. An entry made under one version holds
+    what the store said after that version was read, so never an older name than its key
+    says."""
 
-    def __init__(self, directories: Directories, maxsize: int = NAME_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        directories: Directories,
+        maxsize: int = NAME_CACHE_SIZE,
+        *,
+        recheck_s: float = NAME_RECHECK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.directories = directories
+        self.recheck_s = recheck_s
+        self._clock = clock
         self._cache: LRUCache[tuple[object, ...], str | None] = LRUCache(maxsize=maxsize)
         self._lock = threading.Lock()
+        self._held: tuple[DirectoryNamesAt, float] | None = None  # the view, when checked
 
     def current(self) -> DirectoryNamesAt:
-        """The names as the directories hold them now (one change check)."""
-        return DirectoryNamesAt(self, self.directories.data_version())
+        """The names as the directories hold them now: this connection's imports at once,
+        another process's within ``recheck_s`` (one change check a second at most)."""
+        now = self._clock()
+        held = self._held
+        if (
+            held is not None
+            and now - held[1] < self.recheck_s
+            and held[0].version[1] == self.directories.generation
+        ):
+            return held[0]
+        view = DirectoryNamesAt(self, self.directories.data_version())
+        self._held = (view, now)
+        return view
 
     def insurer_name(self, ogrn: str, okato: str | None) -> str | None:
         return self.current().insurer_name(ogrn, okato)
