@@ -8,7 +8,7 @@ which every request still passes) and answers exactly a well-formed call by a ca
 verify: ``GET``, 16 digits, no query parameters but a valid ``mode``/``fresh``, a token or
 loopback role with the ``verify`` right. It runs the same code the route does
 (:func:`~verifier.http.auth.identify_parts`, ``Service.verify``, the same problem for a typed
-error, the same response class). Anything else — another method or path, a bad ENP, an
+error, the same two response headers). Anything else — another method or path, a bad ENP, an
 unknown or bad parameter, a missing, wrong or weak credential — goes on to Starlette
 untouched, before anything was done, so every refusal is the route's own
 (tests/http/test_fastpath.py compares the two answers, status, headers and body).
@@ -26,7 +26,7 @@ from verifier.credential import CredentialInput
 from verifier.errors import InputError
 from verifier.http.auth import identify_parts
 from verifier.http.context import RouteContext, typed_error_problem
-from verifier.http.jsonbody import FastJSONResponse
+from verifier.http.jsonbody import dumps
 from verifier.http.problems import ApiError
 from verifier.service.api import LookupMode
 
@@ -114,7 +114,20 @@ class PolicyFastPath:
         except (ApiError, InputError) as exc:
             await typed_error_problem(exc)(scope, receive, send)
             return
-        await FastJSONResponse(verdict.to_dict(masked=caller.is_kiosk))(scope, receive, send)
+        body = dumps(verdict.to_dict(masked=caller.is_kiosk))
+        # What FastJSONResponse sends (the same two headers in the same order), without
+        # building a Response object for it.
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 def _no_url_token() -> str | None:
