@@ -113,3 +113,13 @@ def test_pipelined_requests_are_answered_in_order(api: Server) -> None:
     second = rest[rest.index(b"HTTP/1.1 ") :]
     assert second.startswith((b"HTTP/1.1 200 ", b"HTTP/1.1 422 "))
     assert b"application/" in second
+
+
+def test_writelines_goes_through_the_buffer() -> None:
+    async def body(w: tr.CoalescedWrites, rec: Recorder) -> None:
+        w.write(b"a")
+        w.writelines([b"b", b"c"])
+        await asyncio.sleep(0)
+        assert rec.writes == [b"abc"]
+
+    _run(body)

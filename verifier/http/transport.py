@@ -16,6 +16,7 @@ import asyncio
 import errno
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -111,6 +112,10 @@ class CoalescedWrites:
         elif not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._flush_scheduled)
+
+    def writelines(self, chunks: Iterable[bytes]) -> None:
+        for chunk in chunks:  # through the buffer, not around it (kept in order)
+            self.write(chunk)
 
     def _flush_scheduled(self) -> None:
         self._scheduled = False

@@ -202,7 +202,8 @@ _INSERT: Final = (
 _Row = tuple[Any, ...]
 _COLUMN_COUNT: Final = 11
 _VALUES: Final = "(" + ",".join("?" * _COLUMN_COUNT) + ")"
-# The largest multi-row INSERT: 256 rows x 11 columns, well under SQLite's 32,766 variables.
+# The largest multi-row INSERT: 256 rows x 11 columns, when the connection allows that many
+# variables (SQLite's default is 32,766 since 3.32, 999 before; a connection may set less).
 _CHUNK_ROWS: Final = 256
 
 
@@ -219,10 +220,13 @@ def insert_rows(db: sqlite3.Connection, rows: list[_Row]) -> None:
     each time, and a writer thread that needs the GIL back for every row while the event
     loop runs both starves (hundreds of rows a second) and taxes every request. One
     statement per chunk steps once, with the GIL released for the whole chunk."""
+    allowed = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _COLUMN_COUNT
+    most = max(1, min(_CHUNK_ROWS, allowed))
+    most = 1 << (most.bit_length() - 1)  # a power of two: a handful of statement texts
     i = 0
     while i < len(rows):
         left = len(rows) - i
-        n = _CHUNK_ROWS if left >= _CHUNK_ROWS else 1 << (left.bit_length() - 1)
+        n = most if left >= most else 1 << (left.bit_length() - 1)
         chunk = rows[i : i + n]
         db.execute(_insert_rows(n), [value for row in chunk for value in row])
         i += n
