@@ -20,15 +20,17 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import UTC, date, datetime
+from typing import Protocol, TypeVar
 
-from cache.register_model import RegisterRecord
+from cache.freshness import Freshness, assess, from_the_future
+from cache.register_model import PolicyStatus, PolicyType, RegisterRecord
+from cache.snapshot_store import Prefetch, SnapshotStore
 from verifier import documents
 from verifier.checks import basic
 from verifier.checks.basic import KIND_RU
 from verifier.checks.context import CheckContext, LookupMode
-from verifier.checks.holder import NoHolderMatcher
+from verifier.checks.holder import HolderMatcher, NoHolderMatcher
 from verifier.checks.ports import (
     HolderChecker,
     NameBook,
@@ -41,6 +43,11 @@ from verifier.checks.ports import (
     StatusChecker,
     StatusResult,
 )
+from verifier.checks.register import (
+    SnapshotRevocationChecker,
+    SnapshotStatusChecker,
+    snapshot_info,
+)
 from verifier.credential import (
     ALWAYS_SIGNED,
     PHYSICAL,
@@ -50,6 +57,7 @@ from verifier.credential import (
     ReadSymbology,
 )
 from verifier.errors import CryptoError, InputError, RecognitionError
+from verifier.fastnew import maker
 from verifier.identifiers import enp_checksum_ok, facet_ok
 from verifier.recognize import recognize
 from verifier.verdict import (
@@ -62,9 +70,12 @@ from verifier.verdict import (
     MessageFacts,
     Outcome,
     Reason,
+    RegisterSummary,
     Verdict,
+    VerdictShape,
     action_ru,
     decide,
+    facts_used,
     failed,
     message_ru,
     passed,
@@ -184,25 +195,57 @@ class Pipeline:
         register: object | None = None,
     ) -> list[Verdict | RecognitionError]:
         """:meth:`verify` of every item, in order, each answer exactly what :meth:`verify`
-        gives (a :class:`RecognitionError` in the place of an input that is no credential).
+        gives at the batch's moment (a :class:`RecognitionError` in the place of an input
+        that is no credential).
 
-        The same checks run per item; what a batch shares is the reading: with a
+        A batch is checked as of one moment: the clock is read once, so every verdict of it
+        carries the same ``checked_at`` and the snapshot's freshness is judged once. With a
         ``register`` that can prefetch (:class:`BatchSource`), the snapshot's meta is read
         once and the typed ENPs' records in a few queries, in one read transaction, and the
-        directory names are asked once per code. When another connection committed while
-        the batch ran (an import, a sync), the batch is verified again item by item against
-        the store as it is now; a store without ``prefetched`` is read item by item."""
-        batch = dataclasses.replace(self, names=_MemoNames(self._book()))
+        directory names are asked once per code; offline, over the snapshot store, the typed
+        ENPs are then checked by what their verdicts depend on (:class:`_TypedColumns`).
+        When another connection committed while the batch ran (an import, a sync), the
+        batch is verified again item by item against the store as it is now; a store
+        without ``prefetched`` is read item by item."""
+        batch = self._batch()
         prefetch = getattr(register, "prefetched", None)
         if prefetch is None:
             return batch._each(items, mode)
-        enps = [e for e in map(typed_enp, items) if e is not None]
+        typed = [typed_enp(item) for item in items]
         source: BatchSource = register  # type: ignore[assignment]  # has prefetched, above
-        with source.prefetched(enps) as scope:
-            answers = batch._each(items, mode)
+        with source.prefetched([e for e in typed if e is not None]) as scope:
+            snapshot = batch._columnar(mode, register)
+            if snapshot is None or not isinstance(register, SnapshotStore):
+                answers = batch._each(items, mode)
+            else:
+                answers = _TypedColumns(batch, snapshot, register, scope).verify(items, typed)
         if scope.changed:
-            return dataclasses.replace(self, names=_MemoNames(self._book()))._each(items, mode)
+            return self._batch()._each(items, mode)
         return answers
+
+    def _batch(self) -> Pipeline:
+        """This pipeline for one batch: one moment, one view of the directory names."""
+        now = self.clock()
+        return dataclasses.replace(self, names=_MemoNames(self._book()), clock=lambda: now)
+
+    def _columnar(self, mode: LookupMode, register: object) -> SnapshotStatusChecker | None:
+        """The snapshot checker when a batch's typed ENPs may be checked column-wise: offline,
+        over the snapshot store the batch prefetched, and checkers whose answers for a typed
+        ENP are known to depend on nothing but what :class:`_TypedColumns` keys on."""
+        if mode is not LookupMode.OFFLINE or type(register) is not SnapshotStore:
+            return None
+        from verifier.checks.online import FallbackStatusChecker  # the registry client: lazily
+
+        status: object = self.status
+        if type(status) is FallbackStatusChecker:
+            status = status.snapshot
+        if type(status) is not SnapshotStatusChecker or status.store is not register:
+            return None
+        if type(self.revocation) not in (SnapshotRevocationChecker, NoRevocationChecker):
+            return None
+        if type(self.holder) not in (HolderMatcher, NoHolderMatcher):
+            return None
+        return status
 
     def _each(
         self, items: Sequence[CredentialInput], mode: LookupMode
@@ -304,7 +347,11 @@ class Pipeline:
         return InsurerInfo(record.smo_ogrn, name, record.okato or None)
 
     def _attachment(self, status: StatusResult | None, names: NameBook) -> AttachmentInfo | None:
-        record = status.record if status else None
+        return self._attachment_of(status.record if status else None, names)
+
+    def _attachment_of(
+        self, record: RegisterRecord | None, names: NameBook
+    ) -> AttachmentInfo | None:
         if record is None or not record.clinic:
             return None
         mine = None if self.this_clinic is None else record.clinic == self.this_clinic
@@ -370,6 +417,279 @@ class Pipeline:
             registry_error=status.registry_error if status else None,
             disagreement=status.disagreement if status else None,
         )
+
+
+class _Group:
+    """Typed ENPs whose verdicts share their checks (see :class:`_TypedColumns`): what the
+    first one's verdict, made by :meth:`Pipeline._verify_typed` itself, says for them all."""
+
+    __slots__ = (
+        "action",
+        "checks",
+        "message",
+        "messages",
+        "outcome",
+        "reasons",
+        "record_based",
+        "shape",
+        "snapshot",
+        "source",
+        "use",
+    )
+
+    def __init__(self, first: Verdict) -> None:
+        self.checks, self.outcome, self.reasons = first.checks, first.outcome, first.reasons
+        self.action, self.source, self.message = first.action, first.source, first.message
+        self.record_based = first.register is not None  # else: no record, nothing per ENP
+        self.snapshot = first.snapshot is not None  # else: no status asked (proven invalid)
+        self.shape = VerdictShape(first)
+        self.use = facts_used(first.outcome, first.reasons)
+        self.messages: dict[tuple[object, ...], str] = {}
+
+
+# Groups live across batches while what their checks say cannot change: the same checkers,
+# the same snapshot meta, freshness state and calendar day (the context). One context at a
+# time, bounded; a batch of another context starts afresh.
+_GROUPS_MAX = 4096
+_MESSAGES_MAX = 256  # a group's lines by the dates they name
+_groups: list[tuple[tuple[object, ...] | None, dict[tuple[object, ...], _Group]]] = [(None, {})]
+# Insurers and clinics as verdicts name them, shared across batches (their JSON is made once).
+_INTERNED_MAX = 4096
+_interned: dict[object, object] = {}
+_Named = TypeVar("_Named", InsurerInfo | None, AttachmentInfo | None)
+
+
+def _intern(value: _Named) -> _Named:
+    """The one shared object equal to ``value`` (values, not identities, are compared)."""
+    if value is None:
+        return None
+    if len(_interned) > _INTERNED_MAX:
+        _interned.clear()
+    found: _Named = _interned.setdefault(value, value)  # type: ignore[assignment]
+    return found
+
+
+# A batch member's verdict and credential, as Verdict(...) and Credential(MANUAL, enp) make
+# them (verifier/fastnew.py: the same instance at half the cost of __init__).
+_member = maker(
+    Verdict,
+    (
+        "outcome",
+        "reasons",
+        "message",
+        "credential",
+        "checks",
+        "source",
+        "checked_at",
+        "input_source",
+        "snapshot",
+        "answered_at",
+        "register",
+        "action",
+        "insurer",
+        "attachment",
+        "_shape",
+    ),
+)
+_typed_credential = maker(Credential, ("kind", "enp"))
+_summary = maker(
+    RegisterSummary,
+    (
+        "enp",
+        "policy_type",
+        "status",
+        "status_since",
+        "smo_ogrn",
+        "okato",
+        "start",
+        "end",
+        "clinic",
+    ),
+)
+# ``name.lower()`` of each member, one table per enum: members of two IntEnums with the same
+# value are equal keys (PolicyType.OLD == PolicyStatus.ACTIVE == 1).
+_TYPE_NAMES: dict[PolicyType, str] = {t: t.name.lower() for t in PolicyType}
+_STATUS_NAMES: dict[PolicyStatus, str] = {t: t.name.lower() for t in PolicyStatus}
+
+
+def _register(record: RegisterRecord) -> RegisterSummary:
+    """``register_summary(record)`` (verifier/checks/register.py), made as _member is."""
+    return _summary(
+        record.enp,
+        _TYPE_NAMES.get(record.policy_type) or record.policy_type.name.lower(),
+        _STATUS_NAMES.get(record.status) or record.status.name.lower(),
+        record.status_since,
+        record.smo_ogrn or None,
+        record.okato or None,
+        record.start,
+        record.end,
+        record.clinic,
+    )
+
+
+def _status_key(record: RegisterRecord, today: date) -> tuple[object, ...]:
+    """What ``status_check`` reads of a record at ``today``: a policy in force reads only its
+    insurer (the detail names it); anything else every field it may name."""
+    end, start = record.end, record.start
+    if (
+        record.status is PolicyStatus.ACTIVE
+        and (end is None or end >= today)
+        and (start is None or start <= today)
+    ):
+        return (record.status, record.smo_ogrn)
+    return (record.status, record.status_since, start, end, record.smo_ogrn)
+
+
+class _TypedColumns:
+    """One offline batch's typed ENPs, checked by what their verdicts depend on.
+
+    A typed ENP's verdict depends on its check digit and date facet (the local checks), the
+    snapshot's meta and state at the batch's moment (one for the batch) and, when the
+    snapshot is looked up, on the record's status fields (``_status_key``) or, for a miss,
+    on the ENP's region. ENPs alike in these get the same checks, outcome, reasons and
+    action: the first of each group is verified by :meth:`Pipeline._verify_typed` itself,
+    the others are made from it with their own credential, register summary, insurer,
+    clinic and message (those asked once per code, the message once per fact it names), and
+    the batch's moment and snapshot state. Everything else goes through
+    :meth:`Pipeline.verify`."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        snapshot: SnapshotStatusChecker,
+        store: SnapshotStore,
+        scope: PrefetchScope,
+    ) -> None:
+        self.p = pipeline
+        self.now = now = pipeline.clock()
+        self.today = now.astimezone().date()
+        self.store = store
+        self.info = info = store.info()  # in the scope: the meta it read
+        policy = snapshot.policy
+        fresh = assess(info.created_at, info.register_valid_until, now, policy)
+        # What SnapshotStatusChecker.check_status says of the snapshot for every ENP.
+        self.snap = snapshot_info(info, fresh)
+        # It looks the record up only past these three.
+        self.lookup = fresh.state not in (
+            Freshness.ABSENT,
+            Freshness.EXPIRED,
+        ) and not from_the_future(info.created_at, now, policy)
+        self.records = scope.records if isinstance(scope, Prefetch) else {}
+        self.groups: dict[tuple[object, ...], _Group] = {}
+        if self.lookup:  # else a few groups, and the clock in their texts: this batch's own
+            context = (snapshot, pipeline.revocation, pipeline.holder, info, fresh.state)
+            held = _groups[0]
+            if held[0] == (*context, self.today) and len(held[1]) <= _GROUPS_MAX:
+                self.groups = held[1]
+            else:
+                _groups[0] = ((*context, self.today), self.groups)
+        self.insurers: dict[tuple[str, str], tuple[InsurerInfo | None, str | None]] = {}
+        self.clinics: dict[str | None, AttachmentInfo | None] = {}
+
+    def verify(
+        self, items: Sequence[CredentialInput], typed: Sequence[str | None]
+    ) -> list[Verdict | RecognitionError]:
+        out: list[Verdict | RecognitionError] = []
+        p = self.p
+        for item, enp in zip(items, typed, strict=True):
+            if enp is not None and item.symbology is not ReadSymbology.CARD:
+                out.append(self.typed(enp, item.source))
+                continue
+            try:
+                out.append(p.verify(item, mode=LookupMode.OFFLINE))
+            except RecognitionError as exc:
+                out.append(exc)
+        return out
+
+    def typed(self, enp: str, source: str) -> Verdict:
+        """``Pipeline._verify_typed(enp, source, OFFLINE, False)``, from its group."""
+        local_key = (enp_checksum_ok(enp), facet_ok(enp[2:10]))
+        local = _TYPED_LOCAL.get(local_key)
+        record: RegisterRecord | None = None
+        key: tuple[object, ...]
+        if (local is not None and local[1]) or not self.lookup:
+            key = (source, local_key)  # proven invalid, or no record read: nothing per ENP
+        else:
+            records = self.records
+            record = records[enp] if enp in records else self.store.lookup_enp(enp)
+            if record is not None:
+                key = (source, local_key, _status_key(record, self.today))
+            else:
+                region = self.info.region
+                other = region is not None and enp[:2] != region
+                key = (source, local_key, None, enp[:2] if other else None)
+        group = self.groups.get(key)
+        if group is None:
+            first = self.p._verify_typed(enp, source, LookupMode.OFFLINE, False)
+            group = self.groups[key] = _Group(first)
+            object.__setattr__(first, "_shape", group.shape)
+            return first
+        credential = _typed_credential(CredentialKind.MANUAL, enp)
+        snap = self.snap if group.snapshot else None
+        if not group.record_based or record is None:
+            return _member(
+                group.outcome,
+                group.reasons,
+                group.message,
+                credential,
+                group.checks,
+                group.source,
+                self.now,
+                source,
+                snap,
+                None,
+                None,
+                group.action,
+                None,
+                None,
+                group.shape,
+            )
+        insurer, insurer_now = self._insurer(record)
+        clinic = record.clinic
+        if clinic in self.clinics:
+            attachment = self.clinics[clinic]
+        else:
+            attachment = self.clinics[clinic] = _intern(self.p._attachment_of(record, self.p.names))
+        since, end, now_text, _ = group.use
+        fact_key = (
+            record.status_since if since else None,
+            record.end if end else None,
+            insurer_now if now_text else None,
+        )
+        message = group.messages.get(fact_key)
+        if message is None:
+            message = message_ru(
+                group.outcome, group.reasons, _facts_of(group.checks, record, insurer_now)
+            )
+            if len(group.messages) < _MESSAGES_MAX:
+                group.messages[fact_key] = message
+        return _member(
+            group.outcome,
+            group.reasons,
+            message,
+            credential,
+            group.checks,
+            group.source,
+            self.now,
+            source,
+            snap,
+            self.info.created_at,
+            _register(record),
+            group.action,
+            insurer,
+            attachment,
+            group.shape,
+        )
+
+    def _insurer(self, record: RegisterRecord) -> tuple[InsurerInfo | None, str | None]:
+        """The verdict's insurer and its "сейчас …" text, once per code (Pipeline._verdict)."""
+        key = (record.smo_ogrn, record.okato)
+        found = self.insurers.get(key)
+        if found is None:
+            insurer = self.p._insurer_info(record, self.p.names)
+            now_text = None if insurer is None else _describe(insurer.ogrn, insurer.name)
+            found = self.insurers[key] = (_intern(insurer), now_text)
+        return found
 
 
 def _describe(ogrn: str, name: str | None) -> str:

@@ -12,6 +12,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from cache.freshness import Freshness
 from verifier.credential import Credential
 from verifier.identifiers import mask_enp
@@ -279,6 +281,18 @@ class SnapshotInfo:
     state: Freshness
     sequence: int | None
     age_s: float | None
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state._value_, "sequence": self.sequence, "age_s": self.age_s}
+
+    def json(self) -> bytes:
+        """:meth:`to_dict` as JSON, made once (a batch's verdicts share one)."""
+        out = self._json
+        if out is None:
+            out = orjson.dumps(self.to_dict())
+            object.__setattr__(self, "_json", out)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +323,30 @@ class RegisterSummary:
             "clinic": self.clinic,
         }
 
+    def to_json(self, *, masked: bool = False) -> bytes:
+        """``orjson.dumps(self.to_dict(masked=masked))``, byte for byte: orjson writes a plain
+        ``date`` as its ``isoformat()`` does, without the three strings made first."""
+        since, start, end = self.status_since, self.start, self.end
+        if not (
+            (since is None or type(since) is date)
+            and (start is None or type(start) is date)
+            and (end is None or type(end) is date)
+        ):
+            return orjson.dumps(self.to_dict(masked=masked))
+        return orjson.dumps(
+            {
+                "enp": mask_enp(self.enp) if masked else self.enp,
+                "policy_type": self.policy_type,
+                "status": self.status,
+                "status_since": since,
+                "smo_ogrn": self.smo_ogrn,
+                "okato": self.okato,
+                "start": start,
+                "end": end,
+                "clinic": self.clinic,
+            }
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Disagreement:
@@ -329,9 +367,18 @@ class InsurerInfo:
     ogrn: str
     name: str | None
     region: str | None  # ОКАТО of the insurer's region
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ogrn": self.ogrn, "name": self.name, "region": self.region}
+
+    def json(self) -> bytes:
+        """:meth:`to_dict` as JSON, made once (a batch's verdicts share one insurer)."""
+        out = self._json
+        if out is None:
+            out = orjson.dumps(self.to_dict())
+            object.__setattr__(self, "_json", out)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,9 +388,18 @@ class AttachmentInfo:
     code: str
     name: str | None
     this_clinic: bool | None  # None: this clinic's code is not configured
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "name": self.name, "this_clinic": self.this_clinic}
+
+    def json(self) -> bytes:
+        """:meth:`to_dict` as JSON, made once (a batch's verdicts share one clinic)."""
+        out = self._json
+        if out is None:
+            out = orjson.dumps(self.to_dict())
+            object.__setattr__(self, "_json", out)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +422,21 @@ class Verdict:
     action: str = ""  # the clerk's next step, in Russian
     insurer: InsurerInfo | None = None
     attachment: AttachmentInfo | None = None
+    # Set only by the pipeline's batch path (never by ``__init__`` or ``dataclasses.replace``,
+    # so a changed copy never keeps it): the verdicts of one group share one JSON layout.
+    _shape: VerdictShape | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
+
+    def to_json(self, *, masked: bool = False) -> bytes:
+        """``orjson.dumps(self.to_dict(masked=masked))``, byte for byte; a batch verdict with
+        a :class:`VerdictShape` is written from its group's pieces instead of a new dict."""
+        shape = self._shape
+        if shape is not None:
+            out = shape.render(self, masked)
+            if out is not None:
+                return out
+        return orjson.dumps(self.to_dict(masked=masked))
 
     def to_dict(self, *, masked: bool = False) -> dict[str, Any]:
         insurer, attachment, credential = self.insurer, self.attachment, self.credential
@@ -383,13 +454,7 @@ class Verdict:
             "answered_at": _isoformat(answered_at) if answered_at else None,
             "input_source": self.input_source,
             "checked_at": self.checked_at.isoformat(),
-            "snapshot": None
-            if snapshot is None
-            else {
-                "state": snapshot.state._value_,
-                "sequence": snapshot.sequence,
-                "age_s": snapshot.age_s,
-            },
+            "snapshot": None if snapshot is None else snapshot.to_dict(),
         }
         if (
             self.register is not None
@@ -417,6 +482,127 @@ class Verdict:
     def extra(self) -> dict[str, Any]:
         """The optional parts as JSON (read-only view; the typed fields are the source)."""
         return self._optional(masked=False)
+
+
+# Stand-ins for the per-item values while a shape's JSON is cut into pieces: private-use
+# characters no verdict text is made of (and were one there, the cut is refused: see _cut).
+_CUTS = ("message", "insurer", "attachment", "enp", "answered_at", "checked_at", "snapshot")
+_MARKS = tuple(f"\ue000oms-{name}\ue000" for name in (*_CUTS, "register"))
+
+
+class VerdictShape:
+    """The JSON of a group of batch verdicts that differ only in the credential's ENP, the
+    message, insurer, attachment and register summary, and the moments and snapshot state of
+    their batch (typed ENPs whose checks came out the same): the rest is written once per
+    group, as bytes, and the differing parts are put between the pieces.
+
+    A verdict is written from the shape only when the parts it must share are the very
+    objects (or, for the input source, the text) the pieces were cut from (``fits``);
+    anything else gets ``None`` from :meth:`render` and is written in full."""
+
+    __slots__ = ("_like", "_middle", "_pieces")
+
+    def __init__(self, like: Verdict) -> None:
+        self._like = like
+        self._pieces: dict[bool, tuple[bytes, ...] | None] = {}
+        # The batch's moments and snapshot state with the pieces between them, as last
+        # written (by the identity of the three: a batch's members share them).
+        self._middle: tuple[datetime | None, datetime | None, SnapshotInfo | None, bool, bytes]
+        self._middle = (None, None, None, False, b"")
+
+    def fits(self, v: Verdict) -> bool:
+        like = self._like
+        credential = v.credential
+        return (
+            v.checks is like.checks
+            and v.reasons is like.reasons
+            and v.outcome is like.outcome
+            and v.action is like.action
+            and v.source is like.source
+            and v.input_source == like.input_source
+            and (v.register is None) is (like.register is None)
+            and (v.snapshot is None) is (like.snapshot is None)
+            and not v.candidates
+            and v.registry_error is None
+            and v.disagreement is None
+            and credential is not None
+            and like.credential is not None
+            and credential.kind is like.credential.kind
+        )
+
+    def _cut(self, masked: bool) -> tuple[bytes, ...] | None:
+        like = self._like
+        doc = like.to_dict(masked=masked)
+        if doc["credential"] is None:
+            return None
+        marks = dict(zip(_CUTS, _MARKS, strict=False))
+        doc["credential"]["enp"] = marks.pop("enp")
+        doc.update(marks)
+        order = list(_MARKS[: len(_CUTS)])
+        if "register" in doc:
+            doc["register"] = _MARKS[-1]
+            order.append(_MARKS[-1])
+        raw = orjson.dumps(doc)
+        cuts = [orjson.dumps(mark) for mark in order]
+        if any(raw.count(cut) != 1 for cut in cuts) or sorted(cuts, key=raw.index) != cuts:
+            return None  # a text holds a mark itself (or keys moved): no shortcut here
+        pieces: list[bytes] = []
+        for cut in cuts:
+            head, _, raw = raw.partition(cut)
+            pieces.append(head)
+        pieces.append(raw)
+        return tuple(pieces)
+
+    def render(self, v: Verdict, masked: bool) -> bytes | None:
+        """``v``'s JSON from the pieces, or None when ``v`` is not of this shape."""
+        if not self.fits(v):
+            return None
+        if masked in self._pieces:
+            pieces = self._pieces[masked]
+        else:
+            pieces = self._pieces[masked] = self._cut(masked)
+        if pieces is None:
+            return None
+        credential = v.credential
+        assert credential is not None  # noqa: S101 - fits() said so
+        enp = credential.enp
+        if masked and enp:
+            enp = mask_enp(enp)
+        insurer, attachment, register = v.insurer, v.attachment, v.register
+        answered, checked, snapshot = v.answered_at, v.checked_at, v.snapshot
+        middle = self._middle
+        if not (
+            middle[0] is answered
+            and middle[1] is checked
+            and middle[2] is snapshot
+            and middle[3] is masked
+        ):
+            text = b"".join(
+                (
+                    pieces[4],
+                    b"null" if answered is None else orjson.dumps(_isoformat(answered)),
+                    pieces[5],
+                    orjson.dumps(checked.isoformat()),
+                    pieces[6],
+                    b"null" if snapshot is None else snapshot.json(),
+                    pieces[7],
+                )
+            )
+            middle = self._middle = (answered, checked, snapshot, masked, text)
+        parts = [
+            pieces[0],
+            orjson.dumps(v.message),
+            pieces[1],
+            b"null" if insurer is None else insurer.json(),
+            pieces[2],
+            b"null" if attachment is None else attachment.json(),
+            pieces[3],
+            orjson.dumps(enp),
+            middle[4],
+        ]
+        if register is not None:
+            parts += (register.to_json(masked=masked), pieces[8])
+        return b"".join(parts)
 
 
 # The last moment rendered: a batch's verdicts share the snapshot's ``answered_at`` (the
@@ -492,10 +678,37 @@ def message_ru(
     outcome: Outcome, reasons: tuple[Reason, ...], facts: MessageFacts | None = None
 ) -> str:
     """One line for the clerk: the outcome, then the reasons that explain it, with dates."""
-    return _message_ru(outcome, tuple(reasons), facts or _NO_FACTS)
+    reasons = tuple(reasons)
+    if facts is None or facts is _NO_FACTS:
+        return _message_ru(outcome, reasons, _NO_FACTS)
+    since, end, insurer, signature = facts_used(outcome, reasons)
+    # Only what the line reads goes into the memo's key (a register's people have a
+    # thousand different dates the line never names).
+    return _message_ru(
+        outcome,
+        reasons,
+        MessageFacts(
+            facts.status_since if since else None,
+            facts.end if end else None,
+            facts.insurer_now if insurer else None,
+            facts.signature_checked and signature,
+        ),
+    )
 
 
 _NO_FACTS = MessageFacts()
+
+
+@functools.lru_cache(maxsize=1024)
+def facts_used(outcome: Outcome, reasons: tuple[Reason, ...]) -> tuple[bool, bool, bool, bool]:
+    """Which :class:`MessageFacts` the line for these reasons names, in field order
+    (status_since, end, insurer_now, signature_checked): see :func:`_reason_ru`."""
+    return (
+        Reason.REGISTER_SUSPENDED in reasons or Reason.REGISTER_ANNULLED in reasons,
+        outcome is Outcome.VALID or Reason.REGISTER_EXPIRED in reasons,
+        Reason.INSURER_CHANGED in reasons,
+        Reason.HOLDER_DATA_UNVERIFIED in reasons,
+    )
 
 
 @functools.lru_cache(maxsize=4096)

@@ -208,10 +208,7 @@ class Service:
         else:
             verdicts = await self._batch_online(items, mode, one)
         # Not in verify_latency: one batch is not one verification's latency.
-        for v in verdicts:
-            self.counters.count(v)
-            if Reason.UNRECOGNIZED in v.reasons:
-                self.counters.unrecognized += 1
+        _count_batch(self.counters, verdicts)
         self.audit.submit(_batch_row(verdicts, mode), who=who, channel=channel, count=len(items))
         log.info("verified batch", channel=channel, who=who, mode=mode.value, n=len(items))
         return verdicts
@@ -220,18 +217,23 @@ class Service:
     def _batch_offline(
         pipeline: Pipeline, store: object, items: Sequence[CredentialInput | InputError]
     ) -> list[Verdict]:
-        """An offline batch in one pass (Pipeline.verify_many: one read of the snapshot's
-        meta and the typed ENPs' records for the whole batch, the same checks per item)."""
+        """An offline batch in one pass (Pipeline.verify_many: one moment, one read of the
+        snapshot's meta and the typed ENPs' records for the whole batch, each item's answer
+        what Pipeline.verify gives at that moment)."""
         inputs = [e for e in items if isinstance(e, CredentialInput)]
-        answers = iter(pipeline.verify_many(inputs, mode=LookupMode.OFFLINE, register=store))
+        verified = pipeline.verify_many(inputs, mode=LookupMode.OFFLINE, register=store)
+        # The batch's one moment (verify_many reads the clock once) for the unreadable too.
+        moment = next((a.checked_at for a in verified if isinstance(a, Verdict)), None)
+        now = moment or datetime.now(UTC)
+        answers = iter(verified)
         out: list[Verdict] = []
         for entry in items:
             if isinstance(entry, InputError):
-                out.append(unrecognized_verdict(_NO_INPUT, entry, datetime.now(UTC)))
+                out.append(unrecognized_verdict(_NO_INPUT, entry, now))
                 continue
             answer = next(answers)
             if isinstance(answer, RecognitionError):
-                answer = unrecognized_verdict(entry, answer, datetime.now(UTC))
+                answer = unrecognized_verdict(entry, answer, now)
             out.append(answer)
         return out
 
@@ -622,13 +624,31 @@ def _out_of_budget(entry: CredentialInput | InputError) -> Verdict:
     )
 
 
+def _count_batch(counters: Counters, verdicts: Sequence[Verdict]) -> None:
+    """``counters.count`` of every verdict, and the unrecognised ones, in one pass."""
+    from collections import Counter  # here: this helper's own import
+
+    by_outcome = Counter(v.outcome for v in verdicts)
+    counters.verifications += len(verdicts)
+    if counters.by_outcome is None:
+        counters.by_outcome = {}
+    for outcome, n in by_outcome.items():
+        counters.by_outcome[outcome.value] = counters.by_outcome.get(outcome.value, 0) + n
+    shared = {id(v.reasons): v.reasons for v in verdicts}
+    counted = {k: Reason.UNRECOGNIZED in rs for k, rs in shared.items()}
+    counters.unrecognized += sum(1 for v in verdicts if counted[id(v.reasons)])
+
+
 def _batch_row(verdicts: Sequence[Verdict], mode: LookupMode) -> Verdict:
     """The one audit row of a batch: no ENP (the row stands for many), the worst outcome,
     the outcome when all agree (else ``unknown``), every reason seen; the count goes in
     the row's reasons (``batch:N``)."""
     outcomes = {v.outcome for v in verdicts}
     worst = outcomes.pop() if len(outcomes) == 1 else Outcome.UNKNOWN
-    reasons = tuple(dict.fromkeys(r for v in verdicts for r in v.reasons))
+    # A batch's verdicts share their reason tuples (one per group): each folded once, in
+    # the order first seen.
+    shared = {id(v.reasons): v.reasons for v in verdicts}
+    reasons = tuple(dict.fromkeys(r for rs in shared.values() for r in rs))
     sources = {v.source for v in verdicts}
     return Verdict(
         outcome=worst,

@@ -9,6 +9,7 @@ place, so one bad row never fails the batch. The batch is one audit row with its
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +19,6 @@ from verifier.credential import CredentialInput
 from verifier.errors import InputError
 from verifier.http import inputs
 from verifier.http.context import RouteContext, caller_of
-from verifier.http.jsonbody import dumps
 from verifier.http.problems import ApiError
 from verifier.service.api import BATCH_MAX, LookupMode
 
@@ -35,7 +35,11 @@ class BatchItemError(InputError):
     code = "bad_type"
 
 
-def _item(value: object, source: str) -> CredentialInput | InputError:
+def _item(value: object, source: str, read_at: datetime) -> CredentialInput | InputError:
+    """The item as the pipeline takes it (every item of a batch was read at one moment)."""
+    if type(value) is str and len(value) == 16 and value.isascii() and value.isdigit():
+        # A plain ENP, most of a batch: what the checks below make of it, without them.
+        return CredentialInput(value.encode("ascii"), source, None, True, read_at)
     if not isinstance(value, str):
         return BatchItemError("элемент пакета — не текст", code="bad_type")
     if not value.strip():
@@ -46,7 +50,7 @@ def _item(value: object, source: str) -> CredentialInput | InputError:
         payload = value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate escaped in the JSON
         return BatchItemError("элемент пакета — не допустимый Юникод", code="bad_text")
-    return CredentialInput(payload, source=source, manual=True)
+    return CredentialInput(payload, source=source, manual=True, read_at=read_at)
 
 
 def routes(ctx: RouteContext) -> list[BaseRoute]:
@@ -74,12 +78,15 @@ def routes(ctx: RouteContext) -> list[BaseRoute]:
         if mode is None:
             raise ApiError(422, "bad_mode", "mode: offline, online или auto")
         source = f"api:{caller.name}"
-        items = [_item(v, source) for v in enps]
+        read_at = datetime.now(UTC)
+        items = [_item(v, source, read_at) for v in enps]
         verdicts = await ctx.service.verify_batch(items, who=caller.name, mode=mode)
         masked = caller.is_kiosk
 
         def encode() -> bytes:
-            return dumps({"results": [v.to_dict(masked=masked) for v in verdicts]})
+            # What dumps({"results": [v.to_dict(masked=masked) ...]}) writes, byte for byte:
+            # a batch's verdicts of one group are written from shared pieces (to_json).
+            return b'{"results":[' + b",".join([v.to_json(masked=masked) for v in verdicts]) + b"]}"
 
         # A thousand verdicts take some milliseconds to encode: not on the event loop.
         body = await asyncio.to_thread(encode)
