@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -173,6 +174,12 @@ class Pipeline:
         enp = typed_enp(item)
         if enp is not None and item.symbology is not ReadSymbology.CARD:
             # What recognize() makes of it, without reading it as text, a label or a document.
+            if mode is LookupMode.OFFLINE and not fresh:
+                snapshot = self._columnar(mode, None)
+                if snapshot is not None:
+                    # The MIS's lookup: checked by its group, as a batch's typed ENPs are.
+                    store: SnapshotStore = snapshot.store  # type: ignore[assignment]
+                    return _TypedColumns(self, snapshot, store, None).typed(enp, item.source)
             return self._verify_typed(enp, item.source, mode, fresh)
         if _is_document(item):
             credential = _read_document(item)
@@ -228,22 +235,15 @@ class Pipeline:
         now = self.clock()
         return dataclasses.replace(self, names=_MemoNames(self._book()), clock=lambda: now)
 
-    def _columnar(self, mode: LookupMode, register: object) -> SnapshotStatusChecker | None:
-        """The snapshot checker when a batch's typed ENPs may be checked column-wise: offline,
-        over the snapshot store the batch prefetched, and checkers whose answers for a typed
-        ENP are known to depend on nothing but what :class:`_TypedColumns` keys on."""
-        if mode is not LookupMode.OFFLINE or type(register) is not SnapshotStore:
+    def _columnar(self, mode: LookupMode, register: object | None) -> SnapshotStatusChecker | None:
+        """The snapshot checker when typed ENPs may be checked by group (:class:`_TypedColumns`):
+        offline, over a snapshot store (the one a batch prefetched, when ``register`` is
+        given), and checkers whose answers for a typed ENP are known to depend on nothing but
+        what :class:`_TypedColumns` keys on."""
+        if mode is not LookupMode.OFFLINE:
             return None
-        from verifier.checks.online import FallbackStatusChecker  # the registry client: lazily
-
-        status: object = self.status
-        if type(status) is FallbackStatusChecker:
-            status = status.snapshot
-        if type(status) is not SnapshotStatusChecker or status.store is not register:
-            return None
-        if type(self.revocation) not in (SnapshotRevocationChecker, NoRevocationChecker):
-            return None
-        if type(self.holder) not in (HolderMatcher, NoHolderMatcher):
+        status = _columnar_status(self.status, self.revocation, self.holder)
+        if status is None or (register is not None and status.store is not register):
             return None
         return status
 
@@ -292,12 +292,16 @@ class Pipeline:
             checks += _UNSIGNED
         return checks
 
-    def _verify_typed(self, enp: str, source: str, mode: LookupMode, fresh: bool) -> Verdict:
+    def _verify_typed(
+        self, enp: str, source: str, mode: LookupMode, fresh: bool, now: datetime | None = None
+    ) -> Verdict:
         """:meth:`verify_credential` of a typed ENP (16 ASCII digits). Its local checks
         depend on nothing but whether the check digit and the date facet are right, so they
-        are the general checks' results for those two facts, made once and shared."""
+        are the general checks' results for those two facts, made once and shared. ``now``:
+        the moment a group it starts is keyed on (else the clock, read here)."""
         credential = Credential(kind=CredentialKind.MANUAL, enp=enp)
-        ctx = CheckContext(credential=credential, now=self.clock(), mode=mode, fresh=fresh)
+        moment = self.clock() if now is None else now
+        ctx = CheckContext(credential=credential, now=moment, mode=mode, fresh=fresh)
         key = (enp_checksum_ok(enp), facet_ok(enp[2:10]))
         local = _TYPED_LOCAL.get(key)
         if local is None:
@@ -417,6 +421,26 @@ class Pipeline:
             registry_error=status.registry_error if status else None,
             disagreement=status.disagreement if status else None,
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _columnar_status(
+    status: StatusChecker, revocation: RevocationChecker, holder: HolderChecker
+) -> SnapshotStatusChecker | None:
+    """See :meth:`Pipeline._columnar` (asked once per set of checkers: a pipeline's are fixed
+    for its life, and the MIS's every lookup asks)."""
+    from verifier.checks.online import FallbackStatusChecker  # the registry client: lazily
+
+    found: object = status
+    if type(found) is FallbackStatusChecker:
+        found = found.snapshot
+    if type(found) is not SnapshotStatusChecker or type(found.store) is not SnapshotStore:
+        return None
+    if type(revocation) not in (SnapshotRevocationChecker, NoRevocationChecker):
+        return None
+    if type(holder) not in (HolderMatcher, NoHolderMatcher):
+        return None
+    return found
 
 
 class _Group:
@@ -620,7 +644,7 @@ class _TypedColumns:
                 key = (source, local_key, None, enp[:2] if other else None)
         group = self.groups.get(key)
         if group is None:
-            first = self.p._verify_typed(enp, source, LookupMode.OFFLINE, False)
+            first = self.p._verify_typed(enp, source, LookupMode.OFFLINE, False, self.now)
             group = self.groups[key] = _Group(first)
             object.__setattr__(first, "_shape", group.shape)
             return first
