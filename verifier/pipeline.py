@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -157,6 +156,13 @@ def typed_enp(item: CredentialInput) -> str | None:
     return None
 
 
+GroupsHolder = list[tuple[tuple[object, ...] | None, dict[tuple[object, ...], "_Group"]]]
+
+
+def _new_groups() -> GroupsHolder:
+    return [(None, {})]
+
+
 @dataclass
 class Pipeline:
     signature: SignatureChecker = field(default_factory=NoSignatureChecker)
@@ -166,6 +172,9 @@ class Pipeline:
     names: NameBook = field(default_factory=NoNames)  # F002/F003 names for codes
     this_clinic: str | None = None  # [clinic] mo_code
     clock: Callable[[], datetime] = _utcnow
+    # The typed-ENP groups (see _TypedColumns), one context at a time; shared by the copies
+    # dataclasses.replace makes (a batch's), never by two pipelines built apart.
+    groups: GroupsHolder = field(default_factory=_new_groups, repr=False, compare=False)
 
     def verify(
         self, item: CredentialInput, *, mode: LookupMode = LookupMode.AUTO, fresh: bool = False
@@ -423,17 +432,21 @@ class Pipeline:
         )
 
 
-@functools.lru_cache(maxsize=16)
+_fallback_type: list[type] = []  # verifier.checks.online.FallbackStatusChecker, once asked
+
+
 def _columnar_status(
     status: StatusChecker, revocation: RevocationChecker, holder: HolderChecker
 ) -> SnapshotStatusChecker | None:
-    """See :meth:`Pipeline._columnar` (asked once per set of checkers: a pipeline's are fixed
-    for its life, and the MIS's every lookup asks)."""
-    from verifier.checks.online import FallbackStatusChecker  # the registry client: lazily
+    """See :meth:`Pipeline._columnar`: a few type comparisons (asked by every offline lookup;
+    not cached: a checker need not be hashable, and a cache would keep old stores alive)."""
+    if not _fallback_type:
+        from verifier.checks.online import FallbackStatusChecker  # the registry client: lazily
 
+        _fallback_type.append(FallbackStatusChecker)
     found: object = status
-    if type(found) is FallbackStatusChecker:
-        found = found.snapshot
+    if type(found) is _fallback_type[0]:
+        found = found.snapshot  # type: ignore[attr-defined]  # a FallbackStatusChecker
     if type(found) is not SnapshotStatusChecker or type(found.store) is not SnapshotStore:
         return None
     if type(revocation) not in (SnapshotRevocationChecker, NoRevocationChecker):
@@ -471,12 +484,12 @@ class _Group:
         self.messages: dict[tuple[object, ...], str] = {}
 
 
-# Groups live across batches while what their checks say cannot change: the same checkers,
-# the same snapshot meta, freshness state and calendar day (the context). One context at a
-# time, bounded; a batch of another context starts afresh.
+# Groups live across batches and lookups while what their checks say cannot change: the same
+# checkers, the same snapshot meta, freshness state and calendar day (the context). One
+# context at a time, bounded, held by the pipeline (Pipeline.groups: dropped with it at a
+# reload); a batch of another context starts afresh.
 _GROUPS_MAX = 4096
 _MESSAGES_MAX = 256  # a group's lines by the dates they name
-_groups: list[tuple[tuple[object, ...] | None, dict[tuple[object, ...], _Group]]] = [(None, {})]
 # Insurers and clinics as verdicts name them, shared across batches (their JSON is made once).
 _INTERNED_MAX = 4096
 _interned: dict[object, object] = {}
@@ -582,7 +595,7 @@ class _TypedColumns:
         pipeline: Pipeline,
         snapshot: SnapshotStatusChecker,
         store: SnapshotStore,
-        scope: PrefetchScope,
+        scope: PrefetchScope | None,
     ) -> None:
         self.p = pipeline
         self.now = now = pipeline.clock()
@@ -602,11 +615,12 @@ class _TypedColumns:
         self.groups: dict[tuple[object, ...], _Group] = {}
         if self.lookup:  # else a few groups, and the clock in their texts: this batch's own
             context = (snapshot, pipeline.revocation, pipeline.holder, info, fresh.state)
-            held = _groups[0]
+            holder = pipeline.groups
+            held = holder[0]
             if held[0] == (*context, self.today) and len(held[1]) <= _GROUPS_MAX:
                 self.groups = held[1]
             else:
-                _groups[0] = ((*context, self.today), self.groups)
+                holder[0] = ((*context, self.today), self.groups)
         self.insurers: dict[tuple[str, str], tuple[InsurerInfo | None, str | None]] = {}
         self.clinics: dict[str | None, AttachmentInfo | None] = {}
 
