@@ -67,3 +67,67 @@ def test_orjson_lines_read_as_json_dumps_would_write_them() -> None:
     line = log.render_json(dict(doc))
     assert json.loads(line) == json.loads(json.dumps(doc, default=repr, ensure_ascii=False))
     assert "ёлка" in log.render_json({"text": "ёлка"})  # UTF-8, not \u escapes
+
+
+def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {
+            "channel": "api",
+            "who": "mis-1",
+            "outcome": "valid",
+            "kind": "manual",
+            "source": "snapshot",
+        },
+        {
+            "channel": "desk",
+            "who": "loopback",
+            "outcome": "unknown",
+            "kind": None,
+            "source": "none",
+        },
+        {"channel": "api", "who": "mis", "enp": "5047000821004979", "note": "про 5047000821004979"},
+    ],
+)
+def test_a_hot_line_is_the_line_structlog_writes(
+    capsys: pytest.CaptureFixture[str], fields: dict[str, object]
+) -> None:
+    """Same keys in the same order, same values, masked alike; only the moment differs."""
+    log.configure(json=True, level="INFO")
+    try:
+        log.get_logger("oms.service").info("verified", **fields)
+        log.HotLine("oms.service", "verified").info(**dict(fields))
+        general, hot = _lines(capsys)[-2:]
+    finally:
+        structlog.reset_defaults()
+    a, b = json.loads(general), json.loads(hot)
+    assert list(a) == list(b)  # key order too: fields, event, level, timestamp
+    assert a.pop("timestamp")[:16] == b.pop("timestamp")[:16]  # ISO, UTC, "Z"
+    assert a == b
+    assert json.loads(hot)["timestamp"].endswith("Z")
+    assert "5047000821004979" not in hot
+
+
+def test_a_hot_line_follows_a_capture_and_the_level(capsys: pytest.CaptureFixture[str]) -> None:
+    log.configure(json=True, level="INFO")
+    line = log.HotLine("oms.service", "verified")
+    try:
+        with structlog.testing.capture_logs() as captured:
+            line.info(channel="api", outcome="valid")
+        assert captured == [
+            {"channel": "api", "outcome": "valid", "event": "verified", "log_level": "info"}
+        ]
+        assert _lines(capsys) == []  # captured, not written
+        log.configure(json=True, level="WARNING")
+        line.info(channel="api", outcome="valid")
+        assert _lines(capsys) == []  # below the level: nothing
+        log.configure(json=False, level="INFO")
+        line.info(channel="api", outcome="valid")
+        (console,) = _lines(capsys)
+        assert "verified" in console and not console.startswith("{")  # the console renderer
+    finally:
+        structlog.reset_defaults()

@@ -28,7 +28,7 @@ from verifier.checks.holder import HolderMatcher
 from verifier.config import Config
 from verifier.credential import CredentialInput, ReadSymbology
 from verifier.errors import InputError, OmsError, RecognitionError
-from verifier.log import get_logger
+from verifier.log import HotLine, get_logger
 from verifier.pipeline import Pipeline, unrecognized_verdict
 from verifier.registry.client import RegistryAdapter
 from verifier.service.assembly import Assembly, assemble, store_status
@@ -48,6 +48,7 @@ from verifier.service.sync import SnapshotSync, describe
 from verifier.verdict import AnswerSource, Outcome, Reason, Verdict, action_ru, message_ru
 
 log = get_logger("oms.service")
+_VERIFIED = HotLine("oms.service", "verified")  # every verification's line
 
 # Offline lookups of a typed ENP run on the event loop, not the pool (see Service.verify);
 # False sends every verification to the pool.
@@ -164,8 +165,7 @@ class Service:
             channel_ = Channel.KIOSK if screen is not None else Channel.DESK
             self.bus.publish(ScanEvent.of(verdict, item.source, channel=channel_, screen=screen))
         # Only codes and the caller's token name: short values, nothing personal to mask.
-        log.info(
-            "verified",
+        _VERIFIED.info(
             channel=channel,
             who=who,
             outcome=verdict.outcome.value,
