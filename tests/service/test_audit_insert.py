@@ -3,11 +3,25 @@ few statements (not one SQLite step per row: see ``insert_rows``)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from verifier import config
+from verifier.checks.context import LookupMode
+from verifier.credential import CredentialInput
+from verifier.devkit import demo
+from verifier.errors import InputError
+from verifier.identifiers import mask_enp
+from verifier.pipeline import unrecognized_verdict
 from verifier.service import audit
+from verifier.service.assembly import assemble
 
 
 def _db() -> sqlite3.Connection:
@@ -58,3 +72,44 @@ def test_a_bad_row_fails_its_group() -> None:
         audit.insert_rows(db, rows)
     db.execute("ROLLBACK")
     assert db.execute("SELECT count(*) FROM audit").fetchone() == (0,)
+
+
+def _old_row(verdict: Any, who: str, channel: str, count: int | None = None) -> tuple[Any, ...]:
+    """The row as the previous release built it, verbatim: the oracle for _row."""
+    c = verdict.credential
+    reasons = tuple(r.value for r in verdict.reasons)
+    if count is not None:
+        reasons += (f"batch:{count:d}",)
+    return (
+        verdict.checked_at.astimezone(UTC).isoformat(),
+        who,
+        channel,
+        c.kind.value if c else None,
+        mask_enp(c.enp) if c and c.enp else None,
+        verdict.outcome.value,
+        json.dumps(list(reasons)),
+        verdict.source,
+        verdict.answered_at.isoformat() if verdict.answered_at else None,
+        verdict.snapshot.sequence if verdict.snapshot else None,
+        verdict.proof,
+    )
+
+
+def test_rows_are_what_the_previous_release_wrote(tmp_path: Path) -> None:
+    state = demo.ensure_demo(config.load(None, tmp_path), persons=60)
+    parts = assemble(state.cfg)
+    try:
+        with (state.registry_dir / "persons.csv").open(encoding="utf-8") as f:
+            enps = [r["enp"] for r in csv.DictReader(f)]
+        items = [CredentialInput(e.encode(), source="api:t", manual=True) for e in enps]
+        items += [CredentialInput(b"0000000000000000", source="api:t", manual=True)]
+        verdicts = [parts.pipeline.verify(i, mode=LookupMode.OFFLINE) for i in items]
+        verdicts.append(unrecognized_verdict(items[0], InputError("x"), datetime.now(UTC)))
+        moscow = timezone(timedelta(hours=3))
+        verdicts.append(replace(verdicts[0], checked_at=verdicts[0].checked_at.astimezone(moscow)))
+        assert len({v.outcome for v in verdicts}) >= 3
+        for v in verdicts:
+            for count in (None, 7):
+                assert audit._row(v, "mis", "api", count) == _old_row(v, "mis", "api", count)
+    finally:
+        parts.close()

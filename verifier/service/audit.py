@@ -26,7 +26,7 @@ from verifier.identifiers import mask_enp
 from verifier.log import get_logger
 from verifier.private_files import create_private, private_opener, tighten
 from verifier.safejson import JsonError, loads
-from verifier.verdict import Verdict
+from verifier.verdict import Reason, Verdict
 
 # 1: first release (no version recorded: ``PRAGMA user_version`` 0 with an ``audit`` table).
 # 2: the version is recorded in ``PRAGMA user_version``, so a later layout can migrate (and an
@@ -238,22 +238,48 @@ def _reasons_json(reasons: tuple[str, ...]) -> str:
     return json.dumps(list(reasons))
 
 
+@functools.lru_cache(maxsize=512)
+def _reasons_of(reasons: tuple[Reason, ...]) -> str:
+    """:func:`_reasons_json` of a verdict's reasons, asked by the tuple itself (no new tuple
+    of codes per row)."""
+    return _reasons_json(tuple(r._value_ for r in reasons))
+
+
+_last_iso: list[tuple[datetime, str]] = []  # the snapshot's answered_at: one moment, many rows
+
+
+def _iso_utc(moment: datetime) -> str:
+    """``moment`` as UTC ISO text (a UTC moment as it is, the rest converted)."""
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+
+
+def _answered_text(moment: datetime) -> str:
+    entry = _last_iso[0] if _last_iso else None  # one read: another thread may replace it
+    if entry is not None and entry[0] is moment:
+        return entry[1]
+    text = moment.isoformat()
+    _last_iso[:] = [(moment, text)]
+    return text
+
+
 def _row(verdict: Verdict, who: str, channel: str, count: int | None = None) -> _Row:
     c = verdict.credential
-    reasons = tuple(r.value for r in verdict.reasons)
-    if count is not None:
-        reasons += (f"batch:{count:d}",)  # one row for a whole batch: how many it checked
+    if count is None:
+        reasons = _reasons_of(verdict.reasons)
+    else:  # one row for a whole batch: how many it checked
+        reasons = _reasons_json((*(r._value_ for r in verdict.reasons), f"batch:{count:d}"))
+    answered_at = verdict.answered_at
     return (
         # UTC always: the text is what --since/--until and prune compare against.
-        verdict.checked_at.astimezone(UTC).isoformat(),
+        _iso_utc(verdict.checked_at),
         who,
         channel,
-        c.kind.value if c else None,
+        c.kind._value_ if c else None,
         mask_enp(c.enp) if c and c.enp else None,
-        verdict.outcome.value,
-        _reasons_json(reasons),
+        verdict.outcome._value_,
+        reasons,
         verdict.source,
-        verdict.answered_at.isoformat() if verdict.answered_at else None,
+        _answered_text(answered_at) if answered_at else None,
         verdict.snapshot.sequence if verdict.snapshot else None,
         verdict.proof,  # masked by _masked before it is written (on the writer thread)
     )
