@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -125,21 +126,7 @@ class RegisterRecord:
 
 # RegisterRecord(...) of every field, without the generated __init__ (verifier/fastnew.py):
 # every verdict of an ENP makes one, a batch a thousand.
-_make_record = maker(
-    RegisterRecord,
-    (
-        "enp",
-        "policy_type",
-        "status",
-        "status_since",
-        "smo_ogrn",
-        "okato",
-        "start",
-        "end",
-        "clinic",
-        "name_hash",
-    ),
-)
+_make_record = maker(RegisterRecord, [f.name for f in dataclasses.fields(RegisterRecord)])
 _TYPES: dict[int, PolicyType] = {int(t): t for t in PolicyType}
 _STATUSES: dict[int, PolicyStatus] = {int(s): s for s in PolicyStatus}
 

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Protocol, TypeVar
 
 from cache.freshness import Freshness, assess, from_the_future
-from cache.register_model import PolicyStatus, PolicyType, RegisterRecord
+from cache.register_model import PolicyStatus, RegisterRecord
 from cache.snapshot_store import Prefetch, SnapshotStore
 from verifier import documents
 from verifier.checks import basic
@@ -46,6 +46,7 @@ from verifier.checks.ports import (
 from verifier.checks.register import (
     SnapshotRevocationChecker,
     SnapshotStatusChecker,
+    register_summary,
     snapshot_info,
 )
 from verifier.credential import (
@@ -70,7 +71,6 @@ from verifier.verdict import (
     MessageFacts,
     Outcome,
     Reason,
-    RegisterSummary,
     Verdict,
     VerdictShape,
     action_ru,
@@ -529,39 +529,6 @@ _member = maker(
     ),
 )
 _typed_credential = maker(Credential, ("kind", "enp"))
-_summary = maker(
-    RegisterSummary,
-    (
-        "enp",
-        "policy_type",
-        "status",
-        "status_since",
-        "smo_ogrn",
-        "okato",
-        "start",
-        "end",
-        "clinic",
-    ),
-)
-# ``name.lower()`` of each member, one table per enum: members of two IntEnums with the same
-# value are equal keys (PolicyType.OLD == PolicyStatus.ACTIVE == 1).
-_TYPE_NAMES: dict[PolicyType, str] = {t: t.name.lower() for t in PolicyType}
-_STATUS_NAMES: dict[PolicyStatus, str] = {t: t.name.lower() for t in PolicyStatus}
-
-
-def _register(record: RegisterRecord) -> RegisterSummary:
-    """``register_summary(record)`` (verifier/checks/register.py), made as _member is."""
-    return _summary(
-        record.enp,
-        _TYPE_NAMES.get(record.policy_type) or record.policy_type.name.lower(),
-        _STATUS_NAMES.get(record.status) or record.status.name.lower(),
-        record.status_since,
-        record.smo_ogrn or None,
-        record.okato or None,
-        record.start,
-        record.end,
-        record.clinic,
-    )
 
 
 def _status_key(record: RegisterRecord, today: date) -> tuple[object, ...]:
@@ -712,7 +679,7 @@ class _TypedColumns:
             source,
             snap,
             self.info.created_at,
-            _register(record),
+            register_summary(record),
             group.action,
             insurer,
             attachment,

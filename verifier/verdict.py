@@ -276,6 +276,16 @@ class AnswerSource(StrEnum):
     REGISTRY = "registry"
 
 
+def _json_once(part: Any) -> bytes:
+    """``orjson.dumps(part.to_dict())``, kept in the part's ``_json`` slot: a verdict part
+    shared by many verdicts (a group's snapshot state, an insurer, a clinic) is written once."""
+    out: bytes | None = part._json
+    if out is None:
+        out = orjson.dumps(part.to_dict())
+        object.__setattr__(part, "_json", out)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
     state: Freshness
@@ -288,11 +298,7 @@ class SnapshotInfo:
 
     def json(self) -> bytes:
         """:meth:`to_dict` as JSON, made once (a batch's verdicts share one)."""
-        out = self._json
-        if out is None:
-            out = orjson.dumps(self.to_dict())
-            object.__setattr__(self, "_json", out)
-        return out
+        return _json_once(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,11 +380,7 @@ class InsurerInfo:
 
     def json(self) -> bytes:
         """:meth:`to_dict` as JSON, made once (a batch's verdicts share one insurer)."""
-        out = self._json
-        if out is None:
-            out = orjson.dumps(self.to_dict())
-            object.__setattr__(self, "_json", out)
-        return out
+        return _json_once(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,11 +397,7 @@ class AttachmentInfo:
 
     def json(self) -> bytes:
         """:meth:`to_dict` as JSON, made once (a batch's verdicts share one clinic)."""
-        out = self._json
-        if out is None:
-            out = orjson.dumps(self.to_dict())
-            object.__setattr__(self, "_json", out)
-        return out
+        return _json_once(self)
 
 
 @dataclass(frozen=True, slots=True)
