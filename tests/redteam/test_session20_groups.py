@@ -37,7 +37,7 @@ from tests.cache.helpers import (
     import_all,
     snapshot_bytes,
 )
-from verifier import pipeline as pipeline_module
+from tests.test_batch_columnwise import _per_item
 from verifier.checks.context import LookupMode
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
 from verifier.credential import CredentialInput
@@ -55,18 +55,7 @@ def _typed(enp: str, source: str = "api:test") -> CredentialInput:
 
 def _oracle(p: Pipeline, items: Sequence[CredentialInput]) -> list[Answer]:
     """Every item through the full checks, grouping off (tests/test_batch_columnwise.py)."""
-    out: list[Answer] = []
-    real = pipeline_module._columnar_status
-    pipeline_module._columnar_status = lambda *_a: None  # type: ignore[assignment]
-    try:
-        for item in items:
-            try:
-                out.append(p.verify(item, mode=LookupMode.OFFLINE))
-            except RecognitionError as exc:
-                out.append(exc)
-    finally:
-        pipeline_module._columnar_status = real
-    return out
+    return _per_item(p, items)
 
 
 def _singles(p: Pipeline, items: Sequence[CredentialInput]) -> list[Answer]:
