@@ -163,6 +163,19 @@ def _new_groups() -> GroupsHolder:
     return [(None, {})]
 
 
+NamedHolder = list[
+    tuple[
+        object,
+        dict[tuple[str, str], tuple["InsurerInfo | None", str | None]],
+        dict[str | None, "AttachmentInfo | None"],
+    ]
+]
+
+
+def _new_named() -> NamedHolder:
+    return [(None, {}, {})]
+
+
 @dataclass
 class Pipeline:
     signature: SignatureChecker = field(default_factory=NoSignatureChecker)
@@ -175,6 +188,8 @@ class Pipeline:
     # The typed-ENP groups (see _TypedColumns), one context at a time; shared by the copies
     # dataclasses.replace makes (a batch's), never by two pipelines built apart.
     groups: GroupsHolder = field(default_factory=_new_groups, repr=False, compare=False)
+    # Single lookups' insurers and clinics, by the version of the names that made them.
+    named: NamedHolder = field(default_factory=_new_named, repr=False, compare=False)
 
     def verify(
         self, item: CredentialInput, *, mode: LookupMode = LookupMode.AUTO, fresh: bool = False
@@ -183,13 +198,7 @@ class Pipeline:
         enp = typed_enp(item)
         if enp is not None and item.symbology is not ReadSymbology.CARD:
             # What recognize() makes of it, without reading it as text, a label or a document.
-            if mode is LookupMode.OFFLINE and not fresh:
-                snapshot = self._columnar(mode, None)
-                if snapshot is not None:
-                    # The MIS's lookup: checked by its group, as a batch's typed ENPs are.
-                    store: SnapshotStore = snapshot.store  # type: ignore[assignment]
-                    return _TypedColumns(self, snapshot, store, None).typed(enp, item.source)
-            return self._verify_typed(enp, item.source, mode, fresh)
+            return self.verify_typed(enp, item.source, mode=mode, fresh=fresh)
         if _is_document(item):
             credential = _read_document(item)
             return self.verify_credential(
@@ -202,6 +211,24 @@ class Pipeline:
         except InputError as exc:  # claims a known format but is broken inside
             return self._undecodable(item, exc)
         return self.verify_credential(credential, input_source=item.source, mode=mode, fresh=fresh)
+
+    def verify_typed(
+        self,
+        enp: str,
+        source: str,
+        *,
+        mode: LookupMode = LookupMode.AUTO,
+        fresh: bool = False,
+    ) -> Verdict:
+        """:meth:`verify` of a typed ENP, given as :func:`typed_enp` gives it (16 ASCII
+        digits): the MIS's lookup, with no input to read first."""
+        if mode is LookupMode.OFFLINE and not fresh:
+            snapshot = self._columnar(mode, None)
+            if snapshot is not None:
+                # Checked by its group, as a batch's typed ENPs are.
+                store: SnapshotStore = snapshot.store  # type: ignore[assignment]
+                return _TypedColumns(self, snapshot, store, None).typed(enp, source)
+        return self._verify_typed(enp, source, mode, fresh)
 
     def verify_many(
         self,
@@ -590,6 +617,19 @@ class _TypedColumns:
                 holder[0] = ((*context, self.today), self.groups)
         self.insurers: dict[tuple[str, str], tuple[InsurerInfo | None, str | None]] = {}
         self.clinics: dict[str | None, AttachmentInfo | None] = {}
+        self.book: NameBook = pipeline.names
+        if scope is None:
+            # A single lookup: one view of the directory names, and the insurers and clinics
+            # it named kept across lookups while that view's version stands.
+            self.book = book = pipeline._book()
+            version = getattr(book, "version", None)
+            if version is not None:
+                named = pipeline.named
+                kept = named[0]
+                if kept[0] == version and len(kept[1]) + len(kept[2]) <= _INTERNED_MAX:
+                    self.insurers, self.clinics = kept[1], kept[2]
+                else:
+                    named[0] = (version, self.insurers, self.clinics)
 
     def verify(
         self, items: Sequence[CredentialInput], typed: Sequence[str | None]
@@ -654,7 +694,7 @@ class _TypedColumns:
         if clinic in self.clinics:
             attachment = self.clinics[clinic]
         else:
-            attachment = self.clinics[clinic] = _intern(self.p._attachment_of(record, self.p.names))
+            attachment = self.clinics[clinic] = _intern(self.p._attachment_of(record, self.book))
         since, end, now_text, _ = group.use
         fact_key = (
             record.status_since if since else None,
@@ -691,7 +731,7 @@ class _TypedColumns:
         key = (record.smo_ogrn, record.okato)
         found = self.insurers.get(key)
         if found is None:
-            insurer = self.p._insurer_info(record, self.p.names)
+            insurer = self.p._insurer_info(record, self.book)
             now_text = None if insurer is None else _describe(insurer.ogrn, insurer.name)
             found = self.insurers[key] = (_intern(insurer), now_text)
         return found

@@ -13,7 +13,10 @@ import dataclasses
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.redteam.conftest import Lab
+from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
 from verifier.directories import Directories
 from verifier.service.assembly import DirectoryNames
@@ -32,7 +35,10 @@ def _decision(v: Verdict) -> tuple[object, ...]:
     return (v.outcome, v.reasons, tuple((c.name, c.status, c.reason) for c in v.checks))
 
 
-def test_a_stale_name_book_never_changes_a_decision(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [LookupMode.AUTO, LookupMode.OFFLINE])  # OFFLINE: by group
+def test_a_stale_name_book_never_changes_a_decision(
+    lab: Lab, tmp_path: Path, mode: LookupMode
+) -> None:
     path = tmp_path / "directories.sqlite3"
     clock = Clock()
     with Directories(path) as directories:
@@ -40,7 +46,7 @@ def test_a_stale_name_book_never_changes_a_decision(lab: Lab, tmp_path: Path) ->
         pipeline = dataclasses.replace(lab.pipeline(), names=names)
         people = lab.truth.persons[:80]
         items = [CredentialInput.from_text(p.enp, source="t", manual=True) for p in people]
-        before = [pipeline.verify(i) for i in items]
+        before = [pipeline.verify(i, mode=mode) for i in items]
         insurers = {(v.insurer.ogrn, v.insurer.region) for v in before if v.insurer}
         clinics = {v.attachment.code for v in before if v.attachment}
         assert insurers and clinics
@@ -54,12 +60,14 @@ def test_a_stale_name_book_never_changes_a_decision(lab: Lab, tmp_path: Path) ->
                 "INSERT INTO clinic VALUES (?,?,?,?,?,?)",
                 [(c, "ГБУЗ «Иная»", "ГБУЗ", None, None, "2020-01-01") for c in clinics],
             )
-        stale = [pipeline.verify(i) for i in items]  # inside the window: the old view
+        stale = [pipeline.verify(i, mode=mode) for i in items]  # inside the window: old view
         clock.now += 5
-        fresh = [pipeline.verify(i) for i in items]  # past it: the import is seen
+        fresh = [pipeline.verify(i, mode=mode) for i in items]  # past it: the import is seen
     assert [v.insurer.name for v in fresh if v.insurer] != [
         v.insurer.name for v in stale if v.insurer
     ]
     assert all(v.insurer.name == "СМО «Закрыта»" for v in fresh if v.insurer)
+    if mode is LookupMode.OFFLINE:  # the grouped path answered (its kept insurers, clinics)
+        assert all(v._shape is not None for v in before + stale + fresh)
     assert [_decision(v) for v in before] == [_decision(v) for v in stale]
     assert [_decision(v) for v in stale] == [_decision(v) for v in fresh]

@@ -4,6 +4,7 @@ crashing driver never take it down; the watchdog health follows the drivers."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from pathlib import Path
 
@@ -11,11 +12,12 @@ import pytest
 
 from drivers.base import DriverHealth, DriverState, Emit
 from verifier import config
+from verifier.checks.context import LookupMode
 from verifier.credential import CredentialInput
 from verifier.devkit import demo
 from verifier.errors import RecognitionError
 from verifier.service.core import Service
-from verifier.verdict import Outcome, Reason
+from verifier.verdict import Outcome, Reason, Verdict
 
 
 class ScriptedDriver:
@@ -176,3 +178,31 @@ def test_audit_retention_prunes_old_entries(
         await svc.stop()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("mode", [LookupMode.OFFLINE, LookupMode.AUTO])
+def test_verify_enp_is_verify_of_the_typed_number(
+    state: tuple[config.Config, demo.DemoState], mode: LookupMode
+) -> None:
+    """The MIS's lane: the same verdict (but its moment), the same audit row, and no
+    parsing: anything but 16 ASCII digits is refused."""
+    cfg, _ = state
+    enp = demo.demo_person_enp()
+
+    async def go() -> tuple[Verdict, Verdict, int]:
+        svc = Service(cfg)
+        await svc.start()
+        try:
+            item = CredentialInput.from_text(enp, source="api:t", manual=True)
+            a = await svc.verify(item, who="t", channel="api", mode=mode)
+            b = await svc.verify_enp(enp, source="api:t", who="t", channel="api", mode=mode)
+            for bad in ("504700082100497", "５０４７０００８２１００４９７９", " 5047000821004979"):
+                with pytest.raises(ValueError, match="16 ASCII digits"):
+                    await svc.verify_enp(bad, source="api:t", who="t", channel="api")
+            return a, b, len(svc.audit.recent(10))
+        finally:
+            await svc.stop()
+
+    a, b, rows = run(go())  # type: ignore[misc]
+    assert dataclasses.replace(a, checked_at=b.checked_at, snapshot=b.snapshot) == b
+    assert rows >= 2

@@ -57,6 +57,17 @@ class HttpService(Protocol):
         screen: str | None = None,
     ) -> Verdict: ...
 
+    async def verify_enp(
+        self,
+        enp: str,
+        *,
+        source: str,
+        who: str,
+        channel: str,
+        mode: LookupMode = LookupMode.AUTO,
+        fresh: bool = False,
+    ) -> Verdict: ...
+
     async def verify_batch(
         self,
         items: Sequence[CredentialInput | InputError],

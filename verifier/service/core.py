@@ -158,21 +158,53 @@ class Service:
             if not publish or item.manual:
                 raise
             verdict = unrecognized_verdict(item, exc, datetime.now(UTC))
-        self.verify_latency.observe(time.perf_counter() - t0)
-        self.counters.count(verdict)
-        self.audit.submit(verdict, who=who, channel=channel)
         if publish:
             channel_ = Channel.KIOSK if screen is not None else Channel.DESK
             self.bus.publish(ScanEvent.of(verdict, item.source, channel=channel_, screen=screen))
+        self._settle(verdict, t0, who=who, channel=channel)
+        return verdict
+
+    async def verify_enp(
+        self,
+        enp: str,
+        *,
+        source: str,
+        who: str,
+        channel: str,
+        mode: LookupMode = LookupMode.AUTO,
+        fresh: bool = False,
+    ) -> Verdict:
+        """:meth:`verify` of a typed ENP (16 ASCII digits) from the API, never published:
+        the MIS's lookup, without an input to make and read first. Raises ``ValueError`` for
+        anything but 16 ASCII digits (the caller has checked; this is no parser)."""
+        if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
+            raise ValueError("verify_enp takes 16 ASCII digits")
+        pipeline = self.parts.pipeline
+        t0 = time.perf_counter()
+        if INLINE_OFFLINE_ENP and mode is LookupMode.OFFLINE:
+            verdict = pipeline.verify_typed(enp, source, mode=mode, fresh=fresh)  # as verify()
+        else:
+            verdict = await asyncio.get_running_loop().run_in_executor(
+                self.executor,
+                functools.partial(pipeline.verify_typed, enp, source, mode=mode, fresh=fresh),
+            )
+        self._settle(verdict, t0, who=who, channel=channel)
+        return verdict
+
+    def _settle(self, verdict: Verdict, t0: float, *, who: str, channel: str) -> None:
+        """What every verification leaves behind: its latency, its count, its audit row and
+        its log line."""
+        self.verify_latency.observe(time.perf_counter() - t0)
+        self.counters.count(verdict)
+        self.audit.submit(verdict, who=who, channel=channel)
         # Only codes and the caller's token name: short values, nothing personal to mask.
         _VERIFIED.info(
             channel=channel,
             who=who,
-            outcome=verdict.outcome.value,
-            kind=verdict.credential.kind.value if verdict.credential else None,
-            source=verdict.source.value,
+            outcome=verdict.outcome._value_,
+            kind=verdict.credential.kind._value_ if verdict.credential else None,
+            source=verdict.source._value_,
         )
-        return verdict
 
     async def verify_batch(
         self,
