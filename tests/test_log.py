@@ -131,3 +131,20 @@ def test_a_hot_line_follows_a_capture_and_the_level(capsys: pytest.CaptureFixtur
         assert "verified" in console and not console.startswith("{")  # the console renderer
     finally:
         structlog.reset_defaults()
+
+
+def test_a_hot_line_flushes_a_stream_that_keeps_lines_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block-buffered stderr gets its flush; Python's own (write-through) needs none."""
+    import io
+
+    raw = io.BytesIO()
+    buffered = io.TextIOWrapper(io.BufferedWriter(raw, 1 << 16), encoding="utf-8")
+    monkeypatch.setattr("sys.stderr", buffered)
+    log.configure(json=True, level="INFO")
+    try:
+        log.HotLine("oms.service", "verified").info(channel="api")
+        assert b'"event":"verified"' in raw.getvalue()  # flushed, not kept in the buffer
+    finally:
+        structlog.reset_defaults()

@@ -90,6 +90,15 @@ class _Stderr:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
 
+    def write_line(self, line: str) -> None:
+        """``write`` then ``flush``, the flush left out where the stream keeps nothing back
+        (Python's own stderr writes through to the descriptor, whatever it points to)."""
+        self.write(line)
+        stream = sys.stderr
+        kept_back = not getattr(stream, "write_through", False)
+        if kept_back and not getattr(stream, "line_buffering", False):
+            self.flush()
+
 
 def _fallback(obj: Any) -> Any:
     """What structlog's own JSON renderer does with a value JSON has no form for."""
@@ -189,8 +198,7 @@ class HotLine:
         fields["event"] = self.event
         fields["level"] = "info"
         fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        configured.out.write(render_json(mask_personal_data(None, "info", fields)) + "\n")
-        configured.out.flush()
+        configured.out.write_line(render_json(mask_personal_data(None, "info", fields)) + "\n")
 
 
 def get_logger(name: str) -> Any:
