@@ -89,6 +89,25 @@ class Prefetch:
     changed: bool = False
 
 
+class _Answering:
+    """:meth:`SnapshotStore.answering`'s scope: installed on enter unless one is open."""
+
+    __slots__ = ("_installed", "_local", "_scope")
+
+    def __init__(self, local: threading.local, scope: Prefetch) -> None:
+        self._local, self._scope, self._installed = local, scope, False
+
+    def __enter__(self) -> Prefetch:
+        if getattr(self._local, "prefetch", None) is None:
+            self._local.prefetch = self._scope
+            self._installed = True
+        return self._scope
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            self._local.prefetch = None
+
+
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     kind: SnapshotKind
@@ -377,12 +396,53 @@ class SnapshotStore:
         scope: Prefetch | None = getattr(self._local, "prefetch", None)
         if scope is not None and enp in scope.records:
             return scope.records[enp]
-        try:
-            key = int(enp)
-        except ValueError:
-            return None
-        row = self._reader().execute(self._SELECT + " WHERE enp = ?", (key,)).fetchone()
+        if not (enp.isascii() and enp.isdigit() and len(enp) <= 18):
+            return None  # no key: not a run of ASCII digits an integer column can hold
+        row = self._reader().execute(self._SELECT + " WHERE enp = ?", (int(enp),)).fetchone()
         return RegisterRecord.from_row(row) if row else None
+
+    # The record and the file's change counter in one statement (one read transaction):
+    # a miss still gives the counter (LEFT JOIN from the one-row pragma table).
+    _SELECT_VERSIONED = (
+        "SELECT v.data_version, r.enp, r.ptype, r.status, r.since, r.ogrn, r.okato, r.start,"
+        " r.end_, r.clinic, r.nhash FROM pragma_data_version AS v"
+        " LEFT JOIN records AS r ON r.enp = ?"
+    )
+
+    def read_one(self, enp: str) -> Prefetch:
+        """:meth:`info` and :meth:`lookup_enp` of one ENP, both as of one read of the file,
+        as a scope :meth:`answering` can install (the MIS's lookup: one statement where
+        there were two, and never a record of one snapshot with the meta of another).
+
+        One statement reads the record and the change counter together; while the counter
+        stands, the meta held for it is the meta of that very read. When it has moved (an
+        import or sync committed), the meta and the record are read again, together, in one
+        read transaction. Inside a scope already open on this thread, the scope answers."""
+        scope: Prefetch | None = getattr(self._local, "prefetch", None)
+        if scope is not None or not (enp.isascii() and enp.isdigit() and len(enp) <= 18):
+            return Prefetch(self.info(), {enp: self.lookup_enp(enp)})
+        key = int(enp)
+        db = self._reader()
+        row = db.execute(self._SELECT_VERSIONED, (key,)).fetchone()
+        held: tuple[int, StoreInfo] | None = self._local.info
+        if held is not None and held[0] == row[0]:
+            record = RegisterRecord.from_row(row[1:]) if row[1] is not None else None
+            return Prefetch(held[1], {enp: record}, row[0])
+        db.execute("BEGIN")
+        try:
+            version = self._data_version(db)
+            info = self._read_info()
+            found = db.execute(self._SELECT + " WHERE enp = ?", (key,)).fetchone()
+        finally:
+            db.execute("COMMIT")
+        self._local.info = (version, info)
+        return Prefetch(info, {enp: RegisterRecord.from_row(found) if found else None}, version)
+
+    def answering(self, scope: Prefetch) -> _Answering:
+        """A scope on this thread in which :meth:`info` and :meth:`lookup_enp` answer from
+        ``scope`` (what :meth:`read_one` read), as in a batch's :meth:`prefetched`; inside a
+        scope already open, that one stays."""
+        return _Answering(self._local, scope)
 
     def lookup_many(self, enps: Iterable[str]) -> dict[str, RegisterRecord | None]:
         """:meth:`lookup_enp` of many ENPs in a few queries (``IN`` of ``LOOKUP_CHUNK``):

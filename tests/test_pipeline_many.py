@@ -173,14 +173,19 @@ def test_a_store_changed_during_the_batch_is_verified_again_item_by_item(
     p = dataclasses.replace(parts.pipeline, clock=lambda: now)
     items = _inputs(rows, state)[:200]
     asked: list[str] = []
-    real = parts.store.lookup_enp
+    real, real_one = parts.store.lookup_enp, parts.store.read_one
 
     def counting(enp: str) -> object:
         asked.append(enp)
         return real(enp)
 
+    def counting_one(enp: str) -> object:  # a single offline lookup's one read
+        asked.append(enp)
+        return real_one(enp)
+
     changing = _ChangingStore(parts.store)
     parts.store.lookup_enp = counting  # type: ignore[method-assign]
+    parts.store.read_one = counting_one  # type: ignore[method-assign]
     try:
         many = p.verify_many(items, mode=LookupMode.OFFLINE, register=changing)
         in_scope = len(asked)
@@ -189,6 +194,7 @@ def test_a_store_changed_during_the_batch_is_verified_again_item_by_item(
         per_item = len(asked)
     finally:
         del parts.store.lookup_enp
+        del parts.store.read_one
     _same(many, expected)
     assert changing.scopes == 1
     # The second pass (outside any scope) read each ENP from the file like verify does.

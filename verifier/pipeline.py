@@ -227,7 +227,10 @@ class Pipeline:
             if snapshot is not None:
                 # Checked by its group, as a batch's typed ENPs are.
                 store: SnapshotStore = snapshot.store  # type: ignore[assignment]
-                return _TypedColumns(self, snapshot, store, None).typed(enp, source)
+                read = store.read_one(enp)  # the meta and the record in one read
+                with store.answering(read):  # ... which a group's first full check sees too
+                    columns = _TypedColumns(self, snapshot, store, read, single=True)
+                    return columns.typed(enp, source)
         return self._verify_typed(enp, source, mode, fresh)
 
     def verify_many(
@@ -590,6 +593,8 @@ class _TypedColumns:
         snapshot: SnapshotStatusChecker,
         store: SnapshotStore,
         scope: PrefetchScope | None,
+        *,
+        single: bool = False,
     ) -> None:
         self.p = pipeline
         self.now = now = pipeline.clock()
@@ -618,7 +623,8 @@ class _TypedColumns:
         self.insurers: dict[tuple[str, str], tuple[InsurerInfo | None, str | None]] = {}
         self.clinics: dict[str | None, AttachmentInfo | None] = {}
         self.book: NameBook = pipeline.names
-        if scope is None:
+        self.single = single
+        if single:
             # A single lookup: one view of the directory names, and the insurers and clinics
             # it named kept across lookups while that view's version stands.
             self.book = book = pipeline._book()

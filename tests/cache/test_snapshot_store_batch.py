@@ -5,13 +5,14 @@ Another ``SnapshotStore`` object on the same file is another connection, as a se
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from cache.snapshot_store import LOOKUP_CHUNK, SnapshotStore
+from cache.snapshot_store import LOOKUP_CHUNK, Prefetch, SnapshotStore
 
 from .helpers import Register, import_all
 
@@ -123,3 +124,59 @@ def test_prefetched_scopes_do_not_nest(db: Path, small_register: Register) -> No
     with store.prefetched([]), pytest.raises(RuntimeError), store.prefetched([]):
         pass
     assert getattr(store._local, "prefetch", None) is None
+
+
+def test_read_one_answers_what_info_and_lookup_enp_answer(db: Path, register: Register) -> None:
+    store = _store(db, register)
+    live = [r["enp"] for r in register.live]
+    gone = [r["enp"] for r in register.deleted]
+    for enp in [*live[:50], *gone[:20], "5000000000000000", "", "50 00", "１２３", "9" * 30]:
+        read = store.read_one(enp)
+        assert read.info == store.info(), enp
+        assert read.records == {enp: store.lookup_enp(enp)}, enp
+
+
+def test_read_one_reads_meta_and_record_of_one_state(db: Path, small_register: Register) -> None:
+    """After another connection's import, the first read_one gives the new meta and the
+    new record together (read again in one transaction), and the meta is kept after it."""
+    first_seq = int(small_register.gen.files[0].stem.split("-")[1])
+    store = _store(db, small_register, upto=first_seq)
+    enp = next(r["enp"] for r in small_register.live)
+    before = store.read_one(enp)
+    assert before.info.sequence == first_seq
+    reads: list[int] = []
+    real = store._read_info
+
+    def counting() -> object:
+        reads.append(1)
+        return real()
+
+    store._read_info = counting  # type: ignore[method-assign]
+    assert store.read_one(enp).info is before.info and reads == []  # nothing changed
+    other = SnapshotStore(db)
+    for f in small_register.gen.files[1:]:
+        other.import_file(f, small_register.check)
+    after = store.read_one(enp)
+    assert after.info.sequence == int(small_register.gen.files[-1].stem.split("-")[1])
+    assert after.records[enp] == other.lookup_enp(enp)
+    assert reads == [1]
+    assert store.read_one(enp).info is after.info and reads == [1]
+
+
+def test_answering_installs_a_read_on_this_thread_only(db: Path, register: Register) -> None:
+    store = _store(db, register)
+    enp = register.live[0]["enp"]
+    other_enp = register.live[1]["enp"]
+    scope = Prefetch(dataclasses.replace(store.info(), sequence=999999), {enp: None})
+    seen: list[object] = []
+    with store.answering(scope):
+        assert store.lookup_enp(enp) is None  # the scope's word, not the file's
+        assert store.lookup_enp(other_enp) is not None  # not in the scope: the file
+        assert store.info() is scope.info and scope.info.sequence == 999999
+        t = threading.Thread(target=lambda: seen.append(store.lookup_enp(enp)))
+        t.start()
+        t.join()
+    assert seen and seen[0] is not None  # another thread never sees the scope
+    assert store.lookup_enp(enp) is not None  # and it ends with the block
+    with store.prefetched([other_enp]) as batch, store.answering(scope):
+        assert store.info() is batch.info  # inside a batch's scope, that one stays
