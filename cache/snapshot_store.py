@@ -396,8 +396,8 @@ class SnapshotStore:
         scope: Prefetch | None = getattr(self._local, "prefetch", None)
         if scope is not None and enp in scope.records:
             return scope.records[enp]
-        if not (enp.isascii() and enp.isdigit() and len(enp) <= 18):
-            return None  # no key: not a run of ASCII digits an integer column can hold
+        if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
+            return None  # no ENP: 16 ASCII digits ("0" + an ENP is not that ENP)
         row = self._reader().execute(self._SELECT + " WHERE enp = ?", (int(enp),)).fetchone()
         return RegisterRecord.from_row(row) if row else None
 
@@ -419,7 +419,7 @@ class SnapshotStore:
         import or sync committed), the meta and the record are read again, together, in one
         read transaction. Inside a scope already open on this thread, the scope answers."""
         scope: Prefetch | None = getattr(self._local, "prefetch", None)
-        if scope is not None or not (enp.isascii() and enp.isdigit() and len(enp) <= 18):
+        if scope is not None or not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
             return Prefetch(self.info(), {enp: self.lookup_enp(enp)})
         key = int(enp)
         db = self._reader()
@@ -446,12 +446,12 @@ class SnapshotStore:
 
     def lookup_many(self, enps: Iterable[str]) -> dict[str, RegisterRecord | None]:
         """:meth:`lookup_enp` of many ENPs in a few queries (``IN`` of ``LOOKUP_CHUNK``):
-        every ENP asked for is a key, ``None`` when the store does not hold it. Only strings
-        of ASCII digits are looked up; anything else is left out (lookup_enp answers it)."""
+        every ENP asked for is a key, ``None`` when the store does not hold it. Only ENPs (16
+        ASCII digits) are looked up; anything else is left out (lookup_enp answers it)."""
         keys: dict[int, list[str]] = {}
         found: dict[str, RegisterRecord | None] = {}
         for enp in enps:
-            if enp.isascii() and enp.isdigit() and len(enp) <= 18:
+            if len(enp) == 16 and enp.isascii() and enp.isdigit():
                 keys.setdefault(int(enp), []).append(enp)
                 found[enp] = None
         db = self._reader()

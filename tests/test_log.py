@@ -148,3 +148,11 @@ def test_a_hot_line_flushes_a_stream_that_keeps_lines_back(
         assert b'"event":"verified"' in raw.getvalue()  # flushed, not kept in the buffer
     finally:
         structlog.reset_defaults()
+
+
+@pytest.mark.parametrize("extra", ["", "1", "12", "123456"])
+def test_an_enp_with_digits_run_onto_it_is_masked_too(extra: str) -> None:
+    enp = demo_person_enp()
+    out = log.mask_personal_data(None, "info", {"event": f"read {enp}{extra} twice"})
+    assert enp not in out["event"] and enp[:15] not in out["event"]
+    assert out["event"].startswith("read " + enp[:2] + "*")

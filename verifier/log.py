@@ -28,7 +28,8 @@ _PERSONAL_DATE_KEYS = frozenset({"birth_date", "birthdate", "dob"})
 _ENP_KEYS = frozenset({"enp", "policy", "policy_number"})
 _MASKED_KEYS = _PERSONAL_NAME_KEYS | _PERSONAL_DATE_KEYS | _ENP_KEYS | {"snils"}
 _UNMASKED_KEYS = frozenset({"timestamp", "level", "logger"})
-_ENP_RUN = re.compile(r"(?<!\d)(\d{2})\d{10}(\d{4})(?!\d)")
+# Any run of 16 or more digits: an ENP, or an ENP with digits run onto it.
+_ENP_RUN = re.compile(r"(?<!\d)(\d{2})(\d{10,})(\d{4})(?!\d)")
 _SNILS_RUN = re.compile(r"(?<!\d)\d{3}-?\d{3}-?\d{3}[ -]?\d{2}(?!\d)")
 
 
@@ -38,7 +39,7 @@ _SHORTEST_RUN = 11  # neither pattern matches fewer characters (СНИЛС undas
 def _mask_text(text: str) -> str:
     if len(text) < _SHORTEST_RUN:
         return text  # most values are codes ("api", "valid"): no regex pass for them
-    text = _ENP_RUN.sub(lambda m: m.group(1) + "*" * 10 + m.group(2), text)
+    text = _ENP_RUN.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
     return _SNILS_RUN.sub("***-***-*** **", text)
 
 
@@ -81,14 +82,19 @@ class _Stderr:
     logging must never take the service down (a closed or full stderr, a test's capture)."""
 
     def write(self, text: str) -> int:
+        stream = sys.stderr
+        if stream is None:  # started with descriptor 2 closed: nowhere to write
+            return 0
         try:
-            return sys.stderr.write(text)
-        except (OSError, ValueError):
+            return stream.write(text)
+        except (OSError, ValueError, AttributeError):
             return 0
 
     def flush(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.flush()
+        stream = sys.stderr
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
 
     def write_line(self, line: str) -> None:
         """``write`` then ``flush``, the flush left out where the stream keeps nothing back
@@ -129,6 +135,8 @@ class _Configured:
 
     processors: list[Any]  # the very list structlog holds (capture_logs edits it in place)
     expected: tuple[Any, ...]  # what it held when configured
+    wrapper: Any  # the level filter it set
+    factory: Any  # the output it set
     info_enabled: bool
     out: _Stderr
 
@@ -155,15 +163,17 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
     ]
     level_no = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     out = _Stderr()
+    wrapper = structlog.make_filtering_bound_logger(level_no)
+    factory = structlog.WriteLoggerFactory(file=out)  # type: ignore[arg-type]
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(level_no),
+        wrapper_class=wrapper,
         # One write and one flush per line (print() makes two writes of it).
-        logger_factory=structlog.WriteLoggerFactory(file=out),  # type: ignore[arg-type]
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
     _configured = (
-        _Configured(processors, tuple(processors), level_no <= logging.INFO, out)
+        _Configured(processors, tuple(processors), wrapper, factory, level_no <= logging.INFO, out)
         if as_json
         else None
     )
@@ -187,10 +197,14 @@ class HotLine:
 
     def info(self, **fields: Any) -> None:
         configured = _configured
+        current = structlog.get_config() if configured is not None else None
         if (
             configured is None
+            or current is None
             or not configured.info_enabled
-            or structlog.get_config()["processors"] is not configured.processors
+            or current["processors"] is not configured.processors
+            or current["wrapper_class"] is not configured.wrapper
+            or current["logger_factory"] is not configured.factory
             or tuple(configured.processors) != configured.expected
         ):
             self.logger.info(self.event, **fields)

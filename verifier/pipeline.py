@@ -632,10 +632,11 @@ class _TypedColumns:
             if version is not None:
                 named = pipeline.named
                 kept = named[0]
-                if kept[0] == version and len(kept[1]) + len(kept[2]) <= _INTERNED_MAX:
+                key = (version, pipeline.this_clinic)  # "our patient" is the clinic's word
+                if kept[0] == key and len(kept[1]) + len(kept[2]) <= _INTERNED_MAX:
                     self.insurers, self.clinics = kept[1], kept[2]
                 else:
-                    named[0] = (version, self.insurers, self.clinics)
+                    named[0] = (key, self.insurers, self.clinics)
 
     def verify(
         self, items: Sequence[CredentialInput], typed: Sequence[str | None]
