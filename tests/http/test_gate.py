@@ -241,3 +241,24 @@ def test_gate_answers_problem_json_for_every_method(api: Server) -> None:
     with httpx.Client(base_url=api.url, headers={"Host": "evil.example"}, timeout=5) as c:
         for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
             assert_problem(c.request(method, "/v1/status"), 421, "bad_host")
+
+
+def test_host_parsing_is_remembered_within_bounds() -> None:
+    """The Host memo answers as the parser does, and never grows past its bound."""
+    from verifier.http import gate
+
+    values = [
+        "127.0.0.1:8471",
+        "LOCALHOST",
+        "[::1]:80",
+        "desk-3.clinic",
+        "a:b",
+        "",
+        "[::1",
+        "x:99999",
+    ]
+    for v in values * 3:
+        assert gate._split_host(v) == gate._parse_host(v), v
+    for i in range(500):
+        gate._split_host(f"h{i}.example:80")
+    assert len(gate._hosts) <= gate._HOSTS_MAX

@@ -21,7 +21,26 @@ _PORT = re.compile(r":[0-9]{1,5}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_GATE_HEADERS = {b"host": "host", b"origin": "origin", b"sec-fetch-site": "sec-fetch-site"}
+_HOSTS_MAX = 64  # Host values remembered (names and ports: a desk uses one or two)
+_hosts: dict[str, tuple[str, int | None] | None] = {}
+
+
 def _split_host(value: str) -> tuple[str, int | None] | None:
+    """:func:`_parse_host`, remembered for the last few values (every request names one)."""
+    found = _hosts.get(value, _NOT_SEEN)
+    if found is _NOT_SEEN:
+        found = _parse_host(value)
+        if len(_hosts) >= _HOSTS_MAX:
+            _hosts.clear()
+        _hosts[value] = found
+    return found  # type: ignore[return-value]  # a parse result, not the marker
+
+
+_NOT_SEEN: object = object()
+
+
+def _parse_host(value: str) -> tuple[str, int | None] | None:
     """``name[:port]`` or ``[v6][:port]`` → (lower-case name, port); ``None`` if malformed."""
     value = value.strip().lower()
     if value.startswith("["):
@@ -114,7 +133,9 @@ class BrowserGate:
             return
         headers: dict[str, str] = {}
         for k, v in scope["headers"]:
-            name = k.decode("latin-1").lower()
+            name = _GATE_HEADERS.get(k) or _GATE_HEADERS.get(k.lower())
+            if name is None:
+                continue  # the gate reads only Host, Origin and Sec-Fetch-Site
             if name in headers:  # two Host or Origin headers: ambiguous, refuse
                 headers[name] = "\x00"
             else:

@@ -45,6 +45,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 HTTP_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 UNMATCHED = "unmatched"
+_CODES = {code: str(code) for code in range(100, 600)}  # status label texts, made once
 
 # No ``*_created`` series: each would be one more gauge family per label set, and the start
 # time is in ``oms_start_time_seconds`` and ``process_start_time_seconds`` already.
@@ -159,7 +160,8 @@ class RequestTimer:
 
         async def timed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                observe(str(message["status"]))
+                status = message["status"]
+                observe(_CODES.get(status) or str(status))
             await send(message)
 
         try:
