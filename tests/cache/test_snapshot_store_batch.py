@@ -17,6 +17,19 @@ from cache.snapshot_store import LOOKUP_CHUNK, Prefetch, SnapshotStore
 from .helpers import Register, import_all
 
 
+def _count_reads(store: SnapshotStore) -> list[int]:
+    """Each read of the store's meta from the file appends to the list returned."""
+    reads: list[int] = []
+    real = store._read_info
+
+    def counting() -> object:
+        reads.append(1)
+        return real()
+
+    store._read_info = counting  # type: ignore[method-assign]
+    return reads
+
+
 def _store(db: Path, reg: Register, upto: int | None = None) -> SnapshotStore:
     store = SnapshotStore(db)
     import_all(store, reg, upto)
@@ -67,14 +80,7 @@ def test_info_sees_an_import_by_another_connection(db: Path, small_register: Reg
 
 def test_info_is_read_once_per_change(db: Path, small_register: Register) -> None:
     store = _store(db, small_register)
-    reads: list[int] = []
-    real = store._read_info
-
-    def counting() -> object:
-        reads.append(1)
-        return real()
-
-    store._read_info = counting  # type: ignore[method-assign]
+    reads = _count_reads(store)
     for _ in range(5):
         store.info()
     assert len(reads) == 1
@@ -144,14 +150,7 @@ def test_read_one_reads_meta_and_record_of_one_state(db: Path, small_register: R
     enp = next(r["enp"] for r in small_register.live)
     before = store.read_one(enp)
     assert before.info.sequence == first_seq
-    reads: list[int] = []
-    real = store._read_info
-
-    def counting() -> object:
-        reads.append(1)
-        return real()
-
-    store._read_info = counting  # type: ignore[method-assign]
+    reads = _count_reads(store)
     assert store.read_one(enp).info is before.info and reads == []  # nothing changed
     other = SnapshotStore(db)
     for f in small_register.gen.files[1:]:
