@@ -165,7 +165,7 @@ def test_batches_at_other_moments_and_sources_share_nothing_stale(world: World) 
     items = _corpus(rows, state)[::3]
     fresh = CLOCKS["fresh"]
     valid_until = parts.store.info().register_valid_until
-    assert valid_until is not None
+    assert valid_until is not None and valid_until > CLOCKS["fresh"]  # fresh is inside it
     moments = [
         fresh,
         fresh + timedelta(hours=5),
@@ -307,7 +307,7 @@ def test_a_commit_inside_a_column_batch_is_answered_after_it(tmp_path: Path) -> 
     records: list[RegisterRecord] = []
     for enp in victims[::2]:
         rec = store.lookup_enp(enp)
-        assert rec is not None
+        assert rec is not None and rec.enp == enp  # the live person it names
         records.append(dataclasses.replace(rec, status=PolicyStatus.ANNULLED))
     delta = tmp_path / "delta.omssnap"
     delta.write_bytes(

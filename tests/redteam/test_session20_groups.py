@@ -169,7 +169,7 @@ def test_local_midnight_ends_todays_policies_in_carried_groups(lab: Lab, far_eas
     changed: list[RegisterRecord] = []
     for n, enp in enumerate(live[:40]):
         rec = lab.store.lookup_enp(enp)
-        assert rec is not None
+        assert rec is not None and rec.enp == enp  # the live person it names
         kind = n % 4
         if kind == 0:  # ends today (in force until local midnight)
             rec = dataclasses.replace(rec, status=PolicyStatus.ACTIVE, end=day, start=None)
@@ -247,7 +247,7 @@ def test_a_delta_between_two_lookups_at_one_moment_is_seen(lab: Lab) -> None:
     annulled = []
     for enp in victims[::2]:
         rec = lab.store.lookup_enp(enp)
-        assert rec is not None
+        assert rec is not None and rec.enp == enp  # the live person it names
         annulled.append(dataclasses.replace(rec, status=PolicyStatus.ANNULLED))
     lab.delta(annulled, victims[1::2])
     second = _singles(p, items)
@@ -436,7 +436,7 @@ def _walk(lab: Lab, seed: int) -> None:
     kept: dict[str, RegisterRecord] = {}
     for enp in pool:
         rec = lab.store.lookup_enp(enp)
-        assert rec is not None
+        assert rec is not None and rec.enp == enp  # the live person it names
         kept[enp] = rec
     statuses = list(PolicyStatus)
     for step in range(24):
