@@ -22,11 +22,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cache.register_model import PolicyStatus, RegisterRecord
-from cache.snapshot_format import SnapshotKind
 from cache.snapshot_store import SnapshotStore
 from tests.cache.helpers import CREATED as REG_CREATED
-from tests.cache.helpers import SEED, demo_key, generate_register, import_all, snapshot_bytes
+from tests.cache.helpers import (
+    annulling_delta,
+    generate_register,
+    import_all,
+)
 from tests.test_golden_verdicts import CLOCKS, build_world
 from tests.test_pipeline_many import _inputs, _typed
 from verifier import pipeline as pipeline_module
@@ -304,23 +306,8 @@ def test_a_commit_inside_a_column_batch_is_answered_after_it(tmp_path: Path) -> 
     info = store.info()
     assert info.sequence is not None
     victims = valid[:20]
-    records: list[RegisterRecord] = []
-    for enp in victims[::2]:
-        rec = store.lookup_enp(enp)
-        assert rec is not None and rec.enp == enp  # the live person it names
-        records.append(dataclasses.replace(rec, status=PolicyStatus.ANNULLED))
-    delta = tmp_path / "delta.omssnap"
-    delta.write_bytes(
-        snapshot_bytes(
-            key=demo_key(SEED),
-            kind=SnapshotKind.DELTA,
-            sequence=info.sequence + 1,
-            base=info.sequence,
-            created=REG_CREATED + timedelta(minutes=30),
-            records=records,
-            deletions=victims[1::2],
-            name_key_id=info.name_key_id or "",
-        )
+    delta = annulling_delta(
+        store, victims, tmp_path / "delta.omssnap", REG_CREATED + timedelta(minutes=30)
     )
     names = _CommitOnFirstName(lambda: store.import_file(delta, reg.check))
     columns: list[int] = []

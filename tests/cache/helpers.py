@@ -12,7 +12,7 @@ import io
 import sqlite3
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -333,3 +333,30 @@ def served(
     for kind, number in aliases:
         answers.append(store.lookup_alias(kind, number))
     return Served(store.info(), tuple(answers), table_dump(store.path))
+
+
+def annulling_delta(
+    store: SnapshotStore, victims: Sequence[str], path: Path, created: datetime
+) -> Path:
+    """A signed delta on top of ``store``'s snapshot that annuls every other of ``victims``
+    (the first, third, ...) and deletes the rest: what an import landing mid-batch brings."""
+    info = store.info()
+    assert info.sequence is not None  # a snapshot is held: a delta needs its base
+    records: list[RegisterRecord] = []
+    for enp in victims[::2]:
+        rec = store.lookup_enp(enp)
+        assert rec is not None and rec.enp == enp, enp
+        records.append(replace(rec, status=PolicyStatus.ANNULLED))
+    path.write_bytes(
+        snapshot_bytes(
+            key=demo_key(SEED),
+            kind=SnapshotKind.DELTA,
+            sequence=info.sequence + 1,
+            base=info.sequence,
+            created=created,
+            records=records,
+            deletions=victims[1::2],
+            name_key_id=info.name_key_id or "",
+        )
+    )
+    return path

@@ -24,18 +24,17 @@ from pathlib import Path
 
 import pytest
 
-from cache.register_model import PolicyStatus, RegisterRecord
-from cache.snapshot_format import SnapshotKind
 from cache.snapshot_store import SnapshotStore
 from tests.cache.helpers import (
     CREATED,
     SEED,
     Register,
-    demo_key,
+    annulling_delta,
     generate_register,
     import_all,
-    snapshot_bytes,
 )
+from tests.test_batch_columnwise import _per_item  # the full checks, grouping off
+from tests.test_pipeline_many import _same
 from verifier.checks.context import LookupMode
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
 from verifier.credential import CredentialInput
@@ -91,45 +90,10 @@ def desk(reg: Register, tmp_path: Path) -> Desk:
     ]
     assert len(valid) >= 40
     victims, bystanders = valid[10:30], valid[:10]
-    records: list[RegisterRecord] = []
-    for enp in victims[::2]:
-        rec = store.lookup_enp(enp)
-        assert rec is not None and rec.enp == enp, enp
-        records.append(dataclasses.replace(rec, status=PolicyStatus.ANNULLED))
-    raw = snapshot_bytes(
-        key=demo_key(SEED),
-        kind=SnapshotKind.DELTA,
-        sequence=info.sequence + 1,
-        base=info.sequence,
-        created=CREATED + timedelta(minutes=30),
-        records=records,
-        deletions=victims[1::2],
-        name_key_id=info.name_key_id or "",
+    delta = annulling_delta(
+        store, victims, tmp_path / "hostile-delta.omssnap", CREATED + timedelta(minutes=30)
     )
-    delta = tmp_path / "hostile-delta.omssnap"
-    delta.write_bytes(raw)
     return Desk(reg, store, victims, bystanders, delta)
-
-
-def _per_item(p: Pipeline, items: Sequence[CredentialInput]) -> list[Verdict | RecognitionError]:
-    out: list[Verdict | RecognitionError] = []
-    for it in items:
-        try:
-            out.append(p.verify(it, mode=LookupMode.OFFLINE))
-        except RecognitionError as exc:
-            out.append(exc)
-    return out
-
-
-def _same(a: Sequence[Verdict | RecognitionError], b: Sequence[Verdict | RecognitionError]) -> None:
-    """Verdicts equal as values (the clock is fixed); refusals by type, code and message."""
-    assert len(a) == len(b)
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if isinstance(x, RecognitionError):
-            assert isinstance(y, RecognitionError), i
-            assert (type(x), x.code, x.message) == (type(y), y.code, y.message), i
-        else:
-            assert x == y, i
 
 
 def _outcomes(answers: Sequence[Verdict | RecognitionError]) -> list[str]:
