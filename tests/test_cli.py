@@ -191,7 +191,11 @@ def test_find_by_name_and_birth_date(
             data_dir=reg, port=0, tokens=(token,), state_dir=tmp_path, log_level="warning"
         )
         server = ThreadedServer(registry_app(scfg), scfg).start()
-        extra = ["--registry-url", server.url, "--registry-token", token]
+        extra = [
+            "--registry-url",
+            server.url,
+            f"--registry-token={token}",
+        ]  # a token may begin with "-"
     query = [
         "find",
         "--surname",
