@@ -156,3 +156,32 @@ def test_an_enp_with_digits_run_onto_it_is_masked_too(extra: str) -> None:
     out = log.mask_personal_data(None, "info", {"event": f"read {enp}{extra} twice"})
     assert enp not in out["event"] and enp[:15] not in out["event"]
     assert out["event"].startswith("read " + enp[:2] + "*")
+
+
+def test_a_hot_line_made_again_from_its_memo_is_still_the_chains_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The second and later lines of the same fields come from the remembered head: each
+    is still exactly the chain's line but for its own moment, and a value the masker
+    changes (an ENP, a name) is never remembered."""
+    log.configure(json=True, level="INFO")
+    hot = log.HotLine("oms.service", "verified")
+    codes = {"channel": "api", "who": "mis-1", "outcome": "valid", "kind": None}
+    personal = {"channel": "api", "who": "mis-1", "enp": demo_person_enp()}
+    try:
+        for fields in (codes, codes, codes, personal, personal):
+            log.get_logger("oms.service").info("verified", **fields)
+            hot.info(**dict(fields))
+            general, line = _lines(capsys)[-2:]
+            a, b = json.loads(general), json.loads(line)
+            assert list(a) == list(b)
+            assert a.pop("timestamp")[:16] == b.pop("timestamp")[:16]
+            assert a == b
+            assert line == line.strip() and line.endswith('Z"}')
+        assert len(hot._heads[1]) == 1  # the codes' head; the ENP's line is made in full
+        assert all(demo_person_enp() not in h for h in hot._heads[1].values())
+        log.configure(json=True, level="INFO")  # a new configuration: the memo starts anew
+        hot.info(**dict(codes))
+        assert list(hot._heads[1]) == [tuple(codes.items())]
+    finally:
+        structlog.reset_defaults()

@@ -189,11 +189,14 @@ class HotLine:
     structlog as any other. No context variables are bound anywhere in this code base, so
     ``merge_contextvars`` has nothing to add (tests/test_log.py compares the two lines)."""
 
-    __slots__ = ("event", "logger")
+    __slots__ = ("_heads", "event", "logger")
 
     def __init__(self, name: str, event: str) -> None:
         self.event = event
         self.logger = get_logger(name)
+        # A line's text up to its timestamp, by its fields, for the configuration it was made
+        # under: codes only (see _head_key), so what it holds is never personal data.
+        self._heads: tuple[_Configured | None, dict[tuple[Any, ...], str]] = (None, {})
 
     def info(self, **fields: Any) -> None:
         configured = _configured
@@ -209,10 +212,41 @@ class HotLine:
         ):
             self.logger.info(self.event, **fields)
             return
-        fields["event"] = self.event
-        fields["level"] = "info"
-        fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        configured.out.write_line(render_json(mask_personal_data(None, "info", fields)) + "\n")
+        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")  # no JSON escapes in it
+        key = _head_key(fields)
+        made_under, heads = self._heads
+        if made_under is not configured:
+            heads = {}
+            self._heads = (configured, heads)
+        head = heads.get(key) if key is not None else None
+        if head is None:
+            fields["event"] = self.event
+            fields["level"] = "info"
+            fields["timestamp"] = stamp
+            masked = mask_personal_data(None, "info", dict(fields))
+            line = render_json(masked)
+            if key is None or masked != fields:
+                configured.out.write_line(line + "\n")
+                return
+            fields["timestamp"] = ""
+            head = render_json(fields)[:-2]  # ... "timestamp":"
+            if len(heads) >= _HEADS_MAX:
+                heads.clear()
+            heads[key] = head
+        configured.out.write_line(f'{head}{stamp}"}}\n')
+
+
+_HEADS_MAX = 256  # distinct field sets remembered per line (channels × callers × outcomes)
+_HEAD_VALUE_MAX = 64
+
+
+def _head_key(fields: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The fields as a memo key when they are codes (short strings, ``None``), else ``None``:
+    such a line is made in full each time."""
+    for value in fields.values():
+        if value is not None and (type(value) is not str or len(value) > _HEAD_VALUE_MAX):
+            return None
+    return tuple(fields.items())
 
 
 def get_logger(name: str) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,7 +30,7 @@ from cache.snapshot_store import Prefetch, SnapshotStore
 from verifier import documents
 from verifier.checks import basic
 from verifier.checks.basic import KIND_RU
-from verifier.checks.context import CheckContext, LookupMode
+from verifier.checks.context import CheckContext, LookupMode, local_date
 from verifier.checks.holder import HolderMatcher, NoHolderMatcher
 from verifier.checks.ports import (
     HolderChecker,
@@ -190,6 +191,8 @@ class Pipeline:
     groups: GroupsHolder = field(default_factory=_new_groups, repr=False, compare=False)
     # Single lookups' insurers and clinics, by the version of the names that made them.
     named: NamedHolder = field(default_factory=_new_named, repr=False, compare=False)
+    # Each thread's last single-lookup context (_TypedColumns.for_one), kept while it holds.
+    single: threading.local = field(default_factory=threading.local, repr=False, compare=False)
 
     def verify(
         self, item: CredentialInput, *, mode: LookupMode = LookupMode.AUTO, fresh: bool = False
@@ -228,9 +231,7 @@ class Pipeline:
                 # Checked by its group, as a batch's typed ENPs are.
                 store: SnapshotStore = snapshot.store  # type: ignore[assignment]
                 read = store.read_one(enp)  # the meta and the record in one read
-                with store.answering(read):  # ... which a group's first full check sees too
-                    columns = _TypedColumns(self, snapshot, store, read, single=True)
-                    return columns.typed(enp, source)
+                return _TypedColumns.for_one(self, snapshot, store, read).typed(enp, source)
         return self._verify_typed(enp, source, mode, fresh)
 
     def verify_many(
@@ -595,12 +596,16 @@ class _TypedColumns:
         scope: PrefetchScope | None,
         *,
         single: bool = False,
+        now: datetime | None = None,
     ) -> None:
         self.p = pipeline
-        self.now = now = pipeline.clock()
-        self.today = now.astimezone().date()
+        self.now = now = pipeline.clock() if now is None else now
+        self.today = local_date(now)
         self.store = store
-        self.info = info = store.info()  # in the scope: the meta it read
+        # A single lookup's own read (Prefetch), which a group's first full check answers
+        # from (SnapshotStore.answering); a batch's scope is open around the whole batch.
+        self.read = scope if single and isinstance(scope, Prefetch) else None
+        self.info = info = self.read.info if self.read is not None else store.info()
         policy = snapshot.policy
         fresh = assess(info.created_at, info.register_valid_until, now, policy)
         # What SnapshotStatusChecker.check_status says of the snapshot for every ENP.
@@ -638,6 +643,55 @@ class _TypedColumns:
                 else:
                     named[0] = (key, self.insurers, self.clinics)
 
+    @classmethod
+    def for_one(
+        cls,
+        pipeline: Pipeline,
+        snapshot: SnapshotStatusChecker,
+        store: SnapshotStore,
+        read: Prefetch,
+    ) -> _TypedColumns:
+        """The columns of one typed ENP's lookup, from its :meth:`SnapshotStore.read_one`.
+
+        The context a lookup is checked in (the snapshot's meta as read, its freshness state,
+        the clock's verdict on it, the local day, the names' view, the clinic) changes
+        rarely; while it holds, this thread's columns of the last lookup are used again with
+        this lookup's moment, snapshot age and record — what a new one would be made of."""
+        now = pipeline.clock()
+        info = read.info
+        policy = snapshot.policy
+        fresh = assess(info.created_at, info.register_valid_until, now, policy)
+        book = pipeline._book()
+        key = (
+            snapshot,
+            pipeline.revocation,
+            pipeline.holder,
+            info,
+            fresh.state,
+            from_the_future(info.created_at, now, policy),
+            local_date(now),
+            book,
+            getattr(book, "version", None),
+            pipeline.this_clinic,
+        )
+        local = pipeline.single
+        held: tuple[tuple[object, ...], _TypedColumns] | None = getattr(local, "columns", None)
+        if (
+            held is not None
+            and held[0] == key
+            and held[1].lookup  # else its groups' texts name their own moment
+            and held[1].groups is pipeline.groups[0][1]  # the groups the pipeline holds now
+            and len(held[1].groups) <= _GROUPS_MAX
+            and len(held[1].insurers) + len(held[1].clinics) <= _INTERNED_MAX
+        ):
+            columns = held[1]
+            columns.now, columns.read, columns.records = now, read, read.records
+            columns.snap = snapshot_info(info, fresh)
+            return columns
+        columns = cls(pipeline, snapshot, store, read, single=True, now=now)
+        local.columns = (key, columns)
+        return columns
+
     def verify(
         self, items: Sequence[CredentialInput], typed: Sequence[str | None]
     ) -> list[Verdict | RecognitionError]:
@@ -672,7 +726,7 @@ class _TypedColumns:
                 key = (source, local_key, None, enp[:2] if other else None)
         group = self.groups.get(key)
         if group is None:
-            first = self.p._verify_typed(enp, source, LookupMode.OFFLINE, False, self.now)
+            first = self._first(enp, source)
             group = self.groups[key] = _Group(first)
             object.__setattr__(first, "_shape", group.shape)
             return first
@@ -732,6 +786,15 @@ class _TypedColumns:
             attachment,
             group.shape,
         )
+
+    def _first(self, enp: str, source: str) -> Verdict:
+        """A group's first verdict, by the full checks, at the columns' moment (a single
+        lookup's full checks answer from the lookup's own read)."""
+        read = self.read
+        if read is None:
+            return self.p._verify_typed(enp, source, LookupMode.OFFLINE, False, self.now)
+        with self.store.answering(read):
+            return self.p._verify_typed(enp, source, LookupMode.OFFLINE, False, self.now)
 
     def _insurer(self, record: RegisterRecord) -> tuple[InsurerInfo | None, str | None]:
         """The verdict's insurer and its "сейчас …" text, once per code (Pipeline._verdict)."""

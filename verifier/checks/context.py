@@ -4,8 +4,10 @@ about where the answer may come from."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from enum import StrEnum
 
 from verifier.credential import Credential
@@ -27,4 +29,29 @@ class CheckContext:
     @property
     def today(self) -> date:
         """The local calendar date: policies expire by the clinic's calendar."""
-        return self.now.astimezone().date()
+        return local_date(self.now)
+
+
+_local_day: list[tuple[datetime, datetime, date, object]] = []  # [from, until), date, zone
+
+
+def local_date(moment: datetime) -> date:
+    """``moment.astimezone().date()``: the date on this machine's calendar, remembered for
+    the local day it falls in (asked by every lookup; converting is a call to the C
+    library's ``localtime``). The day's bounds are its local midnights as the C library
+    places them, so a clock moved back or on simply asks again, and so does a new zone set
+    with ``time.tzset()`` (it makes a new ``time.tzname``). A zone whose clocks jump at
+    midnight itself (none in Russia since 2014) could see the day change up to that jump
+    late."""
+    if moment.tzinfo is None:  # naive: local time as it is
+        return moment.date()
+    zone = time.tzname
+    held = _local_day[0] if _local_day else None  # one read: another thread may replace it
+    if held is not None and held[3] is zone and held[0] <= moment < held[1]:
+        return held[2]
+    day = moment.astimezone().date()
+    start = datetime.combine(day, dt_time.min).astimezone()
+    until = datetime.combine(day + timedelta(days=1), dt_time.min).astimezone()
+    if start <= moment < until:
+        _local_day[:] = [(start, until, day, zone)]
+    return day

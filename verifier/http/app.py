@@ -18,13 +18,12 @@ copied to docs/api-openapi.yaml) is served at ``/v1/openapi.yaml``. The MIS's
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from verifier.errors import OmsError
 from verifier.http.context import RouteContext
-from verifier.http.fastpath import FastPathStats, PolicyFastPath
+from verifier.http.fastpath import ApiApp, FastPathStats, PolicyFastPath
 from verifier.http.gate import BrowserGate, allowed_hosts, gate_refusal
 from verifier.http.metrics import HttpMetrics, RequestTimer
 from verifier.http.problems import method_not_allowed, not_found, server_error
@@ -41,7 +40,7 @@ from verifier.http.routes import (
 from verifier.service.api import HttpService
 
 
-def create_app(service: HttpService, *, fast_path: bool = True) -> Starlette:
+def create_app(service: HttpService, *, fast_path: bool = True) -> ApiApp:
     """The app; ``fast_path=False`` leaves ``GET /v1/policies/{enp}`` to Starlette's routing
     too (tests/http/test_fastpath.py compares the two)."""
     ctx = RouteContext(service)
@@ -60,16 +59,16 @@ def create_app(service: HttpService, *, fast_path: bool = True) -> Starlette:
         Middleware(RequestTimer, metrics=metrics, routes=routes),
         Middleware(BrowserGate, cfg=ctx.cfg),
     ]
-    stats = FastPathStats()
-    if fast_path:
-        # Innermost: timed and gated like every request; what it does not answer itself
-        # goes on to the routes below unchanged.
-        middleware.append(Middleware(PolicyFastPath, ctx=ctx, stats=stats))
-    app = Starlette(
+    app = ApiApp(
         routes=routes,
         middleware=middleware,
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
     )
+    stats = FastPathStats()
+    if fast_path:
+        # Before the stack: gated and timed as every request is; what it does not answer
+        # itself goes on to the stack unchanged.
+        app.fast_path = PolicyFastPath(ctx, stats, metrics)
     app.state.policy_fast_path = stats
     return app
 

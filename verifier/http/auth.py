@@ -89,13 +89,36 @@ def identify_parts(
         # because URLs end up in logs and browser history.
         token = url_token()
     if token is not None:
+        made_for, known = _known_tokens
+        if made_for is cfg:
+            caller = known.get(token)
+            if caller is not None:
+                return caller
         found: ApiToken | None = None
         for t in cfg.tokens:  # no early exit: the time taken does not say which token matched
             if hmac.compare_digest(t.token.encode(), token.encode()) and token:
                 found = found or t
         if found is not None:
-            return Caller(found.name, found.role, by_token=True)
+            return _remember(cfg, token, Caller(found.name, found.role, by_token=True))
         return Caller("invalid-token", None)
     if is_loopback(client) and cfg.loopback_role is not None:
         return Caller("loopback", cfg.loopback_role)
     return Caller(client or "unknown", None)
+
+
+# The callers of the tokens presented and found, for the configuration they were found in
+# (a reload brings a new one): a MIS presents the same token on every request. Only a token
+# that matched is remembered, so a wrong one always takes the constant-time comparison above,
+# and a dict's probe compares a presented string with a known one only on equal hashes.
+_known_tokens: tuple[HttpConfig | None, dict[str, Caller]] = (None, {})
+
+
+def _remember(cfg: HttpConfig, token: str, caller: Caller) -> Caller:
+    global _known_tokens
+    made_for, known = _known_tokens
+    if made_for is not cfg:
+        known = {}
+        _known_tokens = (cfg, known)
+    if len(known) < len(cfg.tokens):  # bounded by the configuration itself
+        known[token] = caller
+    return caller

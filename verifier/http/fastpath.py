@@ -1,35 +1,48 @@
-"""``GET /v1/policies/{enp}`` without Starlette's routing: the MIS's hot path.
+"""``GET /v1/policies/{enp}`` before Starlette: the MIS's hot path.
 
 Starlette builds a ``Request``, ``Headers`` and ``QueryParams``, walks the routes with their
-regexes and wraps the endpoint in two exception layers for every request; for the one call a
-MIS makes per patient that was a third of the time the request took. :class:`PolicyFastPath`
-sits innermost among the app's middleware (after the request timer and the Host/Origin gate,
-which every request still passes) and answers exactly a well-formed call by a caller that may
-verify: ``GET``, 16 digits, no query parameters but a valid ``mode``/``fresh``, a token or
-loopback role with the ``verify`` right. It runs the same code the route does
-(:func:`~verifier.http.auth.identify_parts`, ``Service.verify``, the same problem for a typed
-error, the same two response headers). Anything else — another method or path, a bad ENP, an
-unknown or bad parameter, a missing, wrong or weak credential — goes on to Starlette
-untouched, before anything was done, so every refusal is the route's own
-(tests/http/test_fastpath.py compares the two answers, status, headers and body).
+regexes, and passes every request through its error layer, the request timer and the
+Host/Origin gate, each one more coroutine and one more ``send`` wrapper; for the one call a
+MIS makes per patient that was most of the app's own time. :class:`ApiApp` (the app
+:func:`~verifier.http.app.create_app` makes) asks :meth:`PolicyFastPath.wanted` first: a
+well-formed call — ``GET``, 16 digits, no query parameters but a valid ``mode``/``fresh``,
+one the gate lets through (:func:`~verifier.http.gate.gate_refusal`, the same function), by a
+caller that may verify (:func:`~verifier.http.auth.identify_parts`) — is answered by
+:meth:`PolicyFastPath.answer` with the same code the route runs (``Service.verify_enp``, the
+same problem for a typed error, the same 500 problem for anything else, the same two response
+headers), timed into the same series the timer writes. Anything else — another method or
+path, a bad ENP, an unknown or bad parameter, a refused Host or Origin, a missing, wrong or
+weak credential — goes on to Starlette untouched, before anything was done, so every refusal
+is the route's or the gate's own (tests/http/test_fastpath.py compares the two answers,
+status, headers and body, and the metrics they leave).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
+from verifier.config import HttpConfig
 from verifier.errors import InputError
-from verifier.http.auth import identify_parts
+from verifier.http.auth import Caller, identify_parts
 from verifier.http.context import RouteContext, typed_error_problem
-from verifier.http.problems import ApiError
+from verifier.http.gate import gate_headers, gate_refusal
+from verifier.http.metrics import HttpMetrics
+from verifier.http.problems import ApiError, server_error
 from verifier.service.api import LookupMode
 
 PREFIX = "/v1/policies/"
+ROUTE = "/v1/policies/{enp}"  # the route template the timer names (tests/http/test_fastpath.py)
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 _MAX_QUERIES = 64  # distinct accepted query strings remembered (mode × fresh spellings)
+_MAX_GATE = 64  # distinct (Host, Origin, Sec-Fetch-Site) remembered: a desk sends one or two
+_HEADERS = [(b"content-type", b"application/json")]
 
 
 @dataclass
@@ -37,6 +50,16 @@ class FastPathStats:
     """How many requests the fast path answered itself (the rest went on to Starlette)."""
 
     served: int = 0
+
+
+class FastCall(NamedTuple):
+    """A request the fast path answers: what :meth:`PolicyFastPath.wanted` read of it."""
+
+    started: float  # perf_counter at arrival, as the request timer takes it
+    enp: str
+    mode: LookupMode
+    fresh: bool
+    caller: Caller
 
 
 def lookup_query(query: str) -> tuple[LookupMode, bool] | None:
@@ -58,12 +81,16 @@ def lookup_query(query: str) -> tuple[LookupMode, bool] | None:
 
 
 class PolicyFastPath:
-    """ASGI middleware answering a well-formed ``GET /v1/policies/{enp}`` (see the module)."""
+    """Answers a well-formed ``GET /v1/policies/{enp}`` before Starlette (see the module)."""
 
-    def __init__(self, app: ASGIApp, ctx: RouteContext, stats: FastPathStats) -> None:
-        self.app, self.ctx, self.stats = app, ctx, stats
+    def __init__(self, ctx: RouteContext, stats: FastPathStats, metrics: HttpMetrics) -> None:
+        self.ctx, self.stats, self.metrics = ctx, stats, metrics
         # Accepted query strings only (codes, never personal data), so a bounded dict is safe.
         self._queries: dict[bytes, tuple[LookupMode, bool]] = {}
+        # The gate's word on this path's requests by (Host, Origin, Sec-Fetch-Site), for one
+        # configuration and port: every path the fast path takes is alike to the gate (no
+        # control character, under /v1/, GET). Header values, never personal data; bounded.
+        self._gate: tuple[object, dict[tuple[str | None, ...], bool]] = (None, {})
 
     def _query(self, raw: bytes) -> tuple[LookupMode, bool] | None:
         found = self._queries.get(raw)
@@ -75,60 +102,118 @@ class PolicyFastPath:
                 self._queries[raw] = found
         return found
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def wanted(self, scope: Scope) -> FastCall | None:
+        """The call, when this request is one the fast path answers; ``None`` sends it on to
+        Starlette, nothing done yet."""
+        started = time.perf_counter()
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
             or scope.get("root_path")
             or not scope["path"].startswith(PREFIX)
         ):
-            await self.app(scope, receive, send)
-            return
-        enp = scope["path"][len(PREFIX) :]
-        exact = len(enp) == 16 and enp.isascii() and enp.isdigit()  # [0-9]{16}
-        args = self._query(scope.get("query_string", b"")) if exact else None
+            return None
+        path: str = scope["path"]
+        enp = path[len(PREFIX) :]
+        if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):  # [0-9]{16}
+            return None
+        args = self._query(scope.get("query_string", b""))
         if args is None:
-            await self.app(scope, receive, send)
-            return
+            return None
+        raw = scope["headers"]
+        server = scope.get("server")
+        port = server[1] if server else None
+        cfg = self.ctx.cfg()
+        if not self._gate_passes(path, gate_headers(raw), port, cfg):
+            return None  # the gate's own refusal, from Starlette's stack
         header = None
-        for name, value in scope["headers"]:
+        for name, value in raw:
             if name == b"authorization":  # the first, as Starlette's Headers.get
                 header = value.decode("latin-1")
                 break
         client = scope.get("client")
-        host = client[0] if client else None
-        caller = identify_parts(header, _no_url_token, host, self.ctx.cfg())
+        caller = identify_parts(header, _no_url_token, client[0] if client else None, cfg)
         if not caller.may("verify"):
-            await self.app(scope, receive, send)  # 401/403 as the route's guard says them
-            return
+            return None  # 401/403 as the route's guard says them
+        return FastCall(started, enp, args[0], args[1], caller)
+
+    def _gate_passes(
+        self, path: str, headers: dict[str, str], port: int | None, cfg: HttpConfig
+    ) -> bool:
+        """``gate_refusal(...) is None``, remembered by the three headers it reads."""
+        made_for, passes = self._gate
+        if made_for != (cfg, port):
+            passes = {}
+            self._gate = ((cfg, port), passes)
+        key = (headers.get("host"), headers.get("origin"), headers.get("sec-fetch-site"))
+        found = passes.get(key)
+        if found is None:
+            found = gate_refusal("GET", path, headers, port, cfg) is None
+            if len(passes) >= _MAX_GATE:
+                passes.clear()
+            passes[key] = found
+        return found
+
+    async def answer(self, call: FastCall, scope: Scope, receive: Receive, send: Send) -> None:
+        """The route's answer to ``call``: the verdict, or the problem of its error."""
         self.stats.served += 1
-        mode, fresh = args
+        caller = call.caller
         try:
             verdict = await self.ctx.service.verify_enp(
-                enp,
+                call.enp,
                 source=f"api:{caller.name}",
                 who=caller.name,
                 channel="api",
-                mode=mode,
-                fresh=fresh,
+                mode=call.mode,
+                fresh=call.fresh,
             )  # what the route's Service.verify of the typed number gives (no input to read)
         except (ApiError, InputError) as exc:
-            await typed_error_problem(exc)(scope, receive, send)
+            response = typed_error_problem(exc)
+            self._observe(call, str(response.status_code))
+            await response(scope, receive, send)
             return
+        except Exception as exc:
+            # What Starlette's error layer does: the 500 problem, then the error goes on up
+            # (uvicorn logs it).
+            self._observe(call, "500")
+            failed = await server_error(Request(scope), exc)
+            await failed(scope, receive, send)
+            raise
+        except BaseException:
+            self._observe(call, "500")  # as the request timer counts a cancelled request
+            raise
         body = verdict.to_json(masked=caller.is_kiosk)  # dumps(to_dict()), byte for byte
+        self._observe(call, "200")
         # What FastJSONResponse sends (the same two headers in the same order), without
         # building a Response object for it.
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
+                "headers": [(b"content-length", str(len(body)).encode()), *_HEADERS],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    def _observe(self, call: FastCall, code: str) -> None:
+        self.metrics.observe(ROUTE, "GET", code, time.perf_counter() - call.started)
+
+
+class ApiApp(Starlette):
+    """The Starlette app, with the MIS's ``GET /v1/policies/{enp}`` answered before its
+    stack when :attr:`fast_path` is set (see the module)."""
+
+    fast_path: PolicyFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None:
+            call = fast.wanted(scope)
+            if call is not None:
+                scope["app"] = self  # as Starlette sets it (the 500 handler's request.app)
+                await fast.answer(call, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _no_url_token() -> str | None:

@@ -8,7 +8,7 @@ browser must come from the daemon's own pages (``Origin``/``Sec-Fetch-Site``, el
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -121,6 +121,21 @@ def _own_origin(origin: str, names: frozenset[str], server_port: int | None) -> 
     return server_port is None or port == server_port
 
 
+def gate_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers :func:`gate_refusal` reads (Host, Origin, Sec-Fetch-Site) from an ASGI
+    scope's list; one named twice is ambiguous and reads as a value no check accepts."""
+    headers: dict[str, str] = {}
+    for k, v in raw:
+        name = _GATE_HEADERS.get(k) or _GATE_HEADERS.get(k.lower())
+        if name is None:
+            continue
+        if name in headers:  # two Host or Origin headers: ambiguous, refuse
+            headers[name] = "\x00"
+        else:
+            headers[name] = v.decode("latin-1")
+    return headers
+
+
 class BrowserGate:
     """ASGI middleware applying :func:`gate_refusal` before routing, to every path."""
 
@@ -131,17 +146,9 @@ class BrowserGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers: dict[str, str] = {}
-        for k, v in scope["headers"]:
-            name = _GATE_HEADERS.get(k) or _GATE_HEADERS.get(k.lower())
-            if name is None:
-                continue  # the gate reads only Host, Origin and Sec-Fetch-Site
-            if name in headers:  # two Host or Origin headers: ambiguous, refuse
-                headers[name] = "\x00"
-            else:
-                headers[name] = v.decode("latin-1")
         server = scope.get("server")
         port = server[1] if server else None
+        headers = gate_headers(scope["headers"])
         refusal = gate_refusal(scope["method"], scope["path"], headers, port, self.cfg())
         if refusal is None:
             await self.app(scope, receive, send)

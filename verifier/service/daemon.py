@@ -195,7 +195,10 @@ def route_uvicorn_logs() -> None:
     handler = _UvicornToStructlog()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         lg = logging.getLogger(name)
-        lg.handlers = [handler]
+        # The access logger writes only INFO lines, all dropped here: with no handler at all
+        # uvicorn's protocol sees it off and skips the per-response line it would build
+        # (client address, path, query) for nothing.
+        lg.handlers = [] if name == "uvicorn.access" else [handler]
         lg.propagate = False
         lg.setLevel(logging.WARNING)
 
@@ -288,6 +291,9 @@ class Daemon:
             lifespan="off",
             timeout_graceful_shutdown=int(GRACE_S),
             timeout_keep_alive=30,
+            # No proxy in front of the daemon: the peer is the caller, and no local process
+            # may name another address for itself with X-Forwarded-For.
+            proxy_headers=False,
         )
         route_uvicorn_logs()  # after every uvicorn.Config: the demo registry's set its own
         self.server = _Uvicorn(config)
