@@ -78,7 +78,8 @@ def serve_bare(port: int, protocol: str = "h11") -> None:
         extra["http"] = guarded_protocol(
             Limits(header_timeout_s=10.0, body_timeout_s=30.0, max_connections=1000)
         )
-        extra["proxy_headers"] = False  # as the daemon runs it (no proxy in front)
+        extra["proxy_headers"] = False  # as the daemon runs it (no proxy in front) ...
+        extra["server_header"] = False  # ... and without the "server: uvicorn" banner
     server = _Uvicorn(
         uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", **extra)  # type: ignore[arg-type]
     )

@@ -50,8 +50,11 @@ def local_date(moment: datetime) -> date:
     if held is not None and held[3] is zone and held[0] <= moment < held[1]:
         return held[2]
     day = moment.astimezone().date()
-    start = datetime.combine(day, dt_time.min).astimezone()
+    # The bounds in the moment's own zone (UTC, as the pipeline's clock gives it): two
+    # moments of one zone compare without asking it for their offsets.
+    start = datetime.combine(day, dt_time.min).astimezone().astimezone(moment.tzinfo)
     until = datetime.combine(day + timedelta(days=1), dt_time.min).astimezone()
+    until = until.astimezone(moment.tzinfo)
     if start <= moment < until:
         _local_day[:] = [(start, until, day, zone)]
     return day

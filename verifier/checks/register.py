@@ -178,8 +178,12 @@ def _until(moment: datetime | None) -> str:
     return f" (действовала до {moment:%d.%m.%Y %H:%M} UTC)" if moment is not None else ""
 
 
+_snapshot_info = maker(SnapshotInfo, ("state", "sequence", "age_s"))  # one per lookup
+
+
 def snapshot_info(info: StoreInfo, fresh: PartFreshness) -> SnapshotInfo:
-    return SnapshotInfo(state=fresh.state, sequence=info.sequence, age_s=fresh.age_s)
+    made: SnapshotInfo = _snapshot_info(fresh.state, info.sequence, fresh.age_s)
+    return made
 
 
 class SnapshotStatusChecker:

@@ -294,6 +294,7 @@ class Daemon:
             # No proxy in front of the daemon: the peer is the caller, and no local process
             # may name another address for itself with X-Forwarded-For.
             proxy_headers=False,
+            server_header=False,  # no "server: uvicorn" banner on every answer
         )
         route_uvicorn_logs()  # after every uvicorn.Config: the demo registry's set its own
         self.server = _Uvicorn(config)
