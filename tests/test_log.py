@@ -185,3 +185,28 @@ def test_a_hot_line_made_again_from_its_memo_is_still_the_chains_line(
         assert list(hot._heads[1]) == [tuple(codes.items())]
     finally:
         structlog.reset_defaults()
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [
+        0,
+        1_000,  # one microsecond
+        999,  # under a microsecond: floored to none, as datetime.now floors
+        1_764_600_000_000_000_000,  # a whole second: no fraction written
+        1_764_600_000_123_456_789,
+        1_764_600_059_999_999_999,  # the last microsecond of a minute
+        4_102_444_799_000_001_000,  # 2099-12-31T23:59:59.000001
+    ],
+)
+def test_the_hot_lines_moment_is_structlogs_iso_moment(
+    monkeypatch: pytest.MonkeyPatch, ns: int
+) -> None:
+    """What TimeStamper(fmt="iso", utc=True) writes for the same clock reading."""
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setattr(log.time, "time_ns", lambda: ns)
+    seconds, rest = divmod(ns, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=rest // 1000)
+    assert log._utc_stamp() == moment.isoformat().replace("+00:00", "Z")
+    assert log._utc_stamp() == moment.isoformat().replace("+00:00", "Z")  # the second, kept

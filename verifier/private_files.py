@@ -8,6 +8,7 @@ mode (made by an older version) is tightened the same way.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -37,8 +38,19 @@ def write_private_text(path: Path, text: str) -> None:
 
 def create_private(path: Path) -> None:
     """Make sure ``path`` exists owner-only without touching its content — before SQLite opens
-    a database: SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file."""
-    os.close(private_opener(str(path), os.O_RDWR | os.O_CREAT))
+    a database: SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file.
+
+    An existing file is never opened: closing any descriptor of a file drops every POSIX lock
+    this process holds on it, SQLite's too. A reload opens the register again while the old
+    store's readers are open; another process would then take itself for the file's last
+    user and delete ``-wal``/``-shm`` under them, and the daemon would no longer see its
+    imports (tests/redteam/test_session21_store_locks.py)."""
+    try:
+        os.close(private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        if path.is_symlink():  # as O_NOFOLLOW refuses it
+            raise OSError(errno.ELOOP, "a symlink, not a private file", str(path)) from None
+        tighten(path)
 
 
 def tighten(path: Path) -> None:

@@ -580,7 +580,7 @@ class VerdictShape:
                     pieces[4],
                     b"null" if answered is None else orjson.dumps(_isoformat(answered)),
                     pieces[5],
-                    orjson.dumps(checked.isoformat()),
+                    orjson.dumps(checked_text(checked)),
                     pieces[6],
                     b"null" if snapshot is None else snapshot.json(),
                     pieces[7],
@@ -614,6 +614,20 @@ def _isoformat(moment: datetime) -> str:
         return last[1]
     text = moment.isoformat()
     _last_iso[0] = (moment, text)
+    return text
+
+
+_last_checked: list[tuple[datetime | None, str]] = [(None, "")]
+
+
+def checked_text(moment: datetime) -> str:
+    """``moment.isoformat()`` of a verdict's ``checked_at``, remembered for the last one: its
+    audit row (verifier/service/audit.py) and its JSON both write it, one after the other."""
+    last = _last_checked[0]  # one read and one write of the slot: safe across threads
+    if last[0] is moment:
+        return last[1]
+    text = moment.isoformat()
+    _last_checked[0] = (moment, text)
     return text
 
 

@@ -53,7 +53,6 @@ AFTER_JUMP = datetime(2026, 3, 11, 5, 30, tzinfo=UTC)  # 01:30 summer time, 11 M
 LAST_HOUR = datetime(2026, 3, 11, 4, 30, tzinfo=UTC)  # 23:30 standard time, 10 March
 
 
-
 def _zone(tz: str | None) -> None:
     if tz is None:
         os.environ.pop("TZ", None)

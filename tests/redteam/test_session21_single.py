@@ -53,7 +53,7 @@ from verifier.directories import Directories
 from verifier.errors import RecognitionError
 from verifier.pipeline import Pipeline
 from verifier.service.assembly import DirectoryNames
-from verifier.verdict import Outcome, Verdict
+from verifier.verdict import InsurerInfo, Outcome, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,8 +87,8 @@ class Lab:
         )
 
     def delta_file(
-        self, records: list[RegisterRecord], deletions: list[str] = [], *, full: bool = False
-    ) -> Path:  # noqa: B006 - never mutated
+        self, records: list[RegisterRecord], deletions: tuple[str, ...] = (), *, full: bool = False
+    ) -> Path:
         info = self.store.info()
         assert info.sequence is not None and info.created_at is not None
         self.seq += 1
@@ -99,7 +99,7 @@ class Lab:
             base=None if full else info.sequence,
             created=info.created_at + timedelta(minutes=1),
             records=records,
-            deletions=() if full else deletions,
+            deletions=() if full else list(deletions),
             name_key_id=info.name_key_id or "",
         )
         target = self.path / f"change-{self.seq}.omssnap"
@@ -241,7 +241,7 @@ def test_another_connection_and_another_process_import_between_lookups(lab: Lab)
     _same(got, _oracle(p, items), "after another connection's delta")
     assert not any(_valid(v) for v in got[:40] if _enp(v) in valid[:5])
     # another process: a delta deleting five more
-    delta = lab.delta_file([], valid[5:10])
+    delta = lab.delta_file([], tuple(valid[5:10]))
     _import_elsewhere(lab, delta)
     got = _singles(p, items)
     _same(got, _oracle(p, items), "after another process's delta")
@@ -316,7 +316,7 @@ def test_a_directory_import_elsewhere_is_named_after_the_window(lab: Lab, tmp_pa
         items = _items(lab)
         before = _singles(p, items)
         _same(before, _oracle(p, items), "before")
-        insurers = {(v.insurer.ogrn, v.insurer.region) for v in before if _has_insurer(v)}
+        insurers = {(i.ogrn, i.region) for i in _insurers(before)}
         assert insurers
         with sqlite3.connect(path) as other:
             other.executemany(
@@ -326,11 +326,11 @@ def test_a_directory_import_elsewhere_is_named_after_the_window(lab: Lab, tmp_pa
         ticks[0] += 5  # past the change check's window
         after = _singles(p, items)
         _same(after, _oracle(p, items), "after")
-        assert {v.insurer.name for v in after if _has_insurer(v)} == {"СМО «Новая»"}
+        assert {i.name for i in _insurers(after)} == {"СМО «Новая»"}
 
 
-def _has_insurer(v: Answer) -> bool:
-    return isinstance(v, Verdict) and v.insurer is not None
+def _insurers(answers: list[Answer]) -> list[InsurerInfo]:
+    return [v.insurer for v in answers if isinstance(v, Verdict) and v.insurer is not None]
 
 
 def test_copies_for_other_clinics_take_turns_lookup_by_lookup(lab: Lab) -> None:
@@ -409,7 +409,8 @@ def test_batches_between_single_lookups_of_other_contexts(lab: Lab) -> None:
         _same(_singles(p, items), _oracle(p, items), f"singles after a batch at {now}")
 
 
-def test_local_midnight_on_one_pipeline_in_utc_plus_14(lab: Lab, far_east: None) -> None:
+@pytest.mark.usefixtures("far_east")
+def test_local_midnight_on_one_pipeline_in_utc_plus_14(lab: Lab) -> None:
     """One pipeline's clock crossing local midnight (UTC is still on the same day) and back,
     policies ending on the day and starting on the next: the kept columns' day moves too."""
     live = _live(lab)

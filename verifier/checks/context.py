@@ -33,6 +33,7 @@ class CheckContext:
 
 
 _local_day: list[tuple[datetime, datetime, date, object]] = []  # [from, until), date, zone
+_TICK = timedelta(microseconds=1)
 
 
 def local_date(moment: datetime) -> date:
@@ -40,9 +41,10 @@ def local_date(moment: datetime) -> date:
     the local day it falls in (asked by every lookup; converting is a call to the C
     library's ``localtime``). The day's bounds are its local midnights as the C library
     places them, so a clock moved back or on simply asks again, and so does a new zone set
-    with ``time.tzset()`` (it makes a new ``time.tzname``). A zone whose clocks jump at
-    midnight itself (none in Russia since 2014) could see the day change up to that jump
-    late."""
+    with ``time.tzset()`` (it makes a new ``time.tzname``). A day is remembered only when
+    its bounds are exactly its first instant and the next day's: a midnight inside a jump of
+    the clocks (00:00 → 01:00 in some zones) is placed an hour off, and such a day is asked
+    every time (tests/redteam/test_session21_localday.py)."""
     if moment.tzinfo is None:  # naive: local time as it is
         return moment.date()
     zone = time.tzname
@@ -50,11 +52,17 @@ def local_date(moment: datetime) -> date:
     if held is not None and held[3] is zone and held[0] <= moment < held[1]:
         return held[2]
     day = moment.astimezone().date()
-    # The bounds in the moment's own zone (UTC, as the pipeline's clock gives it): two
-    # moments of one zone compare without asking it for their offsets.
-    start = datetime.combine(day, dt_time.min).astimezone().astimezone(moment.tzinfo)
-    until = datetime.combine(day + timedelta(days=1), dt_time.min).astimezone()
-    until = until.astimezone(moment.tzinfo)
-    if start <= moment < until:
+    try:
+        # The bounds in the moment's own zone (UTC, as the pipeline's clock gives it): two
+        # moments of one zone compare without asking it for their offsets.
+        start = datetime.combine(day, dt_time.min).astimezone().astimezone(moment.tzinfo)
+        until = datetime.combine(day + timedelta(days=1), dt_time.min).astimezone()
+        until = until.astimezone(moment.tzinfo)
+        exact = (start - _TICK).astimezone().date() < day == start.astimezone().date() and (
+            until - _TICK
+        ).astimezone().date() == day < until.astimezone().date()
+    except (OverflowError, ValueError):  # the calendar's ends: astimezone's own answer
+        return day
+    if exact and start <= moment < until:
         _local_day[:] = [(start, until, day, zone)]
     return day

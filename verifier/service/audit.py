@@ -26,7 +26,7 @@ from verifier.identifiers import mask_enp
 from verifier.log import get_logger
 from verifier.private_files import create_private, private_opener, tighten
 from verifier.safejson import JsonError, loads
-from verifier.verdict import Reason, Verdict
+from verifier.verdict import Reason, Verdict, checked_text
 
 # 1: first release (no version recorded: ``PRAGMA user_version`` 0 with an ``audit`` table).
 # 2: the version is recorded in ``PRAGMA user_version``, so a later layout can migrate (and an
@@ -249,8 +249,11 @@ _last_iso: list[tuple[datetime, str]] = []  # the snapshot's answered_at: one mo
 
 
 def _iso_utc(moment: datetime) -> str:
-    """``moment`` as UTC ISO text (a UTC moment as it is, the rest converted)."""
-    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+    """``moment`` as UTC ISO text (a UTC moment as it is, the rest converted); a UTC moment's
+    text is the one its verdict's JSON writes next (``checked_text``)."""
+    if moment.tzinfo is UTC:
+        return checked_text(moment)
+    return moment.astimezone(UTC).isoformat()
 
 
 def _answered_text(moment: datetime) -> str:
