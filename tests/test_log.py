@@ -210,3 +210,41 @@ def test_the_hot_lines_moment_is_structlogs_iso_moment(
     moment = datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=rest // 1000)
     assert log._utc_stamp() == moment.isoformat().replace("+00:00", "Z")
     assert log._utc_stamp() == moment.isoformat().replace("+00:00", "Z")  # the second, kept
+
+
+def test_a_hot_line_by_values_is_the_line_by_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """``codes(*values)`` writes what ``info(**fields)`` and the chain write for the same
+    fields, remembered by the values only when they are codes (an ENP never)."""
+    log.configure(json=True, level="INFO")
+    names = ("channel", "who", "outcome", "kind")
+    hot = log.HotLine("oms.service", "verified", names)
+    try:
+        for values in (
+            ("api", "mis-1", "valid", None),
+            ("api", "mis-1", "valid", None),
+            ("api", "mis-1", demo_person_enp(), "manual"),
+        ):
+            fields = dict(zip(names, values, strict=True))
+            log.get_logger("oms.service").info("verified", **fields)
+            hot.codes(*values)
+            general, line = _lines(capsys)[-2:]
+            a, b = json.loads(general), json.loads(line)
+            assert list(a) == list(b)
+            assert a.pop("timestamp")[:16] == b.pop("timestamp")[:16]
+            assert a == b
+            assert demo_person_enp() not in line
+        assert list(hot._heads[1]) == [("api", "mis-1", "valid", None)]
+        with structlog.testing.capture_logs() as captured:
+            hot.codes("desk", "loopback", "invalid", "manual")
+        assert captured == [
+            {
+                "channel": "desk",
+                "who": "loopback",
+                "outcome": "invalid",
+                "kind": "manual",
+                "event": "verified",
+                "log_level": "info",
+            }
+        ]
+    finally:
+        structlog.reset_defaults()

@@ -190,37 +190,46 @@ class HotLine:
     structlog as any other. No context variables are bound anywhere in this code base, so
     ``merge_contextvars`` has nothing to add (tests/test_log.py compares the two lines)."""
 
-    __slots__ = ("_heads", "event", "logger")
+    __slots__ = ("_heads", "event", "fields", "logger")
 
-    def __init__(self, name: str, event: str) -> None:
+    def __init__(self, name: str, event: str, fields: tuple[str, ...] = ()) -> None:
         self.event = event
+        self.fields = fields  # the names :meth:`codes` gives values for, in order
         self.logger = get_logger(name)
         # A line's text up to its timestamp, by its fields, for the configuration it was made
         # under: codes only (see _head_key), so what it holds is never personal data.
         self._heads: tuple[_Configured | None, dict[tuple[Any, ...], str]] = (None, {})
 
     def info(self, **fields: Any) -> None:
-        configured = _configured
-        current = structlog.get_config() if configured is not None else None
-        if (
-            configured is None
-            or current is None
-            or not configured.info_enabled
-            or current["processors"] is not configured.processors
-            or current["wrapper_class"] is not configured.wrapper
-            or current["logger_factory"] is not configured.factory
-            or tuple(configured.processors) != configured.expected
-        ):
+        configured = _in_force()
+        if configured is None:
             self.logger.info(self.event, **fields)
             return
+        self._write(configured, _head_key(fields), fields)
+
+    def codes(self, *values: str | None) -> None:
+        """``info(**dict(zip(self.fields, values)))``, the line's head found by the values
+        themselves (the MIS path's line: no keyword dict to make and walk each time)."""
+        configured = _in_force()
+        if configured is None:
+            self.logger.info(self.event, **dict(zip(self.fields, values, strict=True)))
+            return
+        self._write(configured, values, None)
+
+    def _write(
+        self, configured: _Configured, key: tuple[Any, ...] | None, fields: dict[str, Any] | None
+    ) -> None:
         stamp = _utc_stamp()  # no JSON escapes in it
-        key = _head_key(fields)
         made_under, heads = self._heads
         if made_under is not configured:
             heads = {}
             self._heads = (configured, heads)
         head = heads.get(key) if key is not None else None
         if head is None:
+            if fields is None:  # codes(): the values' own fields
+                fields = dict(zip(self.fields, key or (), strict=True))
+                if _head_key(fields) is None:
+                    key = None  # not codes after all: made in full, never remembered
             fields["event"] = self.event
             fields["level"] = "info"
             fields["timestamp"] = stamp
@@ -235,6 +244,23 @@ class HotLine:
                 heads.clear()
             heads[key] = head
         configured.out.write_line(f'{head}{stamp}"}}\n')
+
+
+def _in_force() -> _Configured | None:
+    """The JSON configuration :func:`configure` made, when it is still the one in force and
+    lets INFO through; else ``None`` (the line goes through structlog)."""
+    configured = _configured
+    if configured is None or not configured.info_enabled:
+        return None
+    current = structlog.get_config()
+    if (
+        current["processors"] is not configured.processors
+        or current["wrapper_class"] is not configured.wrapper
+        or current["logger_factory"] is not configured.factory
+        or tuple(configured.processors) != configured.expected
+    ):
+        return None
+    return configured
 
 
 _second: list[tuple[int, str]] = [(-1, "")]  # the last second's "YYYY-MM-DDTHH:MM:SS"
