@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -38,11 +36,13 @@ from tests.cache.helpers import (
     import_all,
     snapshot_bytes,
 )
+from tests.redteam import test_session21_store_locks as store_locks
 from tests.redteam.test_session20_groups import (  # noqa: F401 - far_east: a fixture
     Answer,
     _oracle,
     _outcomes,
     _same,
+    _singles,
     _typed,
     far_east,
 )
@@ -50,7 +50,6 @@ from verifier.checks.context import LookupMode
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
 from verifier.credential import CredentialInput
 from verifier.directories import Directories
-from verifier.errors import RecognitionError
 from verifier.pipeline import Pipeline
 from verifier.service.assembly import DirectoryNames
 from verifier.verdict import InsurerInfo, Outcome, Verdict
@@ -133,16 +132,6 @@ def _live(lab: Lab) -> list[str]:
 def _items(lab: Lab, n: int = 40) -> list[CredentialInput]:
     live = _live(lab)
     return [_typed(e) for e in live[:n]] + [_typed("7700000000000000"), _typed(live[0][::-1])]
-
-
-def _singles(p: Pipeline, items: list[CredentialInput]) -> list[Answer]:
-    out: list[Answer] = []
-    for item in items:
-        try:
-            out.append(p.verify(item, mode=LookupMode.OFFLINE))
-        except RecognitionError as exc:
-            out.append(exc)
-    return out
 
 
 def _reused(p: Pipeline, ask: Callable[[], object]) -> bool:
@@ -288,20 +277,7 @@ def _enp(v: Answer) -> str | None:
 
 
 def _import_elsewhere(lab: Lab, snapshot: Path) -> None:
-    code = (
-        "import sys\n"
-        "from cache.snapshot_store import SnapshotStore\n"
-        "from tests.cache.helpers import SEED, demo_key, key_checker\n"
-        "s = SnapshotStore(sys.argv[1])\n"
-        "s.import_file(sys.argv[2], key_checker(demo_key(SEED).public_key()))\n"
-        "s.close()\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(lab.store.path), str(snapshot)],
-        cwd=ROOT,
-        check=True,
-        timeout=120,
-    )
+    store_locks._import_elsewhere(lab.store.path, snapshot)
 
 
 # -- the names, the clinic, threads, batches ---------------------------------------------------
