@@ -73,7 +73,7 @@ from cache.snapshot_store import (
 )
 from verifier.errors import OmsError
 from verifier.identifiers import okato_text
-from verifier.private_files import create_private, private_opener
+from verifier.private_files import create_private, private_opener, tighten
 
 MANIFEST = "MANIFEST.json"
 COPY_CHUNK = 4 << 20
@@ -959,6 +959,8 @@ class NationalStore:
         with contextlib.suppress(FileNotFoundError):
             side_path.unlink()
         create_private(side_path)
+        for suffix in ("-wal", "-shm"):
+            tighten(Path(f"{side_path}{suffix}"))
         db = _connect(side_path, readonly=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")

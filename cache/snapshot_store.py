@@ -37,7 +37,7 @@ from cache.snapshot_format import (
     SnapshotReader,
 )
 from verifier.errors import OmsError
-from verifier.private_files import create_private
+from verifier.private_files import create_private, tighten
 
 # 1: first release. 2: an old series+number may name several people (aliases keyed by
 # kind, number and ENP), and an index from name hash to ENP for the person search.
@@ -197,6 +197,8 @@ class SnapshotStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # ENPs and name hashes: owner-only from the first byte (SQLite gives -wal/-shm the same).
         create_private(self.path)
+        for suffix in ("-wal", "-shm"):  # left by another process (an older daemon) at 0644
+            tighten(Path(f"{self.path}{suffix}"))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._local = threading.local()
         self._write_lock = threading.Lock()

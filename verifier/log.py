@@ -224,7 +224,12 @@ class HotLine:
         if made_under is not configured:
             heads = {}
             self._heads = (configured, heads)
-        head = heads.get(key) if key is not None else None
+        try:
+            head = heads.get(key) if key is not None else None
+        except TypeError:  # codes() given a value that cannot be hashed: not a code
+            if fields is None:
+                fields = dict(zip(self.fields, key or (), strict=True))
+            key, head = None, None
         if head is None:
             if fields is None:  # codes(): the values' own fields
                 fields = dict(zip(self.fields, key or (), strict=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
@@ -45,12 +46,23 @@ def create_private(path: Path) -> None:
     store's readers are open; another process would then take itself for the file's last
     user and delete ``-wal``/``-shm`` under them, and the daemon would no longer see its
     imports (tests/redteam/test_session21_store_locks.py)."""
-    try:
-        os.close(private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_EXCL))
-    except FileExistsError:
-        if path.is_symlink():  # as O_NOFOLLOW refuses it
-            raise OSError(errno.ELOOP, "a symlink, not a private file", str(path)) from None
-        tighten(path)
+    while True:
+        try:
+            os.close(private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_EXCL))
+            return
+        except FileExistsError:
+            pass
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # removed between the two: create it again
+        if stat.S_ISLNK(st.st_mode):  # as O_NOFOLLOW refuses it
+            raise OSError(errno.ELOOP, "a symlink, not a private file", str(path))
+        if stat.S_ISDIR(st.st_mode):  # as open(O_RDWR) refuses it: its mode left alone
+            raise IsADirectoryError(errno.EISDIR, "a directory, not a file", str(path))
+        if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
+            os.chmod(path, PRIVATE_MODE)
+        return
 
 
 def tighten(path: Path) -> None:
