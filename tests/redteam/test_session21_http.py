@@ -210,7 +210,7 @@ def _raw(port: int, data: bytes) -> bytes:
 
 def _served(server: Server) -> int:
     streams = server.live.daemon.streams
-    assert streams is not None
+    assert streams is not None, "the daemon is serving"
     app: Any = streams.app  # the daemon's ApiApp
     served: int = app.fast_path.stats.served
     return served

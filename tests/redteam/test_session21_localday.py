@@ -119,7 +119,7 @@ def _start_on(lab: tuple[SnapshotStore, Register, Path], n: int, start: date) ->
     records = []
     for row in reg.live[:n]:
         rec = st.lookup_enp(row["enp"])
-        assert rec is not None
+        assert rec is not None, f"{row['enp']} is in the register"
         records.append(dataclasses.replace(rec, status=PolicyStatus.ACTIVE, start=start, end=None))
     data = snapshot_bytes(
         key=demo_key(SEED),
