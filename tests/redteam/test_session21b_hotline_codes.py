@@ -19,25 +19,19 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
 
+from tests.redteam import test_session21_hotline as hotline
 from verifier import log
 from verifier.devkit.demo import demo_person_enp
 
 NAMES = ("channel", "who", "outcome", "kind", "source")
 
 
-@pytest.fixture(autouse=True)
-def _reset() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        structlog.reset_defaults()
-        log._configured = None
+_reset = hotline._reset  # autouse: structlog and the hot line's configuration put back
 
 
 def _split(line: str) -> tuple[str, str]:

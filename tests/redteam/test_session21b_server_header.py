@@ -12,7 +12,6 @@ documents promise a ``Server`` header.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from tests.http.conftest import Server, _start
+from tests.redteam.test_session21_http import _raw
 from verifier.config import Config
 from verifier.devkit import demo
 
@@ -36,15 +36,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     state_dir = tmp_path_factory.mktemp("s21b-demo")
     demo.ensure_demo(Config(state_dir=state_dir), persons=50)
     yield from _start(tmp_path_factory, state_dir, "s21b-http", "")
-
-
-def _raw(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(data)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    return out
 
 
 def _heads(out: bytes) -> list[tuple[int, list[tuple[str, str]]]]:
