@@ -335,28 +335,42 @@ def served(
     return Served(store.info(), tuple(answers), table_dump(store.path))
 
 
-def annulling_delta(
-    store: SnapshotStore, victims: Sequence[str], path: Path, created: datetime
+def delta_on(
+    store: SnapshotStore,
+    records: Sequence[RegisterRecord],
+    path: Path,
+    *,
+    deletions: Sequence[str] = (),
+    created: datetime | None = None,
 ) -> Path:
-    """A signed delta on top of ``store``'s snapshot that annuls every other of ``victims``
-    (the first, third, ...) and deletes the rest: what an import landing mid-batch brings."""
+    """A signed delta on top of ``store``'s snapshot, written to ``path``: ``records`` changed
+    or added, ``deletions`` removed, made ``created`` (a minute after the snapshot if not
+    given)."""
     info = store.info()
-    assert info.sequence is not None  # a snapshot is held: a delta needs its base
-    records: list[RegisterRecord] = []
-    for enp in victims[::2]:
-        rec = store.lookup_enp(enp)
-        assert rec is not None and rec.enp == enp, enp
-        records.append(replace(rec, status=PolicyStatus.ANNULLED))
+    assert info.sequence is not None and info.created_at is not None  # a delta needs its base
     path.write_bytes(
         snapshot_bytes(
             key=demo_key(SEED),
             kind=SnapshotKind.DELTA,
             sequence=info.sequence + 1,
             base=info.sequence,
-            created=created,
+            created=created or info.created_at + timedelta(minutes=1),
             records=records,
-            deletions=victims[1::2],
+            deletions=deletions,
             name_key_id=info.name_key_id or "",
         )
     )
     return path
+
+
+def annulling_delta(
+    store: SnapshotStore, victims: Sequence[str], path: Path, created: datetime
+) -> Path:
+    """A signed delta on top of ``store``'s snapshot that annuls every other of ``victims``
+    (the first, third, ...) and deletes the rest: what an import landing mid-batch brings."""
+    records: list[RegisterRecord] = []
+    for enp in victims[::2]:
+        rec = store.lookup_enp(enp)
+        assert rec is not None and rec.enp == enp, enp
+        records.append(replace(rec, status=PolicyStatus.ANNULLED))
+    return delta_on(store, records, path, deletions=victims[1::2], created=created)

@@ -25,17 +25,14 @@ import orjson
 import pytest
 
 from cache.register_model import PolicyStatus, RegisterRecord
-from cache.snapshot_format import SnapshotKind
 from cache.snapshot_store import SnapshotStore
 from tests.cache.helpers import (
     CREATED,
-    SEED,
     VALID_HOURS,
     Register,
-    demo_key,
+    delta_on,
     generate_register,
     import_all,
-    snapshot_bytes,
 )
 from tests.test_batch_columnwise import _per_item
 from verifier.checks.context import LookupMode
@@ -105,20 +102,9 @@ class Lab:
         )
 
     def delta(self, records: Sequence[RegisterRecord], deletions: Sequence[str] = ()) -> None:
-        info = self.store.info()
-        assert info.sequence is not None and info.created_at is not None
-        data = snapshot_bytes(
-            key=demo_key(SEED),
-            kind=SnapshotKind.DELTA,
-            sequence=info.sequence + 1,
-            base=info.sequence,
-            created=info.created_at + timedelta(minutes=1),
-            records=records,
-            deletions=deletions,
-            name_key_id=info.name_key_id or "",
-        )
-        target = self.path / f"delta-{info.sequence + 1}.omssnap"
-        target.write_bytes(data)
+        sequence = self.store.info().sequence
+        target = self.path / f"delta-{(sequence or 0) + 1}.omssnap"
+        delta_on(self.store, records, target, deletions=deletions)
         self.store.import_file(target, self.reg.check)
 
 

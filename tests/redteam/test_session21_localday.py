@@ -28,15 +28,12 @@ from pathlib import Path
 import pytest
 
 from cache.register_model import PolicyStatus
-from cache.snapshot_format import SnapshotKind
 from cache.snapshot_store import SnapshotStore
 from tests.cache.helpers import (
-    SEED,
     Register,
-    demo_key,
+    delta_on,
     generate_register,
     import_all,
-    snapshot_bytes,
 )
 from verifier.checks import context
 from verifier.checks.context import CheckContext, LookupMode, local_date
@@ -121,17 +118,7 @@ def _start_on(lab: tuple[SnapshotStore, Register, Path], n: int, start: date) ->
         rec = st.lookup_enp(row["enp"])
         assert rec is not None, f"{row['enp']} is in the register"
         records.append(dataclasses.replace(rec, status=PolicyStatus.ACTIVE, start=start, end=None))
-    data = snapshot_bytes(
-        key=demo_key(SEED),
-        kind=SnapshotKind.DELTA,
-        sequence=info.sequence + 1,
-        base=info.sequence,
-        created=info.created_at + timedelta(minutes=1),
-        records=records,
-        name_key_id=info.name_key_id or "",
-    )
-    target = path / "delta-start.omssnap"
-    target.write_bytes(data)
+    target = delta_on(st, records, path / "delta-start.omssnap")
     st.import_file(target, reg.check)
     return [r.enp for r in records]
 

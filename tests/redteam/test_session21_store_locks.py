@@ -24,15 +24,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from cache.register_model import PolicyStatus
-from cache.snapshot_format import SnapshotKind
 from cache.snapshot_store import SnapshotStore
 from tests.cache.helpers import (
     CREATED,
-    SEED,
-    demo_key,
+    delta_on,
     generate_register,
     import_all,
-    snapshot_bytes,
 )
 from verifier.checks.context import LookupMode
 from verifier.checks.register import SnapshotRevocationChecker, SnapshotStatusChecker
@@ -96,18 +93,8 @@ def test_an_import_by_another_process_after_a_reopen_is_seen(tmp_path: Path) -> 
     assert info.sequence is not None and info.created_at is not None
     rec = new.lookup_enp(enp)
     assert rec is not None and rec.status is PolicyStatus.ACTIVE and rec.end is None
-    delta = tmp_path / "annul.omssnap"
-    delta.write_bytes(
-        snapshot_bytes(
-            key=demo_key(SEED),
-            kind=SnapshotKind.DELTA,
-            sequence=info.sequence + 1,
-            base=info.sequence,
-            created=info.created_at + timedelta(minutes=1),
-            records=[dataclasses.replace(rec, status=PolicyStatus.ANNULLED)],
-            name_key_id=info.name_key_id or "",
-        )
-    )
+    annulled = [dataclasses.replace(rec, status=PolicyStatus.ANNULLED)]
+    delta = delta_on(new, annulled, tmp_path / "annul.omssnap")
     _import_elsewhere(db, delta)
     assert _sequence_elsewhere(db) == info.sequence + 1  # not vacuous: the import took
     for mode in (LookupMode.OFFLINE, LookupMode.AUTO):
