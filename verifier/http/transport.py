@@ -155,6 +155,11 @@ class GuardedH11Protocol(H11Protocol):
         self._deadline_state: object = None
         self._refused = False
         self._writes: CoalescedWrites
+        # The keep-alive (see on_response_complete): when the last response completed with
+        # nothing received since (None: a request is on its way or in hand), and the one
+        # timer that checks it.
+        self._idle_since: float | None = None
+        self._keep_alive: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._writes = CoalescedWrites(transport, self.loop)
@@ -181,12 +186,50 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._keep_alive is not None:
+            self._keep_alive.cancel()
+            self._keep_alive = None
         super().connection_lost(exc)
 
     def on_response_complete(self) -> None:
+        """uvicorn's, with a lazy keep-alive timer.
+
+        uvicorn arms a new ``call_later`` after every response and cancels it when the next
+        request's bytes arrive: a timer made, pushed on the loop's heap, cancelled and later
+        swept for every request. Here the response only notes the moment; one timer per
+        connection, armed when none is, checks at its due time whether the connection has
+        stayed idle for ``timeout_keep_alive`` since, and re-arms for the rest when it has
+        not. The connection closes at the same moment as uvicorn's would."""
         self._writes.flush()  # the whole response in one send (see CoalescedWrites)
-        super().on_response_complete()
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self._idle_since = self.loop.time()
+        if self._keep_alive is None:
+            self._keep_alive = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_due)
+        self.flow.resume_reading()  # unpause reads if needed
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            self.handle_events()  # a pipelined request waiting in the buffer
         self._arm()
+
+    def _unset_keepalive_if_required(self) -> None:
+        # uvicorn calls this when bytes arrive, a request begins or the connection is lost:
+        # the connection is no longer idle (its real handle is never armed here).
+        self._idle_since = None
+        super()._unset_keepalive_if_required()
+
+    def _keep_alive_due(self) -> None:
+        self._keep_alive = None
+        idle_since = self._idle_since
+        if idle_since is None or self.transport.is_closing():
+            return  # a request came: the next response arms the timer again
+        left = idle_since + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._keep_alive = self.loop.call_later(left, self._keep_alive_due)
+            return
+        self.timeout_keep_alive_handler()
 
     # --- deadlines ----------------------------------------------------------------------
 
@@ -194,7 +237,7 @@ class GuardedH11Protocol(H11Protocol):
         """One deadline per phase: waiting for headers (IDLE with bytes pending or a new
         connection), reading the body (SEND_BODY). Bytes arriving never extend it."""
         state = self.conn.their_state
-        if state is h11.IDLE and self.timeout_keep_alive_task is None:
+        if state is h11.IDLE and self._idle_since is None:
             timeout = self._limits.header_timeout_s
         elif state is h11.SEND_BODY:
             # The app answers a late body with 408 at body_timeout_s; this closes the
