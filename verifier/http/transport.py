@@ -16,7 +16,7 @@ import asyncio
 import errno
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -80,6 +80,9 @@ throttle = _Throttle()
 # Writes of one loop step are joined into one send up to this size; a larger response (a
 # batch's body) goes out as written, rather than be copied once more to save one syscall.
 COALESCE_MAX = 64 * 1024
+# A client that stops reading: at least this much of what is queued for it must leave per
+# write deadline (body_timeout_s), or the connection is aborted.
+MIN_DRAIN = 16 * 1024
 
 
 class CoalescedWrites:
@@ -93,7 +96,7 @@ class CoalescedWrites:
     the loop step for anything else (an event stream's head, an error before a close), and
     :meth:`close` flushes first. Order is kept; nothing waits beyond the current step."""
 
-    __slots__ = ("_buffer", "_loop", "_scheduled", "_size", "transport")
+    __slots__ = ("_buffer", "_loop", "_scheduled", "_size", "on_close", "transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
@@ -101,6 +104,7 @@ class CoalescedWrites:
         self._buffer: list[bytes] = []
         self._size = 0
         self._scheduled = False
+        self.on_close: Callable[[], None] | None = None  # told after every close()
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -138,6 +142,8 @@ class CoalescedWrites:
     def close(self) -> None:
         self.flush()
         self.transport.close()
+        if self.on_close is not None:
+            self.on_close()  # the buffer may never drain: the protocol watches it
 
     def __getattr__(self, name: str) -> Any:
         # is_closing, get_extra_info, pause_reading, resume_reading, abort, ...: the real ones
@@ -160,9 +166,13 @@ class GuardedH11Protocol(H11Protocol):
         # timer that checks it.
         self._idle_since: float | None = None
         self._keep_alive: asyncio.TimerHandle | None = None
+        # The write deadline: a reader that stops reading must not hold its socket.
+        self._stall: asyncio.TimerHandle | None = None
+        self._unsent_then = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._writes = CoalescedWrites(transport, self.loop)
+        self._writes.on_close = self._watch_writes
         super().connection_made(self._writes)  # type: ignore[arg-type]  # a transport's face
         if len(self.connections) > self._limits.max_connections:
             self._refused = True
@@ -189,7 +199,38 @@ class GuardedH11Protocol(H11Protocol):
         if self._keep_alive is not None:
             self._keep_alive.cancel()
             self._keep_alive = None
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._watch_writes()
+
+    def _watch_writes(self) -> None:
+        """Writes paused (buffer over the high-water mark) or a close waiting for the
+        buffer: each ``body_timeout_s`` at least MIN_DRAIN bytes must have left, else
+        abort. asyncio has no deadline for either, and a client that never reads would
+        hold the socket, its queued bytes and a request's task forever."""
+        if self._stall is None and self._writes.transport.get_write_buffer_size():
+            self._unsent_then = self._writes.transport.get_write_buffer_size()
+            self._stall = self.loop.call_later(self._limits.body_timeout_s, self._writes_due)
+
+    def _writes_due(self) -> None:
+        self._stall = None
+        real = self._writes.transport
+        unsent = real.get_write_buffer_size()
+        if not unsent or not (self.flow.write_paused or real.is_closing()):
+            return  # drained, or below the low-water mark and writing again
+        if self._unsent_then - unsent >= min(MIN_DRAIN, self._unsent_then):
+            self._unsent_then = unsent
+            self._stall = self.loop.call_later(self._limits.body_timeout_s, self._writes_due)
+            return
+        n = throttle.hit("timeout_write")
+        if n is not None:
+            log.info("closed a slow connection", phase="write", count=n)
+        real.abort()  # connection_lost follows: the cycle sees disconnected, drain returns
 
     def on_response_complete(self) -> None:
         """uvicorn's, with a lazy keep-alive timer.
@@ -212,7 +253,14 @@ class GuardedH11Protocol(H11Protocol):
         if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
             self.conn.start_next_cycle()
             self.handle_events()  # a pipelined request waiting in the buffer
+            if self._head_begun():
+                self._idle_since = None  # a head begun: the header deadline, not the idle
         self._arm()
+
+    def _head_begun(self) -> bool:
+        """Bytes of a next request's head already in hand (they came right behind a
+        pipelined request): the connection is not idle."""
+        return self.conn.their_state is h11.IDLE and bool(self.conn.trailing_data[0])
 
     def _unset_keepalive_if_required(self) -> None:
         # uvicorn calls this when bytes arrive, a request begins or the connection is lost:
