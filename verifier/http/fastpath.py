@@ -42,6 +42,7 @@ ROUTE = "/v1/policies/{enp}"  # the route template the timer names (tests/http/t
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 _MAX_QUERIES = 64  # distinct accepted query strings remembered (mode × fresh spellings)
 _MAX_GATE = 64  # distinct (Host, Origin, Sec-Fetch-Site) remembered: a desk sends one or two
+_MAX_ACCEPTED = 64  # distinct accepted (headers, client) remembered: a MIS sends one or two
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -91,6 +92,12 @@ class PolicyFastPath:
         # configuration and port: every path the fast path takes is alike to the gate (no
         # control character, under /v1/, GET). Header values, never personal data; bounded.
         self._gate: tuple[object, dict[tuple[str | None, ...], bool]] = (None, {})
+        # The callers of requests taken, by their whole header list and client address, for
+        # one configuration and port: what the gate and the token check decided of exactly
+        # these headers (a MIS sends the same ones on every call). Only an accepted request
+        # is remembered, so a refusal, a wrong token or a weak one always takes the full
+        # checks (and the token's constant-time comparison). Bounded; never logged.
+        self._accepted: tuple[object, dict[tuple[object, ...], Caller]] = (None, {})
 
     def _query(self, raw: bytes) -> tuple[LookupMode, bool] | None:
         found = self._queries.get(raw)
@@ -123,7 +130,21 @@ class PolicyFastPath:
         raw = scope["headers"]
         server = scope.get("server")
         port = server[1] if server else None
+        client = scope.get("client")
+        host = client[0] if client else None
         cfg = self.ctx.cfg()
+        made_for, accepted = self._accepted
+        if made_for != (cfg, port):
+            accepted = {}
+            self._accepted = ((cfg, port), accepted)
+        key = (host, *raw)
+        remember = True
+        try:
+            caller = accepted.get(key)
+        except TypeError:  # a header given as a list (ASGI allows any pair): not remembered
+            caller, remember = None, False
+        if caller is not None:
+            return FastCall(started, enp, args[0], args[1], caller)
         if not self._gate_passes(path, gate_headers(raw), port, cfg):
             return None  # the gate's own refusal, from Starlette's stack
         header = None
@@ -131,10 +152,13 @@ class PolicyFastPath:
             if name == b"authorization":  # the first, as Starlette's Headers.get
                 header = value.decode("latin-1")
                 break
-        client = scope.get("client")
-        caller = identify_parts(header, _no_url_token, client[0] if client else None, cfg)
+        caller = identify_parts(header, _no_url_token, host, cfg)
         if not caller.may("verify"):
             return None  # 401/403 as the route's guard says them
+        if remember:
+            if len(accepted) >= _MAX_ACCEPTED:
+                accepted.clear()
+            accepted[key] = caller
         return FastCall(started, enp, args[0], args[1], caller)
 
     def _gate_passes(
