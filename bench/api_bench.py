@@ -5,7 +5,9 @@
 1. ``GET /v1/policies/{enp}?mode=offline`` with a MIS token, driven by ``wrk`` (C, one
    thread; Debian's ``wrk`` package) at 32 connections and at 1 connection, next to a bare
    ASGI JSON endpoint on the daemon's own uvicorn setup (same socket binding, same server
-   class). Each server runs in its own process; wrk is the load, so the client's cost is not
+   class; its body framed by ``content-length`` as ours is: a chunked body is one more write,
+   and on uvicorn's own protocol one more ``send()``, which slowed the baseline until the
+   sixth round, docs/daemon.md). Each server runs in its own process; wrk is the load, so the client's cost is not
    what is measured (a Python client caps both sides at a few hundred requests per second).
    The daemon runs with audit (group commit) and INFO logging on, its JSON lines going to a
    file as they would to the journal. Targets: >= 0.5x the bare app at 32 connections,

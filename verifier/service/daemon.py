@@ -3,10 +3,11 @@
 Order of events: load config → (demo: demo register, demo keys, the reference registry on
 loopback) → assemble the pipeline → bind the HTTP socket → start drivers and sync → READY=1.
 SIGTERM/SIGINT stop cleanly; SIGHUP reloads the configuration file (trust store, register and
-registry settings, API tokens) without dropping connections; the systemd watchdog is pinged only
-while the event loop turns and no driver has given up. The HTTP server runs with header and
-body deadlines, a connection cap and throttled accept-error logging
-(:mod:`verifier.http.transport`); those limits are read at start, not on reload.
+registry settings, API tokens, the ``[log]`` level and format) without dropping connections;
+the systemd watchdog is pinged only while the event loop turns and no driver has given up.
+The HTTP server runs with header and body deadlines, a connection cap and throttled
+accept-error logging (:mod:`verifier.http.transport`); those limits are read at start, not on
+reload.
 
 The listening socket is bound first, before anything starts: a port already taken is one line,
 ``error [port_in_use]``, exit 2. On stop, event streams (SSE screens) are ended at once — they
@@ -36,7 +37,7 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drivers.base import Driver
-from verifier.config import Config, ConfigError
+from verifier.config import Config, ConfigError, LogConfig
 from verifier.errors import OmsError
 from verifier.http.app import create_app
 from verifier.http.transport import (
@@ -45,6 +46,7 @@ from verifier.http.transport import (
     guarded_protocol,
     install_exception_handler,
 )
+from verifier.log import configure as configure_logging
 from verifier.log import get_logger
 from verifier.service import sdnotify
 from verifier.service.core import Service
@@ -203,6 +205,44 @@ def route_uvicorn_logs() -> None:
         lg.setLevel(logging.WARNING)
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # what verifier.config accepts
+
+
+def check_log_settings(settings: LogConfig) -> None:
+    """The loader's refusal of a bad ``[log]``, again for a reload: a Config made some other
+    way must not slip an unknown level through, which :func:`verifier.log.configure` would
+    quietly take for INFO."""
+    if str(settings.level).upper() not in _LOG_LEVELS:
+        raise ConfigError(
+            f"[log] level must be DEBUG, INFO, WARNING or ERROR, got {settings.level!r}"
+        )
+    if settings.json is not None and not isinstance(settings.json, bool):
+        raise ConfigError("[log] json must be true or false")
+
+
+def apply_log_settings(old: LogConfig, new: LogConfig) -> bool:
+    """Reload: configure logging again when ``[log]`` changed (False: nothing to do).
+
+    A new :func:`verifier.log.configure` is a new configuration object, so every
+    :class:`verifier.log.HotLine` drops the line heads it made under the old one and follows
+    the new level. The one INFO line saying so is written under whichever of the two lets
+    INFO through (the old level when the new one is WARNING or ERROR): codes only."""
+    check_log_settings(new)
+    before, after = old.level.upper(), new.level.upper()
+    if (before, old.json) == (after, new.json):
+        return False
+    event = "log level changed" if before != after else "log format changed"
+    # "level" is the line's own level (structlog writes it): the settings go by other names.
+    fields: dict[str, Any] = {"new_level": after, "old_level": before, "json": new.json}
+    info_after = logging.getLevelNamesMapping()[after] <= logging.INFO
+    if not info_after:
+        log.info(event, **fields)
+    configure_logging(json=new.json, level=after)
+    if info_after:
+        log.info(event, **fields)
+    return True
+
+
 def open_drivers(cfg: Config) -> list[Driver]:
     if not cfg.service.sources:
         return []
@@ -353,10 +393,16 @@ class Daemon:
                 from verifier.devkit import demo
 
                 cfg = replace(demo.demo_config(cfg), registry=self.cfg.registry)
+            check_log_settings(cfg.log)  # refused before anything is swapped in
             await self.service.reload(cfg)
+            apply_log_settings(self.cfg.log, cfg.log)
             self.cfg = cfg
         except Exception as exc:  # noqa: BLE001 - a bad new config keeps the old one running
-            log.error("reload failed; keeping the running configuration", error=str(exc))
+            log.error(
+                "reload failed; keeping the running configuration",
+                error=str(exc),
+                code=exc.code if isinstance(exc, OmsError) else None,
+            )
         finally:
             sdnotify.notify("READY=1")
 
