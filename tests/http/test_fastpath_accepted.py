@@ -114,5 +114,5 @@ def test_many_header_sets_are_served_and_the_memory_stays_bounded(
         headers = {"X-Request-Id": f"req-{i}", **auth(MIS_TOKEN)}
         assert pair.run(pair.ask(pair.fast_app, "GET", url, headers)).status_code == 200
     assert pair.fast_app.fast_path is not None
-    remembered = pair.fast_app.fast_path._accepted[1]
+    remembered = pair.fast_app.fast_path._accepted[-1]
     assert 0 < len(remembered) <= _MAX_ACCEPTED

@@ -43,6 +43,7 @@ _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 _MAX_QUERIES = 64  # distinct accepted query strings remembered (mode × fresh spellings)
 _MAX_GATE = 64  # distinct (Host, Origin, Sec-Fetch-Site) remembered: a desk sends one or two
 _MAX_ACCEPTED = 64  # distinct accepted (headers, client) remembered: a MIS sends one or two
+_MAX_REMEMBERED_HEADERS = 32  # a MIS's head has a dozen; a longer one is checked, not kept
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -91,13 +92,13 @@ class PolicyFastPath:
         # The gate's word on this path's requests by (Host, Origin, Sec-Fetch-Site), for one
         # configuration and port: every path the fast path takes is alike to the gate (no
         # control character, under /v1/, GET). Header values, never personal data; bounded.
-        self._gate: tuple[object, dict[tuple[str | None, ...], bool]] = (None, {})
+        self._gate: tuple[object, object, dict[tuple[str | None, ...], bool]] = (None, None, {})
         # The callers of requests taken, by their whole header list and client address, for
         # one configuration and port: what the gate and the token check decided of exactly
         # these headers (a MIS sends the same ones on every call). Only an accepted request
         # is remembered, so a refusal, a wrong token or a weak one always takes the full
         # checks (and the token's constant-time comparison). Bounded; never logged.
-        self._accepted: tuple[object, dict[tuple[object, ...], Caller]] = (None, {})
+        self._accepted: tuple[object, object, dict[tuple[object, ...], Caller]] = (None, None, {})
 
     def _query(self, raw: bytes) -> tuple[LookupMode, bool] | None:
         found = self._queries.get(raw)
@@ -133,16 +134,19 @@ class PolicyFastPath:
         client = scope.get("client")
         host = client[0] if client else None
         cfg = self.ctx.cfg()
-        made_for, accepted = self._accepted
-        if made_for != (cfg, port):
+        made_for, made_port, accepted = self._accepted
+        if made_for is not cfg or made_port != port:
             accepted = {}
-            self._accepted = ((cfg, port), accepted)
+            self._accepted = (cfg, port, accepted)
         key = (host, *raw)
-        remember = True
-        try:
-            caller = accepted.get(key)
-        except TypeError:  # a header given as a list (ASGI allows any pair): not remembered
-            caller, remember = None, False
+        raw = key[1:]  # the same pairs, read once (an iterable may be used up)
+        remember = len(raw) <= _MAX_REMEMBERED_HEADERS  # bytes kept stay bounded
+        caller = None
+        if remember:
+            try:
+                caller = accepted.get(key)
+            except TypeError:  # a header given as a list (ASGI allows any pair): not kept
+                remember = False
         if caller is not None:
             return FastCall(started, enp, args[0], args[1], caller)
         if not self._gate_passes(path, gate_headers(raw), port, cfg):
@@ -165,10 +169,10 @@ class PolicyFastPath:
         self, path: str, headers: dict[str, str], port: int | None, cfg: HttpConfig
     ) -> bool:
         """``gate_refusal(...) is None``, remembered by the three headers it reads."""
-        made_for, passes = self._gate
-        if made_for != (cfg, port):
+        made_for, made_port, passes = self._gate
+        if made_for is not cfg or made_port != port:
             passes = {}
-            self._gate = ((cfg, port), passes)
+            self._gate = (cfg, port, passes)
         key = (headers.get("host"), headers.get("origin"), headers.get("sec-fetch-site"))
         found = passes.get(key)
         if found is None:

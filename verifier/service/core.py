@@ -482,9 +482,12 @@ class Service:
 
     async def reload(self, cfg: Config) -> None:
         """SIGHUP: new config, trust store and pipeline swapped in; connections are kept."""
+        parts = await asyncio.get_running_loop().run_in_executor(self.executor, assemble, cfg)
+        # Both at once, after the new parts are made: a reload that fails keeps the running
+        # configuration whole (its HTTP checks too), and no request sees the new tokens or
+        # hosts beside the old pipeline.
         old = self.parts
-        self.cfg = cfg
-        self.parts = await asyncio.get_running_loop().run_in_executor(self.executor, assemble, cfg)
+        self.cfg, self.parts = cfg, parts
         if self.parts.client is not None:
             self.sync = self._make_sync(self.parts, self.parts.client)
         await asyncio.get_running_loop().run_in_executor(self.executor, old.close)
