@@ -51,3 +51,26 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
 
 
 ENP_RUN = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
+
+
+def policy_scope(
+    enp: str,
+    headers: list[Any],
+    client: tuple[str, int] | None = ("127.0.0.1", 50000),
+    server: tuple[str, int] = ("127.0.0.1", 8471),
+) -> dict[str, Any]:
+    """A raw ASGI scope, as a server or an in-process caller may give one."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/v1/policies/{enp}",
+        "raw_path": f"/v1/policies/{enp}".encode(),
+        "query_string": b"mode=offline",
+        "root_path": "",
+        "headers": headers,
+        "client": client,
+        "server": server,
+    }

@@ -6,11 +6,13 @@ refused Origin; and a header list it cannot remember (pairs given as lists) is s
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
 
 from tests.http.conftest import MIS_TOKEN, auth
+from tests.http.helpers import policy_scope
 from tests.http.test_fastpath import Pair, _people, pair, states
 from verifier.http.fastpath import _MAX_ACCEPTED
 
@@ -71,31 +73,16 @@ def test_headers_given_as_lists_are_served_without_being_remembered(
 ) -> None:
     """ASGI allows any two-item iterable for a header; a list cannot be a dict key."""
     enp = _people(states["state_dir"], 1)[0]
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"/v1/policies/{enp}",
-        "raw_path": f"/v1/policies/{enp}".encode(),
-        "query_string": b"mode=offline",
-        "root_path": "",
-        "headers": [
-            [b"host", b"127.0.0.1:8471"],
-            [b"authorization", f"Bearer {MIS_TOKEN}".encode()],
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8471),
-    }
+    headers = [[b"host", b"127.0.0.1:8471"], [b"authorization", f"Bearer {MIS_TOKEN}".encode()]]
+    scope = policy_scope(enp, headers)
     before = pair.served
     for _ in range(2):
         pair.run(pair.fast_app(scope, receive, send))

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.http.test_limits import closed_by_peer
-from verifier.http.transport import Limits, guarded_protocol
-from verifier.service.daemon import _Uvicorn, bind
+from tests.http.threaded_server import Running, closed_within, serve_in_thread
 
 KEEP_ALIVE_S = 1.0
 SLOW_PATH = "/slow"  # answered after SLOW_S, longer than the keep-alive
@@ -45,48 +40,33 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @dataclass
-class Running:
-    port: int
-    loop: asyncio.AbstractEventLoop
+class Watched:
+    server: Running
     timers: list[float] = field(default_factory=list)  # delays asked of call_later
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
 
 @pytest.fixture
-def server() -> Iterator[Running]:
-    sock = bind("127.0.0.1", 0)
-    loop = asyncio.new_event_loop()
-    running = Running(sock.getsockname()[1], loop)
-    real_call_later = loop.call_later
+def server() -> Iterator[Watched]:
+    timers: list[float] = []
 
-    def counting_call_later(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
-        running.timers.append(delay)
-        return real_call_later(delay, callback, *args, **kw)
+    def watch(loop: asyncio.AbstractEventLoop) -> None:
+        real_call_later = loop.call_later
 
-    loop.call_later = counting_call_later  # type: ignore[method-assign]  # a spy, the real timer
-    config = uvicorn.Config(
-        app,
-        http=guarded_protocol(Limits(header_timeout_s=5.0, body_timeout_s=5.0, max_connections=50)),
-        timeout_keep_alive=KEEP_ALIVE_S,  # type: ignore[arg-type]  # uvicorn takes a float too
-        lifespan="off",
-        access_log=False,
-        log_config=None,
-    )
-    srv = _Uvicorn(config)
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(srv.serve(sockets=[sock])), daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert srv.started
+        def counting_call_later(delay: float, callback: Any, *args: Any, **kw: Any) -> Any:
+            timers.append(delay)
+            return real_call_later(delay, callback, *args, **kw)
+
+        loop.call_later = counting_call_later  # type: ignore[method-assign,assignment]  # a spy
+
+    running = serve_in_thread(app, keep_alive=KEEP_ALIVE_S, prepare=watch)
     try:
-        yield running
+        yield Watched(running, timers)
     finally:
-        srv.should_exit = True
-        thread.join(10)
-        loop.close()
-        sock.close()
+        running.close()
 
 
 def ask(sock: socket.socket, request: bytes = REQUEST) -> bytes:
@@ -100,17 +80,7 @@ def ask(sock: socket.socket, request: bytes = REQUEST) -> bytes:
     return out
 
 
-def closed_within(sock: socket.socket, seconds: float) -> float | None:
-    """Seconds until the server closed the connection, or None if it stayed open."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if closed_by_peer(sock):
-            return time.monotonic() - start
-        time.sleep(0.02)
-    return None
-
-
-def test_an_idle_connection_closes_after_the_keep_alive(server: Running) -> None:
+def test_an_idle_connection_closes_after_the_keep_alive(server: Watched) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         assert ask(sock).startswith(b"HTTP/1.1 200 ")
         after = closed_within(sock, KEEP_ALIVE_S + 2.0)
@@ -118,7 +88,7 @@ def test_an_idle_connection_closes_after_the_keep_alive(server: Running) -> None
     assert after >= KEEP_ALIVE_S * 0.8, f"closed after {after:.2f} s, before the keep-alive"
 
 
-def test_each_response_starts_the_idle_time_again(server: Running) -> None:
+def test_each_response_starts_the_idle_time_again(server: Watched) -> None:
     """Requests 0.4 s apart for 2.4 s: the timer armed after the first response falls due
     while the connection is in use again; it looks again instead of closing it."""
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
@@ -129,7 +99,7 @@ def test_each_response_starts_the_idle_time_again(server: Running) -> None:
     assert after is not None and after >= KEEP_ALIVE_S * 0.5
 
 
-def test_a_request_longer_than_the_keep_alive_is_answered_and_kept(server: Running) -> None:
+def test_a_request_longer_than_the_keep_alive_is_answered_and_kept(server: Watched) -> None:
     """The timer falls due while a slow request is in hand: the connection is not idle, the
     answer comes, and the idle time counts from that answer."""
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
@@ -140,7 +110,7 @@ def test_a_request_longer_than_the_keep_alive_is_answered_and_kept(server: Runni
         assert ask(sock).startswith(b"HTTP/1.1 200 ")  # still usable
 
 
-def test_no_timer_per_response(server: Running) -> None:
+def test_no_timer_per_response(server: Watched) -> None:
     """200 requests on one connection arm a handful of timers (the connection's header
     deadline, the keep-alive's one timer), not one or two per response as uvicorn's own
     protocol does."""
@@ -154,7 +124,7 @@ def test_no_timer_per_response(server: Running) -> None:
 
 
 def test_a_trickled_head_after_a_response_still_meets_the_header_deadline(
-    server: Running,
+    server: Watched,
 ) -> None:
     """Bytes after a response end the idle time: the header deadline applies to them, and
     the keep-alive timer, falling due meanwhile, does not close the connection early."""

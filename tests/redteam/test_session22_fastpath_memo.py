@@ -29,6 +29,7 @@ import pytest
 import structlog
 
 from tests.http.conftest import DESK_TOKEN, KIOSK_TOKEN, MIS_TOKEN, TOKENS_TOML, auth
+from tests.http.helpers import policy_scope as _scope
 from tests.http.test_fastpath import Pair, _people, _same, pair, states
 from verifier import config as config_mod
 from verifier.config import Config, ConfigError, Role
@@ -79,29 +80,6 @@ def _url(states: dict[str, Any]) -> str:
 def _memo(app: ApiApp) -> dict[tuple[object, ...], Caller]:
     assert app.fast_path is not None
     return app.fast_path._accepted[-1]
-
-
-def _scope(
-    enp: str,
-    headers: list[Any],
-    client: tuple[str, int] | None = ("127.0.0.1", 50000),
-    server: tuple[str, int] = ("127.0.0.1", 8471),
-) -> dict[str, Any]:
-    """A raw ASGI scope, as a server or an in-process caller may give one."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"/v1/policies/{enp}",
-        "raw_path": f"/v1/policies/{enp}".encode(),
-        "query_string": b"mode=offline",
-        "root_path": "",
-        "headers": headers,
-        "client": client,
-        "server": server,
-    }
 
 
 async def _call(app: Any, scope: dict[str, Any]) -> tuple[int, bytes]:

@@ -22,19 +22,14 @@ import asyncio
 import gc
 import socket
 import struct
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.http.test_limits import closed_by_peer
-from verifier.http.transport import Limits, guarded_protocol
-from verifier.service.daemon import GRACE_S, _Uvicorn, bind
+from tests.http.threaded_server import Running, closed_within, serve_in_thread
 
 OK = b'{"ok":true}'
 SLOW_PATH = "/slow"  # answered after SLOW_S
@@ -78,73 +73,24 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": OK})
 
 
-@dataclass
-class Running:
-    port: int
-    srv: _Uvicorn
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-    keep_alive: float
-
-    def connect(self, rcvbuf: int | None = None) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf is not None:  # before connect: the window offered stays this small
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.connect(("127.0.0.1", self.port))
-        return sock
-
-    def protocols(self) -> list[Any]:
-        return list(self.srv.server_state.connections)
-
-    def stop(self, timeout: float = 20.0) -> float:
-        """Ask the server to stop, as the daemon does on SIGTERM; seconds it took."""
-        began = time.monotonic()
-        self.srv.should_exit = True
-        self.thread.join(timeout)
-        return time.monotonic() - began
-
-
 Start = Callable[..., Running]
 
 
 @pytest.fixture
 def start() -> Iterator[Start]:
     """Start servers with the daemon's protocol and shutdown grace; stop them all after."""
-    running: list[tuple[Running, socket.socket]] = []
+    running: list[Running] = []
 
     def _start(keep_alive: float = 1.0, header_s: float = 5.0, body_s: float = 5.0) -> Running:
-        sock = bind("127.0.0.1", 0)
-        loop = asyncio.new_event_loop()
-        config = uvicorn.Config(
-            app,
-            http=guarded_protocol(Limits(header_s, body_s, max_connections=50)),
-            timeout_keep_alive=keep_alive,  # type: ignore[arg-type]  # uvicorn takes a float too
-            timeout_graceful_shutdown=int(GRACE_S),  # as the daemon
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-        )
-        srv = _Uvicorn(config)
-        thread = threading.Thread(
-            target=lambda: loop.run_until_complete(srv.serve(sockets=[sock])), daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not srv.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert srv.started
-        r = Running(sock.getsockname()[1], srv, loop, thread, keep_alive)
-        running.append((r, sock))
+        r = serve_in_thread(app, keep_alive=keep_alive, header_s=header_s, body_s=body_s)
+        running.append(r)
         return r
 
     try:
         yield _start
     finally:
-        for r, sock in running:
-            r.stop()
-            if not r.thread.is_alive():
-                r.loop.close()
-            sock.close()
+        for r in running:
+            r.close()
 
 
 def ask(sock: socket.socket, req: bytes = b"", head_only: bool = False) -> bytes:
@@ -157,16 +103,6 @@ def ask(sock: socket.socket, req: bytes = b"", head_only: bool = False) -> bytes
         assert chunk, f"closed before the answer: {out!r}"
         out += chunk
     return out
-
-
-def closed_within(sock: socket.socket, seconds: float) -> float | None:
-    """Seconds until the server closed the connection, or None if it stayed open."""
-    began = time.monotonic()
-    while time.monotonic() - began < seconds:
-        if closed_by_peer(sock):
-            return time.monotonic() - began
-        time.sleep(0.02)
-    return None
 
 
 def reset(sock: socket.socket) -> None:

@@ -140,10 +140,16 @@ class Screen:
 
 def _publish(port: int, token: str) -> None:
     """A typed desk check with ``publish=true``: one scan event on the desk channel."""
+    typed_check(port, token, publish=True)
+
+
+def typed_check(port: int, token: str, *, publish: bool = False) -> None:
+    """A typed desk check over a raw socket (``Connection: close``); asserts a 200."""
     body = json.dumps({"text": ENP, "typed": True}).encode()
+    query = "?publish=true" if publish else ""
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
         s.sendall(
-            f"POST /v1/verify?publish=true HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"POST /v1/verify{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
             + body

@@ -10,15 +10,13 @@ before the answer goes out, so it would come first).
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.service.test_daemon_lifecycle import WAIT_S, Served, _json
+from tests.service.test_daemon_lifecycle import WAIT_S, Served, _json, typed_check
 from verifier.config import Config
 from verifier.devkit import demo
 
@@ -38,18 +36,7 @@ def _config(path: Path, level: str) -> None:
 def _verify(port: int) -> None:
     """A typed desk check; its INFO ``verified`` line, if the level lets it through, is
     written before this answer is sent."""
-    body = json.dumps({"text": ENP, "typed": True}).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as s:
-        s.sendall(
-            f"POST /v1/verify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            + body
-        )
-        answer = b""
-        while chunk := s.recv(65536):
-            answer += chunk
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    typed_check(port, TOKEN)
 
 
 def _events(lines: list[str]) -> list[object]:
@@ -80,22 +67,22 @@ def _serve(conf: Path, state: Path, level: str) -> Served:
     return Served(conf, state)
 
 
-@pytest.fixture
-def at_info(conf: Path, demo_state: Path) -> Iterator[Served]:
-    daemon = _serve(conf, demo_state, "INFO")
+def _served_at(conf: Path, demo_state: Path, level: str) -> Iterator[Served]:
+    daemon = _serve(conf, demo_state, level)
     try:
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture
+def at_info(conf: Path, demo_state: Path) -> Iterator[Served]:
+    yield from _served_at(conf, demo_state, "INFO")
 
 
 @pytest.fixture
 def at_warning(conf: Path, demo_state: Path) -> Iterator[Served]:
-    daemon = _serve(conf, demo_state, "WARNING")
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from _served_at(conf, demo_state, "WARNING")
 
 
 def test_warning_then_a_bad_level_then_info(conf: Path, at_info: Served) -> None:
