@@ -16,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.test_daemon_lifecycle import WAIT_S, Served, _json, typed_check
-from verifier.config import Config
-from verifier.devkit import demo
+from tests.service.test_daemon_lifecycle import (  # demo_state: a fixture
+    WAIT_S,
+    Served,
+    _json,
+    demo_state,
+    typed_check,
+)
 
 TOKEN = "desk-token-0123456789abcdef"
 ENP = "5047000818001962"
@@ -50,11 +54,7 @@ def _reload(daemon: Served, conf: Path, level: str) -> int:
     return mark
 
 
-@pytest.fixture
-def demo_state(tmp_path: Path) -> Path:
-    state = tmp_path / "state"
-    demo.ensure_demo(Config(state_dir=state), persons=3000)
-    return state
+__all__ = ["demo_state"]
 
 
 @pytest.fixture
