@@ -240,17 +240,16 @@ def test_the_protocol_is_freed_once_the_connection_is_lost(start: Start) -> None
 
 
 def test_stop_closes_idle_keep_alive_connections_at_once(start: Start) -> None:
-    """The daemon's keep-alive (30 s) and grace: stopping with idle keep-alive connections
-    open (and one that never sent a byte) closes them at once; stop takes far less than
-    the keep-alive, and every client sees its connection closed."""
-    srv = start(keep_alive=30.0)
+    """Stopping with idle keep-alive connections open (and one that never sent a byte)
+    closes them at once: the server does not wait out a keep-alive of an hour (it is gone
+    within the join's minute), and every client sees its connection closed."""
+    srv = start(keep_alive=3600.0)
     socks = [srv.connect() for _ in range(4)]
     try:
         for s in socks[:3]:
             assert ask(s).startswith(b"HTTP/1.1 200 ")
-        took = srv.stop()
-        assert not srv.thread.is_alive(), "the server did not stop"
-        assert took < 10.0, f"stop took {took:.1f} s with idle keep-alive connections"
+        srv.stop(timeout=60.0)
+        assert not srv.thread.is_alive(), "the server waited for its idle connections"
         for s in socks:
             assert closed_within(s, 5.0) is not None
     finally:
