@@ -273,10 +273,7 @@ def _parse(
     trust = _section(data, "trust").get("dir")
     level = log.get("level", "INFO")
     json_logs = log.get("json")
-    if not isinstance(level, str) or level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"[log] level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
-    if json_logs is not None and not isinstance(json_logs, bool):
-        raise ConfigError("[log] json must be true or false")
+    check_log_settings(level, json_logs)
     return Config(
         state_dir=Path(state) if state else default_state_dir(),
         log=LogConfig(json=json_logs, level=level),
@@ -701,6 +698,18 @@ class _Table(dict[str, Any]):
         if key not in SCHEMA[self.name]:
             raise RuntimeError(f"[{self.name}] {key} is read but not declared in SCHEMA")
         return super().get(key, default)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def check_log_settings(level: object, json_logs: object) -> None:
+    """``[log]`` as the loader and a reload accept it: a known level, ``json`` a boolean or
+    unset (:func:`verifier.log.configure` would quietly take an unknown level for INFO)."""
+    if not isinstance(level, str) or level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"[log] level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    if json_logs is not None and not isinstance(json_logs, bool):
+        raise ConfigError("[log] json must be true or false")
 
 
 def _section(data: dict[str, Any], name: str) -> dict[str, Any]:

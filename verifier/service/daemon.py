@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drivers.base import Driver
 from verifier.config import Config, ConfigError, LogConfig
+from verifier.config import check_log_settings as check_log_values
 from verifier.errors import OmsError
 from verifier.http.app import create_app
 from verifier.http.transport import (
@@ -205,19 +206,10 @@ def route_uvicorn_logs() -> None:
         lg.setLevel(logging.WARNING)
 
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # what verifier.config accepts
-
-
 def check_log_settings(settings: LogConfig) -> None:
     """The loader's refusal of a bad ``[log]``, again for a reload: a Config made some other
-    way must not slip an unknown level through, which :func:`verifier.log.configure` would
-    quietly take for INFO."""
-    if str(settings.level).upper() not in _LOG_LEVELS:
-        raise ConfigError(
-            f"[log] level must be DEBUG, INFO, WARNING or ERROR, got {settings.level!r}"
-        )
-    if settings.json is not None and not isinstance(settings.json, bool):
-        raise ConfigError("[log] json must be true or false")
+    way must not slip an unknown level through."""
+    check_log_values(settings.level, settings.json)
 
 
 def apply_log_settings(old: LogConfig, new: LogConfig) -> bool:
