@@ -206,3 +206,35 @@ def test_verify_enp_is_verify_of_the_typed_number(
     a, b, rows = run(go())  # type: ignore[misc]
     assert dataclasses.replace(a, checked_at=b.checked_at, snapshot=b.snapshot) == b
     assert rows >= 2
+
+
+def test_verify_enp_now_is_the_offline_verify_enp_on_the_calling_thread(
+    state: tuple[config.Config, demo.DemoState],
+) -> None:
+    """What the daemon's protocol answers the MIS's offline lookup with, no task: the same
+    verdict as verify_enp offline (but its moment), an audit row each, the same refusal of
+    anything but 16 ASCII digits."""
+    cfg, _ = state
+    enp = demo.demo_person_enp()
+
+    async def go() -> tuple[Verdict, Verdict, int, int]:
+        svc = Service(cfg)
+        await svc.start()
+        try:
+            assert svc.audit.flush(5)
+            before = len(svc.audit.recent(1000))
+            a = await svc.verify_enp(
+                enp, source="api:t", who="t", channel="api", mode=LookupMode.OFFLINE
+            )
+            b = svc.verify_enp_now(enp, source="api:t", who="t", channel="api")
+            for bad in ("504700082100497", "５０４７０００８２１００４９７９", " 5047000821004979"):
+                with pytest.raises(ValueError, match="16 ASCII digits"):
+                    svc.verify_enp_now(bad, source="api:t", who="t", channel="api")
+            svc.audit.flush(5)
+            return a, b, before, len(svc.audit.recent(1000))
+        finally:
+            await svc.stop()
+
+    a, b, before, after = run(go())  # type: ignore[misc]
+    assert dataclasses.replace(a, checked_at=b.checked_at, snapshot=b.snapshot) == b
+    assert after - before == 2

@@ -46,5 +46,10 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     return problem(405, "method_not_allowed", "этот метод здесь не разрешён", headers)
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
+def internal_error() -> JSONResponse:
+    """The 500 problem: what went wrong is in the service's log, never in the answer."""
     return problem(500, "internal_error", "внутренняя ошибка; подробности в журнале сервиса")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    return internal_error()

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from verifier.log import get_logger
 
@@ -83,6 +84,56 @@ COALESCE_MAX = 64 * 1024
 # A client that stops reading: at least this much of what is queued for it must leave per
 # write deadline (body_timeout_s), or the connection is aborted.
 MIN_DRAIN = 16 * 1024
+
+
+# Requests answered directly (see GuardedH11Protocol.handle_events) per call, at most: a client
+# that pipelines thousands in one read gets the rest through uvicorn's own request tasks, each
+# of which lets the loop serve the other connections first.
+DIRECT_MAX_PER_READ = 16
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponse:
+    """A complete answer a :data:`DirectAnswerer` made: its status, its headers (uvicorn's
+    default ones are put in front, as for any answer) and its body. ``close``: the
+    connection is closed after it, as uvicorn closes one whose app raised."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    close: bool = False
+
+
+# Given a request without a body as the scope uvicorn would hand the app, either answers it
+# at once (on the loop, before anything else runs) or says ``None``, having done nothing.
+DirectAnswerer = Callable[[dict[str, Any]], DirectResponse | None]
+
+
+class _Replayed(h11.Connection):
+    """h11's connection, which can be handed back what was read of it: the protocol reads
+    a request to see whether it answers it directly, and a request it does not take goes to
+    uvicorn's ``handle_events`` as it came (an event, or the error reading it raised)."""
+
+    def __init__(self, max_incomplete_event_size: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size)
+        self.replay: list[Any] = []
+
+    def next_event(self) -> Any:
+        if self.replay:
+            item = self.replay.pop(0)
+            if isinstance(item, h11.RemoteProtocolError):
+                raise item
+            return item
+        return super().next_event()
+
+
+def _bodiless(event: h11.Request) -> bool:
+    """The request says it has no body: no ``Transfer-Encoding``, no length but zero (so
+    h11's next event is its end)."""
+    for name, value in event.headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return False
+    return True
 
 
 class CoalescedWrites:
@@ -151,12 +202,17 @@ class CoalescedWrites:
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with header/body deadlines and a connection cap."""
+    """uvicorn's h11 protocol with header/body deadlines and a connection cap, and requests
+    a :data:`DirectAnswerer` takes answered without an ASGI cycle."""
 
     _limits: ClassVar[Limits]
+    _answerers: ClassVar[tuple[DirectAnswerer, ...]] = ()  # none, or the one
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._direct = self._answerers[0] if self._answerers else None
+        if self._direct is not None:
+            self.conn = _Replayed(self.conn._max_incomplete_event_size)
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_state: object = None
         self._refused = False
@@ -232,6 +288,92 @@ class GuardedH11Protocol(H11Protocol):
             log.info("closed a slow connection", phase="write", count=n)
         real.abort()  # connection_lost follows: the cycle sees disconnected, drain returns
 
+    def handle_events(self) -> None:
+        """uvicorn's, but a request the direct answerer takes is answered here and now.
+
+        uvicorn makes a scope, a request-response cycle, an ``asyncio.Event`` and a task for
+        every request, and the task first runs on the loop's next turn; a request that the
+        answerer can answer at once (the MIS's offline lookup, with the same checks, the same
+        answer and the same records left behind) needs none of it. Anything it does not
+        take — another route, a request with a body, a request on a connection whose writes
+        are paused, an unreadable one — goes to uvicorn as it came."""
+        if self._direct is not None and self.limit_concurrency is None:
+            self._answer_directly(self._direct)
+        super().handle_events()
+
+    def _answer_directly(self, direct: DirectAnswerer) -> None:
+        conn = self.conn
+        assert isinstance(conn, _Replayed)  # noqa: S101 - __init__ made it so
+        answered = 0
+        while answered < DIRECT_MAX_PER_READ:
+            if (
+                conn.our_state is not h11.IDLE
+                or conn.their_state is not h11.IDLE
+                or self.flow.write_paused
+                or self.transport.is_closing()
+            ):
+                break
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                conn.replay.append(exc)  # uvicorn answers it 400, as ever
+                break
+            if event is h11.NEED_DATA:
+                break
+            if not isinstance(event, h11.Request) or self.root_path or not _bodiless(event):
+                conn.replay.append(event)
+                break
+            end = conn.next_event()  # no body: its end, read now, before anything is done
+            scope = self._direct_scope(event) if type(end) is h11.EndOfMessage else None
+            response = direct(scope) if scope is not None else None
+            if scope is None or response is None:
+                conn.replay += (event, end)
+                break
+            self._send_direct(scope, response)
+            answered += 1
+        if answered and self._head_begun():
+            self._idle_since = None  # the next head has begun: its deadline, not the idle
+
+    def _direct_scope(self, event: h11.Request) -> dict[str, Any] | None:
+        """The scope uvicorn would give the app for ``event`` (``None`` for a path it would
+        percent-decode, which goes to uvicorn)."""
+        raw_path, _, query_string = event.target.partition(b"?")
+        if b"%" in raw_path or not raw_path.isascii():
+            return None
+        return {
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": event.http_version.decode("ascii"),
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": event.method.decode("ascii"),
+            "root_path": "",
+            "path": raw_path.decode("ascii"),
+            "raw_path": raw_path,
+            "query_string": query_string,
+            "headers": [(key.lower(), value) for key, value in event.headers],
+            "state": self.app_state.copy(),
+        }
+
+    def _send_direct(self, scope: dict[str, Any], response: DirectResponse) -> None:
+        """What uvicorn's cycle sends for an app's complete answer, in one write."""
+        self._unset_keepalive_if_required()
+        headers = [*self.server_state.default_headers, *response.headers]
+        if CLOSE_HEADER in scope["headers"] and CLOSE_HEADER not in headers:
+            headers.append(CLOSE_HEADER)
+        conn = self.conn
+        head = h11.Response(
+            status_code=response.status, headers=headers, reason=STATUS_PHRASES[response.status]
+        )
+        out = conn.send(head)  # in this order: h11 keeps the state of the exchange
+        out += conn.send(h11.Data(data=response.body))
+        self.transport.write(out + conn.send(h11.EndOfMessage()))
+        if conn.our_state is h11.MUST_CLOSE or response.close:
+            conn.send(h11.ConnectionClosed())
+            self.transport.close()
+        self._response_done()
+
     def on_response_complete(self) -> None:
         """uvicorn's, with a lazy keep-alive timer.
 
@@ -241,10 +383,19 @@ class GuardedH11Protocol(H11Protocol):
         connection, armed when none is, checks at its due time whether the connection has
         stayed idle for ``timeout_keep_alive`` since, and re-arms for the rest when it has
         not. The connection closes at the same moment as uvicorn's would."""
+        if self._response_done():
+            self.handle_events()  # a pipelined request waiting in the buffer
+            if self._head_begun():
+                self._idle_since = None  # a head begun: the header deadline, not the idle
+        self._arm()
+
+    def _response_done(self) -> bool:
+        """A response has been written whole: send it, count it, note the idle moment and
+        start the next cycle (True: started, a pipelined request may wait in the buffer)."""
         self._writes.flush()  # the whole response in one send (see CoalescedWrites)
         self.server_state.total_requests += 1
         if self.transport.is_closing():
-            return
+            return False
         self._unset_keepalive_if_required()
         self._idle_since = self.loop.time()
         if self._keep_alive is None:
@@ -252,10 +403,8 @@ class GuardedH11Protocol(H11Protocol):
         self.flow.resume_reading()  # unpause reads if needed
         if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
             self.conn.start_next_cycle()
-            self.handle_events()  # a pipelined request waiting in the buffer
-            if self._head_begun():
-                self._idle_since = None  # a head begun: the header deadline, not the idle
-        self._arm()
+            return True
+        return False
 
     def _head_begun(self) -> bool:
         """Bytes of a next request's head already in hand (they came right behind a
@@ -319,11 +468,13 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def guarded_protocol(limits: Limits) -> type[H11Protocol]:
-    """An h11 protocol class carrying ``limits`` (uvicorn instantiates the class itself)."""
+def guarded_protocol(limits: Limits, direct: DirectAnswerer | None = None) -> type[H11Protocol]:
+    """An h11 protocol class carrying ``limits`` and, when given, the answerer of requests it
+    answers directly (uvicorn instantiates the class itself)."""
 
     class Guarded(GuardedH11Protocol):
         _limits = limits
+        _answerers = (direct,) if direct is not None else ()
 
     return Guarded
 

@@ -68,6 +68,10 @@ class HttpService(Protocol):
         fresh: bool = False,
     ) -> Verdict: ...
 
+    def verify_enp_now(
+        self, enp: str, *, source: str, who: str, channel: str, fresh: bool = False
+    ) -> Verdict: ...
+
     async def verify_batch(
         self,
         items: Sequence[CredentialInput | InputError],

@@ -182,15 +182,28 @@ class Service:
         anything but 16 ASCII digits (the caller has checked; this is no parser)."""
         if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
             raise ValueError("verify_enp takes 16 ASCII digits")
+        if INLINE_OFFLINE_ENP and mode is LookupMode.OFFLINE:
+            return self.verify_enp_now(enp, source=source, who=who, channel=channel, fresh=fresh)
         pipeline = self.parts.pipeline
         t0 = time.perf_counter()
-        if INLINE_OFFLINE_ENP and mode is LookupMode.OFFLINE:
-            verdict = pipeline.verify_typed(enp, source, mode=mode, fresh=fresh)  # as verify()
-        else:
-            verdict = await asyncio.get_running_loop().run_in_executor(
-                self.executor,
-                functools.partial(pipeline.verify_typed, enp, source, mode=mode, fresh=fresh),
-            )
+        verdict = await asyncio.get_running_loop().run_in_executor(
+            self.executor,
+            functools.partial(pipeline.verify_typed, enp, source, mode=mode, fresh=fresh),
+        )
+        self._settle(verdict, t0, who=who, channel=channel)
+        return verdict
+
+    def verify_enp_now(
+        self, enp: str, *, source: str, who: str, channel: str, fresh: bool = False
+    ) -> Verdict:
+        """:meth:`verify_enp` offline, on the calling thread: it reads only the local
+        snapshot, so the daemon's protocol can answer the MIS's offline lookup at once, with
+        no task (verifier/http/transport.py). Raises ``ValueError`` as verify_enp does."""
+        if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
+            raise ValueError("verify_enp takes 16 ASCII digits")
+        t0 = time.perf_counter()
+        pipeline = self.parts.pipeline
+        verdict = pipeline.verify_typed(enp, source, mode=LookupMode.OFFLINE, fresh=fresh)
         self._settle(verdict, t0, who=who, channel=channel)
         return verdict
 

@@ -313,10 +313,14 @@ class Daemon:
             body_timeout_s=http.body_timeout_s,
             max_connections=connection_cap(http.max_connections),
         )
-        self.streams = EndStreamsOnStop(create_app(service))
+        app = create_app(service)
+        self.streams = EndStreamsOnStop(app)
+        # The MIS's offline lookup is answered by the protocol itself, with no ASGI cycle.
+        direct = app.fast_path.answer_now if app.fast_path is not None else None
         config = uvicorn.Config(
             self.streams,
-            http=guarded_protocol(limits),  # header/body deadlines and the connection cap
+            # header/body deadlines, the connection cap and the directly answered lookups
+            http=guarded_protocol(limits, direct),
             backlog=http.backlog,  # asyncio tries this many accepts per wake-up
             log_config=None,
             access_log=False,
