@@ -299,6 +299,8 @@ class GuardedH11Protocol(H11Protocol):
         are paused, an unreadable one — goes to uvicorn as it came."""
         if self._direct is not None and self.limit_concurrency is None:
             self._answer_directly(self._direct)
+            if self.conn.our_state is h11.CLOSED:
+                return  # an answer ended the connection: nothing after it is read, as uvicorn
         super().handle_events()
 
     def _answer_directly(self, direct: DirectAnswerer) -> None:
@@ -331,8 +333,10 @@ class GuardedH11Protocol(H11Protocol):
                 break
             self._send_direct(scope, response)
             answered += 1
-        if answered and self._head_begun():
-            self._idle_since = None  # the next head has begun: its deadline, not the idle
+        if answered:
+            self._disarm()  # the head waited for is answered: the next one gets its own deadline
+            if self._head_begun():
+                self._idle_since = None  # the next head has begun: its deadline, not the idle
 
     def _direct_scope(self, event: h11.Request) -> dict[str, Any] | None:
         """The scope uvicorn would give the app for ``event`` (``None`` for a path it would
