@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from cache.register_model import (
     AliasKind,
@@ -87,6 +87,29 @@ class Prefetch:
     records: dict[str, RegisterRecord | None] = field(default_factory=dict)
     version: int = 0
     changed: bool = False
+
+
+class ReadHolder(Protocol):
+    """What a thread's lookups may share one read transaction for (the daemon's event loop:
+    one step of it; :meth:`SnapshotStore.hold_reads`)."""
+
+    def holding(self) -> bool:
+        """True while a step runs, whose end :meth:`at_end` can wait for."""
+
+    def at_end(self, release: Callable[[], None]) -> None:
+        """Call ``release`` once the current step is over."""
+
+
+@dataclass
+class _HeldRead:
+    """The read transaction :meth:`SnapshotStore.read_one` shares on one thread: its own
+    connection, whether it is open, and the meta read for the file's change counter."""
+
+    thread: int
+    holder: ReadHolder
+    db: sqlite3.Connection | None = None
+    open: bool = False
+    info: tuple[int, StoreInfo] | None = None
 
 
 class _Answering:
@@ -201,6 +224,7 @@ class SnapshotStore:
             tighten(Path(f"{self.path}{suffix}"))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._local = threading.local()
+        self._held: _HeldRead | None = None  # see hold_reads
         self._write_lock = threading.Lock()
         with self._writer() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -329,11 +353,15 @@ class SnapshotStore:
             db.close()
             self._local.db = None
             self._local.info = None
+        held, self._held = self._held, None
+        if held is not None and held.db is not None:
+            held.open = False
+            held.db.close()  # from any thread: a pending release then finds it closed
 
     # --- meta ----------------------------------------------------------------------------
 
-    def _meta(self) -> dict[str, str]:
-        return dict(self._reader().execute("SELECT k, v FROM meta").fetchall())
+    def _meta(self, db: sqlite3.Connection | None = None) -> dict[str, str]:
+        return dict((db or self._reader()).execute("SELECT k, v FROM meta").fetchall())
 
     def info(self) -> StoreInfo:
         """The meta of the held snapshot. Read once per change of the file: the parsed info
@@ -351,8 +379,8 @@ class SnapshotStore:
         self._local.info = (version, info)
         return info
 
-    def _read_info(self) -> StoreInfo:
-        m = self._meta()
+    def _read_info(self, db: sqlite3.Connection | None = None) -> StoreInfo:
+        m = self._meta(db)
 
         def ts(key: str) -> datetime | None:
             return datetime.fromisoformat(m[key]) if m.get(key) else None
@@ -394,6 +422,8 @@ class SnapshotStore:
         "SELECT enp, ptype, status, since, ogrn, okato, start, end_, clinic, nhash FROM records"
     )
 
+    _SELECT_ONE = _SELECT + " WHERE enp = ?"
+
     def lookup_enp(self, enp: str) -> RegisterRecord | None:
         scope: Prefetch | None = getattr(self._local, "prefetch", None)
         if scope is not None and enp in scope.records:
@@ -424,6 +454,11 @@ class SnapshotStore:
         if scope is not None or not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
             return Prefetch(self.info(), {enp: self.lookup_enp(enp)})
         key = int(enp)
+        shared = self._held
+        if shared is not None and shared.thread == threading.get_ident():
+            if shared.holder.holding():
+                return self._read_held(shared, enp, key)
+            self._release(shared)  # the step ended without its release (a loop stopped)
         db = self._reader()
         row = db.execute(self._SELECT_VERSIONED, (key,)).fetchone()
         held: tuple[int, StoreInfo] | None = self._local.info
@@ -439,6 +474,46 @@ class SnapshotStore:
             db.execute("COMMIT")
         self._local.info = (version, info)
         return Prefetch(info, {enp: RegisterRecord.from_row(found) if found else None}, version)
+
+    def hold_reads(self, holder: ReadHolder) -> None:
+        """From now on, :meth:`read_one` on this thread reads inside one read transaction,
+        on a connection of its own, from the first lookup of the holder's step to its end.
+
+        A lookup reads its meta and record in one statement, and each statement outside a
+        transaction is a transaction of its own: two file locks, the WAL index read and the
+        change counter checked, for every lookup. The daemon's event loop answers many
+        lookups in one step (every connection whose request came in); they now share one
+        transaction and one change check. What a lookup sees is the file as of the first
+        lookup of its step: a commit by another connection (an import, a sync, another
+        process) is seen from the next step on, so no answer is older than one step of the
+        loop. Outside a step (``holding()`` false) a lookup reads as before."""
+        self._held = _HeldRead(threading.get_ident(), holder)
+
+    def _read_held(self, held: _HeldRead, enp: str, key: int) -> Prefetch:
+        db = held.db
+        if db is None:
+            db = held.db = self._connect()
+            db.execute("PRAGMA query_only=ON")
+        if not held.open:
+            db.execute("BEGIN")
+            held.open = True
+            held.holder.at_end(lambda: self._release(held))
+            version = self._data_version(db)
+            if held.info is None or held.info[0] != version:
+                held.info = (version, self._read_info(db))
+        known = held.info
+        assert known is not None  # noqa: S101 - read when the transaction began
+        row = db.execute(self._SELECT_ONE, (key,)).fetchone()
+        return Prefetch(known[1], {enp: RegisterRecord.from_row(row) if row else None}, known[0])
+
+    @staticmethod
+    def _release(held: _HeldRead) -> None:
+        """End the held read transaction (nothing to do once the store closed it)."""
+        if held.open:
+            held.open = False
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by close()
+                assert held.db is not None  # noqa: S101 - open implies a connection
+                held.db.execute("COMMIT")
 
     def answering(self, scope: Prefetch) -> _Answering:
         """A scope on this thread in which :meth:`info` and :meth:`lookup_enp` answer from

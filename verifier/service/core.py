@@ -75,6 +75,23 @@ class Counters:
         self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + 1
 
 
+class LoopStep:
+    """A step of the event loop, as the snapshot store's lookups share a read transaction
+    for (:class:`~cache.snapshot_store.ReadHolder`): callbacks scheduled now run once the
+    step is over, before the next step's I/O callbacks."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def holding(self) -> bool:
+        return self.loop.is_running()
+
+    def at_end(self, release: Callable[[], None]) -> None:
+        self.loop.call_soon(release)
+
+
 class Service:
     def __init__(self, cfg: Config, *, drivers: list[Driver] | None = None) -> None:
         self.cfg = cfg
@@ -386,6 +403,7 @@ class Service:
 
     async def start(self) -> None:
         self._stop.clear()
+        self._hold_reads()
         for d in self.drivers:
             self._tasks.append(asyncio.create_task(self._supervise(d), name=f"driver {d.name}"))
         if self.sync is not None:
@@ -501,10 +519,18 @@ class Service:
         # hosts beside the old pipeline.
         old = self.parts
         self.cfg, self.parts = cfg, parts
+        self._hold_reads()
         if self.parts.client is not None:
             self.sync = self._make_sync(self.parts, self.parts.client)
         await asyncio.get_running_loop().run_in_executor(self.executor, old.close)
         log.info("configuration reloaded")
+
+    def _hold_reads(self) -> None:
+        """The loop's lookups share one read of the snapshot per step of the loop
+        (SnapshotStore.hold_reads); on the loop's thread, where the offline lookups run."""
+        store = self.parts.store
+        if isinstance(store, SnapshotStore):
+            store.hold_reads(LoopStep(asyncio.get_running_loop()))
 
     def match_key(self) -> bytes | None:
         """The register's name-hash key (``[register] match_key_file``), as the pipeline uses it."""
