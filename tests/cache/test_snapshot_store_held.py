@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from cache.snapshot_store import SnapshotStore
+from cache.snapshot_store import Prefetch, SnapshotStore
 
 from .helpers import Register, import_all
 
@@ -57,6 +57,28 @@ def _changed_enp(db: Path, reg: Register, first_seq: int, tmp: Path) -> str:
     raise AssertionError("the deltas changed no record")
 
 
+def _held_at_first(
+    db: Path, reg: Register, tmp: Path
+) -> tuple[SnapshotStore, Steps, str, Prefetch, int]:
+    """A store at the register's first snapshot, its reads held by a step, and the first
+    lookup of that step of an ENP the later deltas change."""
+    first_seq = int(reg.gen.files[0].stem.split("-")[1])
+    enp = _changed_enp(db, reg, first_seq, tmp)
+    store = SnapshotStore(db)
+    import_all(store, reg, first_seq)
+    steps = Steps()
+    store.hold_reads(steps)
+    return store, steps, enp, store.read_one(enp), first_seq
+
+
+def _import_the_rest(db: Path, reg: Register) -> SnapshotStore:
+    """The later deltas, imported by another connection (another process would be one)."""
+    other = SnapshotStore(db)
+    for f in reg.gen.files[1:]:
+        other.import_file(f, reg.check)
+    return other
+
+
 def test_the_lookups_of_a_step_share_one_transaction_and_answer_as_before(
     db: Path, register: Register
 ) -> None:
@@ -85,17 +107,9 @@ def test_a_commit_by_another_connection_is_seen_from_the_next_step(
 ) -> None:
     """The staleness bound: a lookup sees the file as of its step's first lookup, never an
     older one; a status an import changed is the new one from the next step on."""
-    first_seq = int(small_register.gen.files[0].stem.split("-")[1])
-    enp = _changed_enp(db, small_register, first_seq, tmp_path)
-    store = SnapshotStore(db)
-    import_all(store, small_register, first_seq)
-    steps = Steps()
-    store.hold_reads(steps)
-    old = store.read_one(enp)
+    store, steps, enp, old, first_seq = _held_at_first(db, small_register, tmp_path)
     assert old.info.sequence == first_seq
-    other = SnapshotStore(db)
-    for f in small_register.gen.files[1:]:
-        other.import_file(f, small_register.check)
+    other = _import_the_rest(db, small_register)
     same_step = store.read_one(enp)
     assert same_step.info.sequence == first_seq  # the step's own view, as documented
     assert same_step.records == old.records
@@ -111,17 +125,9 @@ def test_outside_a_step_a_lookup_reads_the_file_as_it_is(
 ) -> None:
     """A step that ended without running its releases (a loop that stopped): the open
     transaction is ended by the next lookup, which sees the import committed since."""
-    first_seq = int(small_register.gen.files[0].stem.split("-")[1])
-    enp = _changed_enp(db, small_register, first_seq, tmp_path)
-    store = SnapshotStore(db)
-    import_all(store, small_register, first_seq)
-    steps = Steps()
-    store.hold_reads(steps)
-    old = store.read_one(enp)
+    store, steps, enp, old, _ = _held_at_first(db, small_register, tmp_path)
     steps.open = False  # the step is over, its release never ran
-    other = SnapshotStore(db)
-    for f in small_register.gen.files[1:]:
-        other.import_file(f, small_register.check)
+    other = _import_the_rest(db, small_register)
     now = store.read_one(enp)
     assert now.records[enp] == other.lookup_enp(enp) != old.records[enp]
     held = store._held

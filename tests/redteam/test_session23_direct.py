@@ -248,13 +248,7 @@ def exchange(pair: Pair, which: str, data: bytes, half_close: bool = False) -> l
         sock.sendall(data)
         if half_close:
             sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(1.5)
-        out = b""
-        try:
-            while chunk := sock.recv(65536):
-                out += chunk
-        except (ConnectionResetError, TimeoutError):
-            pass
+        out = read_all(sock, 1.5)
     return parse(out)
 
 
