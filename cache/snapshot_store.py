@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -110,6 +111,7 @@ class _HeldRead:
     db: sqlite3.Connection | None = None
     open: bool = False
     info: tuple[int, StoreInfo] | None = None
+    file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file db was opened on
 
 
 class _Answering:
@@ -484,36 +486,72 @@ class SnapshotStore:
         change counter checked, for every lookup. The daemon's event loop answers many
         lookups in one step (every connection whose request came in); they now share one
         transaction and one change check. What a lookup sees is the file as of the first
-        lookup of its step: a commit by another connection (an import, a sync, another
-        process) is seen from the next step on, so no answer is older than one step of the
-        loop. Outside a step (``holding()`` false) a lookup reads as before."""
+        lookup of its step. A commit by another connection (an import, a sync, another
+        process) is seen by the next step's lookups once the step's first callbacks have
+        run (a callback scheduled before the transaction began runs before its end), and by
+        every lookup of the step after it: no answer reads a file older than the previous
+        step's start. A connection is opened again when another file has taken the path
+        (moved aside and imported again). Outside a step (``holding()`` false) a lookup
+        reads as before."""
         self._held = _HeldRead(threading.get_ident(), holder)
 
     def _read_held(self, held: _HeldRead, enp: str, key: int) -> Prefetch:
         db = held.db
+        if not held.open and db is not None:
+            file = self._file_id()
+            if file is not None and file != held.file:
+                # Another file at the path (moved aside and imported again): read that one.
+                held.db, held.info = None, None
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+                db = None
         if db is None:
+            file = self._file_id()
             db = held.db = self._connect()
             db.execute("PRAGMA query_only=ON")
+            held.file = file
         if not held.open:
             db.execute("BEGIN")
-            held.open = True
-            held.holder.at_end(lambda: self._release(held))
-            version = self._data_version(db)
-            if held.info is None or held.info[0] != version:
-                held.info = (version, self._read_info(db))
+            try:
+                version = self._data_version(db)
+                if held.info is None or held.info[0] != version:
+                    held.info = None  # never the meta of another read
+                    held.info = (version, self._read_info(db))
+                held.holder.at_end(lambda: self._release(held))
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+            held.open = True  # only once its meta is read and its end is scheduled
         known = held.info
         assert known is not None  # noqa: S101 - read when the transaction began
         row = db.execute(self._SELECT_ONE, (key,)).fetchone()
         return Prefetch(known[1], {enp: RegisterRecord.from_row(row) if row else None}, known[0])
 
+    def _file_id(self) -> tuple[int, int] | None:
+        """The file at the store's path now (None: none there; the open one is kept)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
     @staticmethod
     def _release(held: _HeldRead) -> None:
-        """End the held read transaction (nothing to do once the store closed it)."""
+        """End the held read transaction: a loop callback, so it raises nothing (a closed
+        store has nothing to end; a file that fails gets a new connection next step)."""
         if held.open:
             held.open = False
-            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by close()
-                assert held.db is not None  # noqa: S101 - open implies a connection
-                held.db.execute("COMMIT")
+            db = held.db
+            assert db is not None  # noqa: S101 - open implies a connection
+            try:
+                db.execute("COMMIT")
+            except sqlite3.ProgrammingError:
+                pass  # closed by close()
+            except sqlite3.Error:
+                held.db, held.info = None, None
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
 
     def answering(self, scope: Prefetch) -> _Answering:
         """A scope on this thread in which :meth:`info` and :meth:`lookup_enp` answer from

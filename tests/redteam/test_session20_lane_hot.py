@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -95,12 +96,12 @@ def test_read_one_after_an_import_between_the_counter_and_the_meta_is_one_state(
     real_meta = s._meta
     done: list[int] = []
 
-    def meta_after_an_import() -> dict[str, str]:
+    def meta_after_an_import(db: sqlite3.Connection | None = None) -> dict[str, str]:
         if not done:
             done.append(1)
             for f in reg.gen.files[1:]:
                 other.import_file(f, reg.check)
-        return real_meta()
+        return real_meta(db)
 
     s._local.info = None
     s._meta = meta_after_an_import  # type: ignore[method-assign]

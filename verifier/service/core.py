@@ -86,7 +86,12 @@ class LoopStep:
         self.loop = loop
 
     def holding(self) -> bool:
-        return self.loop.is_running()
+        # This thread runs this loop (not merely: it runs somewhere), so at_end's callback
+        # will run here after this step.
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
 
     def at_end(self, release: Callable[[], None]) -> None:
         self.loop.call_soon(release)
