@@ -320,7 +320,7 @@ def test_answers_queued_for_a_slow_reader_survive_a_closing_direct_answer(
             while proto is None and time.monotonic() < deadline:
                 time.sleep(0.01)
                 proto = next(iter(pair.protocols(which)), None)
-            assert proto is not None
+            assert proto is not None and not proto.transport.is_closing()  # open, served
             server_sock = proto._writes.transport.get_extra_info("socket")
             pair.call(partial(server_sock.setsockopt, socket.SOL_SOCKET, socket.SO_SNDBUF, 4096))
             sock.sendall(data)

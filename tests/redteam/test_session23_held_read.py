@@ -294,7 +294,7 @@ def test_pin_the_clock_is_honoured_inside_a_held_step(tmp_path: Path) -> None:
         store.hold_reads(LoopStep(loop))
         ask(ENP)
         until = store.info().register_valid_until
-        assert until is not None
+        assert until is not None and until > created  # the snapshot's own validity
         grace = SnapshotStatusChecker(store).policy.stale_grace
         now[0] = until + grace + timedelta(seconds=1)  # the same step: the transaction is open
         held = store._held

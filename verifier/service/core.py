@@ -202,10 +202,10 @@ class Service:
         """:meth:`verify` of a typed ENP (16 ASCII digits) from the API, never published:
         the MIS's lookup, without an input to make and read first. Raises ``ValueError`` for
         anything but 16 ASCII digits (the caller has checked; this is no parser)."""
+        if INLINE_OFFLINE_ENP and mode is LookupMode.OFFLINE:  # it checks the digits itself
+            return self.verify_enp_now(enp, source=source, who=who, channel=channel, fresh=fresh)
         if not (len(enp) == 16 and enp.isascii() and enp.isdigit()):
             raise ValueError("verify_enp takes 16 ASCII digits")
-        if INLINE_OFFLINE_ENP and mode is LookupMode.OFFLINE:
-            return self.verify_enp_now(enp, source=source, who=who, channel=channel, fresh=fresh)
         pipeline = self.parts.pipeline
         t0 = time.perf_counter()
         verdict = await asyncio.get_running_loop().run_in_executor(
