@@ -305,10 +305,19 @@ class SnapshotStore:
 
     def _reader(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None and not db.in_transaction:
+            file = self._file_id()
+            if file is not None and file != self._local.file:
+                # Another file at the path (moved aside and imported again): read that one.
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+                db = None
         if db is None:
+            file = self._file_id()
             db = self._connect()
             db.execute("PRAGMA query_only=ON")
             self._local.db = db
+            self._local.file = file  # the file it reads, as (st_dev, st_ino)
             self._local.info = None  # (data_version, StoreInfo) read on this connection
         return db
 

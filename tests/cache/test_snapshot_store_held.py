@@ -165,3 +165,34 @@ def test_close_ends_the_held_read_and_a_late_release_is_harmless(
     assert store._held is None
     steps.end()  # the pending release: the connection is closed, nothing raised
     assert store.read_one(enp).records[enp] is not None  # reads as before, a new connection
+
+
+def test_a_register_moved_aside_and_imported_again_is_read_by_every_reader(
+    db: Path, small_register: Register, tmp_path: Path
+) -> None:
+    """What ``store_unusable`` tells the operator to do, with the daemon running: the
+    database (and its -wal and -shm) moved aside, a snapshot imported again. Every reader
+    of the running store — a thread's own connection (the batch route, the status), the
+    held one — reads the new file from its next read, not the moved-aside one."""
+    first_seq = int(small_register.gen.files[0].stem.split("-")[1])
+    enp = _changed_enp(db, small_register, first_seq, tmp_path)
+    store = SnapshotStore(db)
+    import_all(store, small_register, first_seq)
+    old = store.lookup_enp(enp)
+    with store.prefetched([enp]) as batch:
+        assert batch.records[enp] == old
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        moved = Path(f"{db}{suffix}")
+        if moved.exists():
+            moved.rename(aside / moved.name)
+    fresh = SnapshotStore(db)
+    import_all(fresh, small_register)  # the register as it is now
+    new = fresh.lookup_enp(enp)
+    assert new != old
+    assert store.lookup_enp(enp) == new
+    assert store.read_one(enp).records[enp] == new
+    assert store.info() == fresh.info()
+    with store.prefetched([enp]) as batch:
+        assert batch.records[enp] == new
