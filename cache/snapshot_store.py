@@ -305,21 +305,30 @@ class SnapshotStore:
 
     def _reader(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None and not db.in_transaction:
-            file = self._file_id()
-            if file is not None and file != self._local.file:
-                # Another file at the path (moved aside and imported again): read that one.
-                with contextlib.suppress(sqlite3.Error):
-                    db.close()
-                db = None
+        if db is not None and not db.in_transaction and self._moved(db, self._local.file):
+            db = None
         if db is None:
-            file = self._file_id()
-            db = self._connect()
-            db.execute("PRAGMA query_only=ON")
+            db, self._local.file = self._open_reader()  # and the file it reads
             self._local.db = db
-            self._local.file = file  # the file it reads, as (st_dev, st_ino)
             self._local.info = None  # (data_version, StoreInfo) read on this connection
         return db
+
+    def _open_reader(self) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+        """A read-only connection, and the file it was opened on (see :meth:`_moved`)."""
+        file = self._file_id()
+        db = self._connect()
+        db.execute("PRAGMA query_only=ON")
+        return db, file
+
+    def _moved(self, db: sqlite3.Connection, file: tuple[int, int] | None) -> bool:
+        """Another file has taken the path since ``db`` was opened on ``file`` (moved aside
+        and imported again): ``db`` is closed, and the caller opens one on the new file."""
+        now = self._file_id()
+        if now is None or now == file:
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
+        return True
 
     @staticmethod
     def _data_version(db: sqlite3.Connection) -> int:
@@ -506,19 +515,11 @@ class SnapshotStore:
 
     def _read_held(self, held: _HeldRead, enp: str, key: int) -> Prefetch:
         db = held.db
-        if not held.open and db is not None:
-            file = self._file_id()
-            if file is not None and file != held.file:
-                # Another file at the path (moved aside and imported again): read that one.
-                held.db, held.info = None, None
-                with contextlib.suppress(sqlite3.Error):
-                    db.close()
-                db = None
+        if db is not None and not held.open and self._moved(db, held.file):
+            db = held.db = held.info = None
         if db is None:
-            file = self._file_id()
-            db = held.db = self._connect()
-            db.execute("PRAGMA query_only=ON")
-            held.file = file
+            db, held.file = self._open_reader()
+            held.db = db
         if not held.open:
             db.execute("BEGIN")
             try:

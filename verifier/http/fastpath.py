@@ -223,7 +223,7 @@ class PolicyFastPath:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-length", str(len(body)).encode()), *_HEADERS],
+                "headers": _ok_headers(body),
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -264,7 +264,7 @@ class PolicyFastPath:
             raise
         body = verdict.to_json(masked=caller.is_kiosk)
         self._observe(call, "200")
-        return DirectResponse(200, [(b"content-length", str(len(body)).encode()), *_HEADERS], body)
+        return DirectResponse(200, _ok_headers(body), body)
 
     def _observe(self, call: FastCall, code: str) -> None:
         self.metrics.observe(ROUTE, "GET", code, time.perf_counter() - call.started)
@@ -285,6 +285,11 @@ class ApiApp(Starlette):
                 await fast.answer(call, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def _ok_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """What FastJSONResponse sends with a verdict: the same two headers, in the same order."""
+    return [(b"content-length", str(len(body)).encode()), *_HEADERS]
 
 
 def _no_url_token() -> str | None:
