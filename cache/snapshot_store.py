@@ -221,7 +221,14 @@ class SnapshotStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # ENPs and name hashes: owner-only from the first byte (SQLite gives -wal/-shm the same).
-        create_private(self.path)
+        try:
+            create_private(self.path)
+        except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
+            raise SnapshotRefused(
+                f"register database {self.path} is unusable: {exc.strerror}; move it aside "
+                "and import a snapshot again",
+                code="store_unusable",
+            ) from exc
         for suffix in ("-wal", "-shm"):  # left by another process (an older daemon) at 0644
             tighten(Path(f"{self.path}{suffix}"))
         self._clock = clock or (lambda: datetime.now(UTC))

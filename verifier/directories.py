@@ -541,29 +541,39 @@ def _d(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _unusable(path: Path, why: str | None) -> DirectoryError:
+    return DirectoryError(
+        f"хранилище справочников {path} непригодно ({why}): удалите файл и загрузите "
+        "справочники заново (oms-verifier directory import)",
+        code="directory_store",
+    )
+
+
 class Directories:
     """The loaded directories, and the lookups the verdict uses. Thread-safe."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        create_private(path)
+        try:
+            create_private(path)
+        except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
+            raise _unusable(path, exc.strerror) from exc
         for suffix in ("-wal", "-shm"):
             tighten(Path(f"{path}{suffix}"))
         self.path = path
         self._lock = threading.Lock()
         self._generation = 0  # bumped by this connection's own imports (see data_version)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(path, str(exc)) from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise DirectoryError(
-                f"хранилище справочников {path} повреждено ({exc}): удалите файл и загрузите "
-                "справочники заново (oms-verifier directory import)",
-                code="directory_store",
-            ) from exc
+            raise _unusable(path, str(exc)) from exc
 
     # lookups
 

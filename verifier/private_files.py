@@ -60,6 +60,8 @@ def create_private(path: Path) -> None:
             raise OSError(errno.ELOOP, "a symlink, not a private file", str(path))
         if stat.S_ISDIR(st.st_mode):  # as open(O_RDWR) refuses it: its mode left alone
             raise IsADirectoryError(errno.EISDIR, "a directory, not a file", str(path))
+        if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device: never handed to SQLite
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
             os.chmod(path, PRIVATE_MODE)
         return

@@ -159,6 +159,13 @@ class AuditStoreError(OmsError):
     code = "audit_unusable"
 
 
+def _unusable(path: Path, why: str | None) -> AuditStoreError:
+    return AuditStoreError(
+        f"audit log {path} is unusable ({why}): move it aside; the daemon starts a new one",
+        code="audit_unusable",
+    )
+
+
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
     """Bring the audit database to ``SCHEMA_VERSION`` in one transaction: a new file gets the
     current layout, one written by an earlier release is migrated step by step."""
@@ -319,15 +326,24 @@ class AuditLog:
         self.write_failures = 0
         # Owner-only before SQLite opens it: SQLite gives -wal and -shm the database's mode.
         # Files left 0644 by an older version are tightened too.
-        create_private(path)
+        try:
+            create_private(path)
+        except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
+            raise _unusable(path, exc.strerror) from exc
         for suffix in ("-wal", "-shm"):
             tighten(Path(f"{path}{suffix}"))
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA secure_delete=ON")  # pruned rows do not linger in free pages
         try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(path, str(exc)) from exc
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA secure_delete=ON")  # pruned rows do not linger in free pages
             _migrate(self._db, path)
+        except sqlite3.DatabaseError as exc:  # not a database, corrupt
+            self._db.close()
+            raise _unusable(path, str(exc)) from exc
         except BaseException:
             self._db.close()
             raise
