@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +39,7 @@ from cache.snapshot_format import (
     SnapshotReader,
 )
 from verifier.errors import OmsError
-from verifier.private_files import create_private, tighten
+from verifier.private_files import check_side_files, create_private
 
 # 1: first release. 2: an old series+number may name several people (aliases keyed by
 # kind, number and ENP), and an index from name hash to ENP for the person search.
@@ -219,22 +220,30 @@ class SnapshotStore:
 
     def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # ENPs and name hashes: owner-only from the first byte (SQLite gives -wal/-shm the same).
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             create_private(self.path)
+            check_side_files(self.path)
         except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
-            raise SnapshotRefused(
-                f"register database {self.path} is unusable: {exc.strerror}; move it aside "
-                "and import a snapshot again",
-                code="store_unusable",
-            ) from exc
-        for suffix in ("-wal", "-shm"):  # left by another process (an older daemon) at 0644
-            tighten(Path(f"{self.path}{suffix}"))
+            raise self._unusable(exc.strerror) from exc
         self._clock = clock or (lambda: datetime.now(UTC))
         self._local = threading.local()
         self._held: _HeldRead | None = None  # see hold_reads
         self._write_lock = threading.Lock()
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(str(exc)) from exc
+
+    def _unusable(self, why: str | None) -> SnapshotRefused:
+        return SnapshotRefused(
+            f"register database {self.path} is unusable: {why}; move it aside "
+            "and import a snapshot again",
+            code="store_unusable",
+        )
+
+    def _prepare(self) -> None:
         with self._writer() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
@@ -283,7 +292,15 @@ class SnapshotStore:
     def _import_lock(self, *, block: bool) -> Iterator[bool]:
         """An flock on ``<db>.import.lock``, shared by every process using this store."""
         lock_path = self.path.with_name(self.path.name + ".import.lock")
-        with open(lock_path, "a+b") as f:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(lock_path, flags, 0o600)
+        except OSError as exc:  # a directory, a symlink (ELOOP), no permission
+            raise self._unusable(f"{lock_path.name}: {exc.strerror}") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a socket, a device
+            os.close(fd)
+            raise self._unusable(f"{lock_path.name} is not a regular file")
+        with os.fdopen(fd, "r+b") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -351,8 +368,14 @@ class SnapshotStore:
 
         def __enter__(self) -> sqlite3.Connection:
             self.store._write_lock.acquire()
-            self.db = self.store._connect()
-            self.db.execute("PRAGMA cache_size=-16384")  # 16 MiB: memory stays flat in N
+            try:
+                self.db = self.store._connect()
+                self.db.execute("PRAGMA cache_size=-16384")  # 16 MiB: memory stays flat in N
+            except BaseException:
+                if self.db is not None:
+                    self.db.close()
+                self.store._write_lock.release()  # else every later writer waits forever
+                raise
             return self.db
 
         def __exit__(self, *exc: object) -> None:

@@ -35,7 +35,7 @@ from typing import IO, Final
 from lxml import etree
 
 from verifier.errors import InputError
-from verifier.private_files import create_private, tighten
+from verifier.private_files import open_private_database
 
 MAX_FILE_BYTES: Final = 128 * 1024 * 1024  # the whole-country F032 is a few tens of MB
 MAX_RECORDS: Final = 200_000  # F032 for the whole country holds some tens of thousands
@@ -553,20 +553,14 @@ class Directories:
     """The loaded directories, and the lookups the verdict uses. Thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            create_private(path)
-        except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the state directory is a file; no permission
             raise _unusable(path, exc.strerror) from exc
-        for suffix in ("-wal", "-shm"):
-            tighten(Path(f"{path}{suffix}"))
+        self._db = open_private_database(path, lambda why: _unusable(path, why))
         self.path = path
         self._lock = threading.Lock()
         self._generation = 0  # bumped by this connection's own imports (see data_version)
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        except sqlite3.DatabaseError as exc:
-            raise _unusable(path, str(exc)) from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=5000")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
@@ -71,3 +73,43 @@ def tighten(path: Path) -> None:
     """``chmod`` an existing file to owner-only; a missing file is fine."""
     if path.exists() and not path.is_symlink():
         os.chmod(path, PRIVATE_MODE)
+
+
+def open_private_database(
+    path: Path, unusable: Callable[[str | None], Exception]
+) -> sqlite3.Connection:
+    """A connection to the owner-only SQLite file at ``path`` (made so when new; it and its
+    ``-wal``/``-shm`` tightened when older), for any thread, in autocommit. What stands at the
+    path and is no private file (a directory, a symlink, a FIFO; no permission) or cannot be
+    opened raises ``unusable(why)``, the store's own typed error."""
+    try:
+        create_private(path)
+    except OSError as exc:
+        raise unusable(exc.strerror) from exc
+    try:
+        check_side_files(path)
+    except OSError as exc:
+        raise unusable(exc.strerror) from exc
+    try:
+        return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise unusable(str(exc)) from exc
+
+
+SIDE_SUFFIXES = ("-journal", "-wal", "-shm")
+
+
+def check_side_files(path: Path) -> None:
+    """SQLite's files beside a database (``-journal``, ``-wal``, ``-shm``), when present, are
+    regular files, tightened owner-only: SQLite's hot-journal check opens ``-journal``
+    read-only, which blocks forever on a FIFO. Raises ``OSError`` like :func:`create_private`."""
+    for suffix in SIDE_SUFFIXES:
+        side = Path(f"{path}{suffix}")
+        try:
+            st = os.lstat(side)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"{side.name} is not a regular file", str(side))
+        if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
+            os.chmod(side, PRIVATE_MODE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -24,7 +25,7 @@ from typing import IO, Any, Final
 from verifier.errors import InputError, OmsError
 from verifier.identifiers import mask_enp
 from verifier.log import get_logger
-from verifier.private_files import create_private, private_opener, tighten
+from verifier.private_files import open_private_database, private_opener
 from verifier.safejson import JsonError, loads
 from verifier.verdict import Reason, Verdict, checked_text
 
@@ -310,7 +311,10 @@ class AuditLog:
         commit_rows: int = COMMIT_ROWS,
         commit_ms: int = COMMIT_MS,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the state directory is a file; no permission
+            raise _unusable(path, exc.strerror) from exc
         self.retention = retention
         self.commit_rows = commit_rows
         self.commit_ms = commit_ms
@@ -326,16 +330,7 @@ class AuditLog:
         self.write_failures = 0
         # Owner-only before SQLite opens it: SQLite gives -wal and -shm the database's mode.
         # Files left 0644 by an older version are tightened too.
-        try:
-            create_private(path)
-        except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
-            raise _unusable(path, exc.strerror) from exc
-        for suffix in ("-wal", "-shm"):
-            tighten(Path(f"{path}{suffix}"))
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        except sqlite3.DatabaseError as exc:
-            raise _unusable(path, str(exc)) from exc
+        self._db = open_private_database(path, lambda why: _unusable(path, why))
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -529,6 +524,8 @@ class AuditQueryError(InputError):
 def open_existing(path: Path) -> AuditLog:
     """The audit log at ``path`` for reading; refuses (``no_audit``) rather than create an empty
     one where the daemon never wrote — a mistyped ``--state-dir`` should say so."""
+    if os.path.lexists(path) and not path.is_file():  # a directory, FIFO or dangling link
+        raise _unusable(path, "not a regular file")
     if not path.is_file():
         raise AuditQueryError(
             f"журнал проверок не найден: {path} (проверьте --state-dir; журнал создаёт служба "
