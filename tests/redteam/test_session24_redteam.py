@@ -59,6 +59,17 @@ def _wal_database(path: Path) -> None:
     db.close()
 
 
+def _refused_with(path: Path, planted: Path, kind: str) -> None:
+    """A directory or a FIFO at ``planted``: the register at ``path`` refuses, typed."""
+    if kind == "directory":
+        planted.mkdir()
+    else:
+        os.mkfifo(planted, 0o600)
+    with pytest.raises(OmsError) as caught:
+        SnapshotStore(path)
+    assert caught.value.code == "store_unusable"
+
+
 @pytest.mark.parametrize(
     ("suffix", "kind"),
     [("-shm", "directory"), ("-shm", "fifo"), ("-journal", "directory")],
@@ -69,29 +80,14 @@ def test_register_refuses_a_bad_sqlite_side_file_with_its_code(
     """The directories and the audit log already answer these with their code; the register
     let ``sqlite3.OperationalError`` out of ``__init__`` (a traceback from ``serve``)."""
     path = tmp_path / "register.sqlite3"
-    side = Path(f"{path}{suffix}")
-    if kind == "directory":
-        side.mkdir()
-    else:
-        os.mkfifo(side, 0o600)
-    with pytest.raises(OmsError) as caught:
-        SnapshotStore(path)
-    assert caught.value.code == "store_unusable"
+    _refused_with(path, Path(f"{path}{suffix}"), kind)
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo"])
 def test_register_refuses_a_bad_import_lock_with_its_code(tmp_path: Path, kind: str) -> None:
     """``<db>.import.lock`` is opened on every open of the register: a directory gave a raw
     ``IsADirectoryError``, a FIFO a raw ``io.UnsupportedOperation``."""
-    path = tmp_path / "register.sqlite3"
-    lock = tmp_path / "register.sqlite3.import.lock"
-    if kind == "directory":
-        lock.mkdir()
-    else:
-        os.mkfifo(lock, 0o600)
-    with pytest.raises(OmsError) as caught:
-        SnapshotStore(path)
-    assert caught.value.code == "store_unusable"
+    _refused_with(tmp_path / "register.sqlite3", tmp_path / "register.sqlite3.import.lock", kind)
 
 
 def test_register_never_creates_a_file_through_its_import_lock_symlink(tmp_path: Path) -> None:
