@@ -78,15 +78,12 @@ def tighten(path: Path) -> None:
 def open_private_database(
     path: Path, unusable: Callable[[str | None], Exception]
 ) -> sqlite3.Connection:
-    """A connection to the owner-only SQLite file at ``path`` (made so when new; it and its
-    ``-wal``/``-shm`` tightened when older), for any thread, in autocommit. What stands at the
-    path and is no private file (a directory, a symlink, a FIFO; no permission) or cannot be
-    opened raises ``unusable(why)``, the store's own typed error."""
+    """A connection to the owner-only SQLite file at ``path`` (made so when new; it and the
+    files SQLite keeps beside it tightened when older), for any thread, in autocommit. What
+    stands at the path or beside it and is no private file (a directory, a symlink, a FIFO;
+    no permission), or cannot be opened, raises ``unusable(why)``, the store's typed error."""
     try:
         create_private(path)
-    except OSError as exc:
-        raise unusable(exc.strerror) from exc
-    try:
         check_side_files(path)
     except OSError as exc:
         raise unusable(exc.strerror) from exc
