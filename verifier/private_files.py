@@ -43,11 +43,13 @@ def create_private(path: Path) -> None:
     """Make sure ``path`` exists owner-only without touching its content — before SQLite opens
     a database: SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file.
 
-    An existing file is never opened: closing any descriptor of a file drops every POSIX lock
-    this process holds on it, SQLite's too. A reload opens the register again while the old
-    store's readers are open; another process would then take itself for the file's last
-    user and delete ``-wal``/``-shm`` under them, and the daemon would no longer see its
-    imports (tests/redteam/test_session21_store_locks.py)."""
+    An existing file is never opened for reading or writing: closing any such descriptor of
+    a file drops every POSIX lock this process holds on it, SQLite's too. A reload opens the
+    register again while the old store's readers are open; another process would then take
+    itself for the file's last user and delete ``-wal``/``-shm`` under them, and the daemon
+    would no longer see its imports (tests/redteam/test_session21_store_locks.py). It is
+    tightened through an ``O_PATH`` descriptor (:func:`_tighten_regular`), whose close drops
+    no lock."""
     while True:
         try:
             os.close(private_opener(str(path), os.O_RDWR | os.O_CREAT | os.O_EXCL))
@@ -55,9 +57,20 @@ def create_private(path: Path) -> None:
         except FileExistsError:
             pass
         try:
-            st = os.lstat(path)
+            _tighten_regular(path)
         except FileNotFoundError:
             continue  # removed between the two: create it again
+        return
+
+
+def _tighten_regular(path: Path) -> None:
+    """``chmod`` the regular file at ``path`` to owner-only, never through a symlink, even
+    one swapped in meanwhile: the file is pinned by an ``O_PATH``/``O_NOFOLLOW`` descriptor
+    (which opens no FIFO and, closed, drops no POSIX lock), checked by ``fstat`` and changed
+    through ``/proc/self/fd``. A symlink, a directory or another non-regular file raises."""
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
         if stat.S_ISLNK(st.st_mode):  # as O_NOFOLLOW refuses it
             raise OSError(errno.ELOOP, "a symlink, not a private file", str(path))
         if stat.S_ISDIR(st.st_mode):  # as open(O_RDWR) refuses it: its mode left alone
@@ -65,14 +78,24 @@ def create_private(path: Path) -> None:
         if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device: never handed to SQLite
             raise OSError(errno.EINVAL, "not a regular file", str(path))
         if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
-            os.chmod(path, PRIVATE_MODE)
-        return
+            os.chmod(f"/proc/self/fd/{fd}", PRIVATE_MODE)
+    finally:
+        os.close(fd)
+
+
+_NOT_REGULAR = (errno.ELOOP, errno.EISDIR, errno.EINVAL)
 
 
 def tighten(path: Path) -> None:
-    """``chmod`` an existing file to owner-only; a missing file is fine."""
-    if path.exists() and not path.is_symlink():
-        os.chmod(path, PRIVATE_MODE)
+    """``chmod`` an existing regular file to owner-only (never through a symlink); a missing
+    file, a symlink, a directory or a FIFO is left as it is."""
+    try:
+        _tighten_regular(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno not in _NOT_REGULAR:
+            raise
 
 
 def open_private_database(
@@ -103,10 +126,10 @@ def check_side_files(path: Path) -> None:
     for suffix in SIDE_SUFFIXES:
         side = Path(f"{path}{suffix}")
         try:
-            st = os.lstat(side)
+            _tighten_regular(side)
         except FileNotFoundError:
             continue
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, f"{side.name} is not a regular file", str(side))
-        if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
-            os.chmod(side, PRIVATE_MODE)
+        except OSError as exc:
+            if exc.errno not in _NOT_REGULAR:
+                raise
+            raise OSError(errno.EINVAL, f"{side.name} is not a regular file", str(side)) from exc

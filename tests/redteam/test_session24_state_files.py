@@ -11,6 +11,7 @@ to do, and the CLI prints that one line and exits 2.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -90,3 +91,44 @@ def test_serve_says_one_line_and_exits_2(tmp_path: Path, name: str, kind: str) -
     assert "Traceback" not in out.stderr
     assert f"error [{code}]" in out.stderr
     assert str(state / filename) in out.stderr
+
+
+def test_a_symlink_swapped_in_after_the_check_is_never_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file at the path looked at, then replaced by a symlink before its mode is changed
+    (whoever writes the state directory can time that): the chmod never reaches the link's
+    target. It used to ``lstat`` and then ``chmod`` by name, which follows the new link — as
+    root, any file of the machine made 0600."""
+    from verifier.private_files import create_private
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"not yours")
+    os.chmod(victim, 0o644)
+    path = tmp_path / "register.sqlite3"
+    path.write_bytes(b"")
+    os.chmod(path, 0o644)
+    real_lstat, real_fstat = os.lstat, os.fstat
+
+    def swap() -> None:
+        if not stat.S_ISLNK(real_lstat(path).st_mode):
+            path.unlink()
+            path.symlink_to(victim)
+
+    def lstat(p: Any, *args: Any, **kw: Any) -> os.stat_result:
+        found = real_lstat(p, *args, **kw)
+        if Path(p) == path:
+            swap()  # after the look, before the chmod
+        return found
+
+    def fstat(fd: int) -> os.stat_result:
+        found = real_fstat(fd)
+        swap()
+        return found
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    monkeypatch.setattr(os, "fstat", fstat)
+    create_private(path)
+    monkeypatch.undo()
+    assert stat.S_IMODE(os.stat(victim).st_mode) == 0o644
+    assert victim.read_bytes() == b"not yours"
