@@ -77,8 +77,15 @@ def _tighten_regular(path: Path) -> None:
             raise IsADirectoryError(errno.EISDIR, "a directory, not a file", str(path))
         if not stat.S_ISREG(st.st_mode):  # a FIFO, socket or device: never handed to SQLite
             raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if st.st_nlink > 1 and st.st_uid != os.geteuid():  # another owner's file, linked here
+            raise OSError(errno.EINVAL, "a hard link to another owner's file", str(path))
         if stat.S_IMODE(st.st_mode) != PRIVATE_MODE:
-            os.chmod(f"/proc/self/fd/{fd}", PRIVATE_MODE)
+            try:
+                os.chmod(f"/proc/self/fd/{fd}", PRIVATE_MODE)
+            except (FileNotFoundError, NotADirectoryError) as exc:  # no /proc: never ENOENT,
+                raise OSError(  # which the callers take for a file that is not there
+                    errno.EOPNOTSUPP, "/proc/self/fd is missing: mode not changed", str(path)
+                ) from exc
     finally:
         os.close(fd)
 

@@ -132,3 +132,20 @@ def test_a_symlink_swapped_in_after_the_check_is_never_followed(
     monkeypatch.undo()
     assert stat.S_IMODE(os.stat(victim).st_mode) == 0o644
     assert victim.read_bytes() == b"not yours"
+
+
+def test_a_hard_link_to_another_owners_file_is_not_chmodded(tmp_path: Path) -> None:
+    """Whoever writes the state directory links another owner's file in at a store's path
+    (``fs.protected_hardlinks`` off): the mode of that file is left alone, and the store is
+    refused. Run as root (CI is), so the other owner can be made."""
+    assert os.geteuid() == 0, "this test makes a file of another owner: run it as root"
+    other = tmp_path / "theirs"
+    other.write_bytes(b"not yours")
+    os.chmod(other, 0o644)
+    os.chown(other, 65534, 65534)
+    path = tmp_path / "audit.sqlite3"
+    os.link(other, path)
+    with pytest.raises(OmsError) as caught:
+        AuditLog(path)
+    assert caught.value.code == "audit_unusable"
+    assert stat.S_IMODE(os.stat(other).st_mode) == 0o644
