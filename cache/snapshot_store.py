@@ -39,7 +39,7 @@ from cache.snapshot_format import (
     SnapshotReader,
 )
 from verifier.errors import OmsError
-from verifier.private_files import check_side_files, create_private
+from verifier.private_files import claim_database_file
 
 # 1: first release. 2: an old series+number may name several people (aliases keyed by
 # kind, number and ENP), and an index from name hash to ENP for the person search.
@@ -222,9 +222,7 @@ class SnapshotStore:
         self.path = Path(path)
         # ENPs and name hashes: owner-only from the first byte (SQLite gives -wal/-shm the same).
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            create_private(self.path)
-            check_side_files(self.path)
+            claim_database_file(self.path)
         except OSError as exc:  # a directory, a symlink, a FIFO at the path; no permission
             raise self._unusable(exc.strerror) from exc
         self._clock = clock or (lambda: datetime.now(UTC))

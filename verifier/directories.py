@@ -553,10 +553,6 @@ class Directories:
     """The loaded directories, and the lookups the verdict uses. Thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # the state directory is a file; no permission
-            raise _unusable(path, exc.strerror) from exc
         self._db = open_private_database(path, lambda why: _unusable(path, why))
         self.path = path
         self._lock = threading.Lock()

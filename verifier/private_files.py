@@ -108,19 +108,28 @@ def tighten(path: Path) -> None:
 def open_private_database(
     path: Path, unusable: Callable[[str | None], Exception]
 ) -> sqlite3.Connection:
-    """A connection to the owner-only SQLite file at ``path`` (made so when new; it and the
-    files SQLite keeps beside it tightened when older), for any thread, in autocommit. What
-    stands at the path or beside it and is no private file (a directory, a symlink, a FIFO;
-    no permission), or cannot be opened, raises ``unusable(why)``, the store's typed error."""
+    """A connection to the owner-only SQLite file at ``path`` (:func:`claim_database_file`),
+    for any thread, in autocommit. What stands at the path or beside it and is no private
+    file (a directory, a symlink, a FIFO; no permission), or cannot be opened, raises
+    ``unusable(why)``, the store's typed error."""
     try:
-        create_private(path)
-        check_side_files(path)
+        claim_database_file(path)
     except OSError as exc:
         raise unusable(exc.strerror) from exc
     try:
         return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     except sqlite3.DatabaseError as exc:
         raise unusable(str(exc)) from exc
+
+
+def claim_database_file(path: Path) -> None:
+    """Everything a store does before SQLite opens its file: the directory made, the file
+    owner-only (:func:`create_private`) and the files beside it checked
+    (:func:`check_side_files`). Raises ``OSError`` (the state directory is a file, something
+    other than a regular file stands at the path or beside it, no permission)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
+    check_side_files(path)
 
 
 SIDE_SUFFIXES = ("-journal", "-wal", "-shm")

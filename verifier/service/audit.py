@@ -311,10 +311,6 @@ class AuditLog:
         commit_rows: int = COMMIT_ROWS,
         commit_ms: int = COMMIT_MS,
     ) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # the state directory is a file; no permission
-            raise _unusable(path, exc.strerror) from exc
         self.retention = retention
         self.commit_rows = commit_rows
         self.commit_ms = commit_ms
